@@ -1,0 +1,39 @@
+#include "shim.h"
+
+int dlvs_errno(void) { return rte_errno; }
+unsigned dlvs_lcore_id(void) { return rte_lcore_id(); }
+uint64_t dlvs_rdtsc(void) { return rte_rdtsc(); }
+
+uint16_t dlvs_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_rx_burst(port, queue, pkts, n);
+}
+
+uint16_t dlvs_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_tx_burst(port, queue, pkts, n);
+}
+
+struct rte_mbuf *dlvs_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }
+void dlvs_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
+uint8_t *dlvs_pktmbuf_data(struct rte_mbuf *m) { return rte_pktmbuf_mtod(m, uint8_t *); }
+uint16_t dlvs_pktmbuf_data_len(const struct rte_mbuf *m) { return rte_pktmbuf_data_len(m); }
+uint32_t dlvs_pktmbuf_pkt_len(const struct rte_mbuf *m) { return rte_pktmbuf_pkt_len(m); }
+uint16_t dlvs_pktmbuf_nb_segs(const struct rte_mbuf *m) { return m->nb_segs; }
+uint16_t dlvs_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
+uint16_t dlvs_pktmbuf_headroom(const struct rte_mbuf *m) { return rte_pktmbuf_headroom(m); }
+uint8_t *dlvs_pktmbuf_append(struct rte_mbuf *m, uint16_t len) { return (uint8_t *)rte_pktmbuf_append(m, len); }
+uint8_t *dlvs_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len) { return (uint8_t *)rte_pktmbuf_prepend(m, len); }
+int dlvs_pktmbuf_trim(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_trim(m, len); }
+uint8_t *dlvs_pktmbuf_adj(struct rte_mbuf *m, uint16_t len) { return (uint8_t *)rte_pktmbuf_adj(m, len); }
+int dlvs_pktmbuf_linearize(struct rte_mbuf *m) { return rte_pktmbuf_linearize(m); }
+
+uint64_t dlvs_mbuf_dynfield_u64(const struct rte_mbuf *m, int offset)
+{
+	return *RTE_MBUF_DYNFIELD(m, offset, const uint64_t *);
+}
+
+uint64_t dlvs_mbuf_ol_flags(const struct rte_mbuf *m) { return m->ol_flags; }
+unsigned dlvs_mempool_avail_count(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
+uint64_t dlvs_rss_hf_l3_l4(void) { return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP; }
+int dlvs_eexist(void) { return EEXIST; }

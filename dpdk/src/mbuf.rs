@@ -1,0 +1,172 @@
+//! An owning packet buffer.
+//!
+//! [`Mbuf`] owns one `rte_mbuf`: it is not `Clone`, and dropping it returns
+//! the buffer to its pool. Multi-segment mbufs are linearised on receipt
+//! (see `RxQueue::burst`), so the data is always one contiguous slice.
+
+use std::ptr::NonNull;
+
+use crate::ffi;
+
+/// An owned, single-segment packet mbuf.
+#[derive(Debug)]
+pub struct Mbuf {
+    ptr: NonNull<ffi::rte_mbuf>,
+}
+
+// SAFETY: an mbuf is owned by exactly one Mbuf value; DPDK allows freeing an
+// mbuf from any thread (mempool put is MT-safe).
+unsafe impl Send for Mbuf {}
+
+/// Where PMDs store the RX timestamp (`rte_mbuf_dyn_rx_timestamp_register`).
+#[derive(Debug, Clone, Copy)]
+pub struct RxTimestamp {
+    pub(crate) offset: i32,
+    pub(crate) flag: u64,
+}
+
+impl Mbuf {
+    /// Takes ownership of a raw mbuf.
+    ///
+    /// # Safety
+    /// `ptr` must be a valid mbuf that nothing else owns or frees.
+    #[inline]
+    pub unsafe fn from_raw(ptr: NonNull<ffi::rte_mbuf>) -> Mbuf {
+        Mbuf { ptr }
+    }
+
+    /// Gives up ownership (e.g. to hand the mbuf to `rte_eth_tx_burst`).
+    #[inline]
+    pub fn into_raw(self) -> *mut ffi::rte_mbuf {
+        let p = self.ptr.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    /// The packet data.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: the mbuf is valid and single-segment; data_len bytes from
+        // mtod are initialised packet data owned by this mbuf.
+        unsafe {
+            let p = self.ptr.as_ptr();
+            std::slice::from_raw_parts(
+                ffi::dlvs_pktmbuf_data(p),
+                ffi::dlvs_pktmbuf_data_len(p) as usize,
+            )
+        }
+    }
+
+    /// The packet data, writable.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as `data`, and &mut self guarantees exclusive access.
+        unsafe {
+            let p = self.ptr.as_ptr();
+            std::slice::from_raw_parts_mut(
+                ffi::dlvs_pktmbuf_data(p),
+                ffi::dlvs_pktmbuf_data_len(p) as usize,
+            )
+        }
+    }
+
+    /// Packet length in bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        // SAFETY: the mbuf is valid.
+        unsafe { ffi::dlvs_pktmbuf_pkt_len(self.ptr.as_ptr()) as usize }
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes that can still be appended.
+    #[inline]
+    pub fn tailroom(&self) -> usize {
+        // SAFETY: the mbuf is valid.
+        unsafe { ffi::dlvs_pktmbuf_tailroom(self.ptr.as_ptr()) as usize }
+    }
+
+    /// Bytes that can still be prepended.
+    #[inline]
+    pub fn headroom(&self) -> usize {
+        // SAFETY: the mbuf is valid.
+        unsafe { ffi::dlvs_pktmbuf_headroom(self.ptr.as_ptr()) as usize }
+    }
+
+    /// Sets the packet length to `len`, growing into the tailroom or
+    /// trimming. Returns false (and changes nothing) if it does not fit.
+    #[inline]
+    pub fn set_len(&mut self, len: usize) -> bool {
+        let cur = self.len();
+        let p = self.ptr.as_ptr();
+        if len > cur {
+            let add = len - cur;
+            if add > self.tailroom() {
+                return false;
+            }
+            // SAFETY: add fits in the tailroom (checked), so append succeeds
+            // and only extends this mbuf's own data area.
+            unsafe { !ffi::dlvs_pktmbuf_append(p, add as u16).is_null() }
+        } else if len < cur {
+            // SAFETY: trimming fewer bytes than the packet holds is always valid.
+            unsafe { ffi::dlvs_pktmbuf_trim(p, (cur - len) as u16) == 0 }
+        } else {
+            true
+        }
+    }
+
+    /// Prepends `n` bytes of headroom to the packet; false if there is no room.
+    #[inline]
+    pub fn prepend(&mut self, n: usize) -> bool {
+        if n > self.headroom() {
+            return false;
+        }
+        // SAFETY: n fits in the headroom (checked).
+        unsafe { !ffi::dlvs_pktmbuf_prepend(self.ptr.as_ptr(), n as u16).is_null() }
+    }
+
+    /// Removes `n` bytes from the front; false if the packet is shorter.
+    #[inline]
+    pub fn adj(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        // SAFETY: n is at most the packet length (checked).
+        unsafe { !ffi::dlvs_pktmbuf_adj(self.ptr.as_ptr(), n as u16).is_null() }
+    }
+
+    /// Makes a chained mbuf contiguous; false if it does not fit one segment.
+    #[inline]
+    pub(crate) fn linearize(&mut self) -> bool {
+        // SAFETY: the mbuf is valid and exclusively ours.
+        unsafe {
+            let p = self.ptr.as_ptr();
+            ffi::dlvs_pktmbuf_nb_segs(p) == 1 || ffi::dlvs_pktmbuf_linearize(p) == 0
+        }
+    }
+
+    /// The RX timestamp a PMD stored in the dynamic field, if it set the flag.
+    #[inline]
+    pub fn rx_timestamp(&self, field: RxTimestamp) -> Option<u64> {
+        let p = self.ptr.as_ptr();
+        // SAFETY: the mbuf is valid; ol_flags is a plain field.
+        let flags = unsafe { ffi::dlvs_mbuf_ol_flags(p) };
+        if flags & field.flag == 0 {
+            return None;
+        }
+        // SAFETY: `field` came from rte_mbuf_dyn_rx_timestamp_register, so
+        // the offset names a registered 8-byte dynamic field in every mbuf.
+        Some(unsafe { ffi::dlvs_mbuf_dynfield_u64(p, field.offset) })
+    }
+}
+
+impl Drop for Mbuf {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf exclusively and free it exactly once.
+        unsafe { ffi::dlvs_pktmbuf_free(self.ptr.as_ptr()) }
+    }
+}

@@ -1,0 +1,753 @@
+//! The director's TOML configuration.
+//!
+//! Read with the `config` crate into serde structs that deny unknown keys
+//! (the error names the key and its table, e.g. `interface[0]`), then
+//! validated whole into a [`Config`]: every address parsed, every reference
+//! (a neighbour's interface, a route's next hop) resolved. A file either
+//! loads completely or not at all, and the error says which file and field.
+//!
+//! ```toml
+//! [dpdk]
+//! eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry"]
+//! mbufs = 8191                  # packet buffers in the pool (default 8191)
+//!
+//! [[interface]]
+//! name = "lan0"
+//! device = "net_tap0,iface=dlvs0"          # PCI address or vdev spec
+//! mac = "02:00:00:00:00:01"                # optional; default: the device's own
+//! addresses = ["10.0.0.2/24", "10.0.0.100/32"]   # own addresses, VIPs too
+//! mtu = 1500                               # optional (default 1500)
+//!
+//! [[neighbor]]                  # static ARP entries, never aged or replaced
+//! interface = "lan0"
+//! ip = "10.0.0.11"
+//! mac = "02:00:00:00:01:11"
+//!
+//! [[route]]
+//! prefix = "0.0.0.0/0"
+//! via = "10.0.0.1"              # must lie in a connected subnet
+//! interface = "lan0"            # optional; default: the interface of that subnet
+//!
+//! [arp]
+//! reachable_s = 300             # learned entries are used this long without refresh (default 300)
+//! retry_ms = 1000               # ARP request retry interval (default 1000)
+//! retries = 3                   # requests before an unresolved next hop fails (default 3)
+//! queue = 256                   # packets held per lcore while resolving (default 256)
+//! table_size = 4096             # neighbour entries per lcore (default 4096)
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9900"     # Prometheus exporter; absent: no exporter
+//! publish_ms = 100              # how often workers' counters are published (default 100)
+//! ```
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::wire::MacAddr;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {err}")]
+    Read { path: PathBuf, err: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    dpdk: RawDpdk,
+    #[serde(default)]
+    interface: Vec<RawInterface>,
+    #[serde(default)]
+    neighbor: Vec<RawNeighbor>,
+    #[serde(default)]
+    route: Vec<RawRoute>,
+    #[serde(default)]
+    arp: RawArp,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDpdk {
+    #[serde(default)]
+    eal_args: Vec<String>,
+    mbufs: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInterface {
+    name: String,
+    device: String,
+    mac: Option<String>,
+    #[serde(default)]
+    addresses: Vec<String>,
+    mtu: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNeighbor {
+    interface: String,
+    ip: String,
+    mac: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: String,
+    via: Option<String>,
+    interface: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawArp {
+    reachable_s: Option<u64>,
+    retry_ms: Option<u64>,
+    retries: Option<u32>,
+    queue: Option<usize>,
+    table_size: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: String,
+    publish_ms: Option<u64>,
+}
+
+/// An IPv4 prefix (address and length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prefix {
+    pub addr: Ipv4Addr,
+    pub len: u8,
+}
+
+impl Prefix {
+    /// The network mask as a host-order integer.
+    pub fn mask(self) -> u32 {
+        if self.len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.len)
+        }
+    }
+
+    /// The network address (host bits cleared).
+    pub fn network(self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+
+    pub fn contains(self, ip: Ipv4Addr) -> bool {
+        (u32::from(ip) ^ u32::from(self.addr)) & self.mask() == 0
+    }
+
+    /// The subnet's directed broadcast address (for /31 and /32, none).
+    pub fn broadcast(self) -> Option<Ipv4Addr> {
+        (self.len < 31).then(|| Ipv4Addr::from(u32::from(self.addr) | !self.mask()))
+    }
+}
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl std::str::FromStr for Prefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, l) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not ADDRESS/LENGTH"))?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("{a:?} is not an IPv4 address"))?;
+        let len: u8 = l
+            .parse()
+            .ok()
+            .filter(|&n| n <= 32)
+            .ok_or_else(|| format!("{l:?} is not a prefix length (0 to 32)"))?;
+        Ok(Prefix { addr, len })
+    }
+}
+
+/// DPDK settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DpdkConfig {
+    pub eal_args: Vec<String>,
+    pub mbufs: u32,
+}
+
+/// One director interface (a DPDK port).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interface {
+    pub name: String,
+    pub device: String,
+    pub mac: Option<MacAddr>,
+    /// Own addresses with their prefix lengths; VIPs are /32 entries.
+    pub addresses: Vec<Prefix>,
+    pub mtu: u16,
+}
+
+/// A static neighbour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbor {
+    /// Index into `Config::interfaces`.
+    pub port: usize,
+    pub ip: Ipv4Addr,
+    pub mac: MacAddr,
+}
+
+/// A route: packets to `prefix` leave through `port`, to `via` if given,
+/// else directly to their destination (a connected subnet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub prefix: Prefix,
+    pub port: usize,
+    pub via: Option<Ipv4Addr>,
+}
+
+/// Neighbour resolution knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpConfig {
+    pub reachable_us: u64,
+    pub retry_us: u64,
+    pub retries: u32,
+    pub queue: usize,
+    pub table_size: usize,
+}
+
+impl Default for ArpConfig {
+    fn default() -> Self {
+        ArpConfig {
+            reachable_us: 300_000_000,
+            retry_us: 1_000_000,
+            retries: 3,
+            queue: 256,
+            table_size: 4096,
+        }
+    }
+}
+
+/// Prometheus exporter settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
+    pub publish_ms: u64,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub dpdk: DpdkConfig,
+    pub interfaces: Vec<Interface>,
+    pub neighbors: Vec<Neighbor>,
+    /// Configured routes followed by the connected subnets of every
+    /// interface address shorter than /32.
+    pub routes: Vec<Route>,
+    pub arp: ArpConfig,
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// Default number of mbufs in the packet pool.
+pub const DEFAULT_MBUFS: u32 = 8191;
+/// Default MTU of an interface.
+pub const DEFAULT_MTU: u16 = 1500;
+
+impl Config {
+    /// Loads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+            path: path.to_owned(),
+            err,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Parses and validates TOML text; `path` only labels errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+            })?;
+        validate(raw, path)
+    }
+
+    /// The index of the interface named `name`.
+    pub fn interface_index(&self, name: &str) -> Option<usize> {
+        self.interfaces.iter().position(|i| i.name == name)
+    }
+}
+
+fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+    let invalid = |field: String, message: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        field,
+        message,
+    };
+
+    if raw.interface.is_empty() {
+        return Err(invalid(
+            "interface".into(),
+            "at least one [[interface]] is required".into(),
+        ));
+    }
+    let mbufs = raw.dpdk.mbufs.unwrap_or(DEFAULT_MBUFS);
+    if mbufs < 1024 {
+        return Err(invalid(
+            "dpdk.mbufs".into(),
+            format!("{mbufs} is too few (at least 1024)"),
+        ));
+    }
+
+    let mut interfaces: Vec<Interface> = Vec::new();
+    for (i, ri) in raw.interface.into_iter().enumerate() {
+        let f = |k: &str| format!("interface[{i}].{k}");
+        if ri.name.is_empty() || ri.name.len() > 32 {
+            return Err(invalid(f("name"), "must be 1 to 32 characters".into()));
+        }
+        if interfaces.iter().any(|o| o.name == ri.name) {
+            return Err(invalid(
+                f("name"),
+                format!("{:?} is used by another interface", ri.name),
+            ));
+        }
+        if ri.device.trim().is_empty() {
+            return Err(invalid(f("device"), "is empty".into()));
+        }
+        if interfaces
+            .iter()
+            .any(|o| dev_name(&o.device) == dev_name(&ri.device))
+        {
+            return Err(invalid(
+                f("device"),
+                format!(
+                    "device {:?} is used by another interface",
+                    dev_name(&ri.device)
+                ),
+            ));
+        }
+        let mac = match &ri.mac {
+            None => None,
+            Some(m) => {
+                let mac: MacAddr = m
+                    .parse()
+                    .map_err(|_| invalid(f("mac"), format!("{m:?} is not a MAC address")))?;
+                if !mac.is_unicast() || mac == MacAddr::ZERO {
+                    return Err(invalid(f("mac"), format!("{m} is not a unicast MAC")));
+                }
+                Some(mac)
+            }
+        };
+        let mut addresses = Vec::new();
+        for (j, a) in ri.addresses.iter().enumerate() {
+            let p: Prefix = a
+                .parse()
+                .map_err(|e| invalid(format!("interface[{i}].addresses[{j}]"), e))?;
+            let ip = p.addr;
+            if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+                return Err(invalid(
+                    format!("interface[{i}].addresses[{j}]"),
+                    format!("{ip} cannot be an interface address"),
+                ));
+            }
+            let dup = interfaces
+                .iter()
+                .flat_map(|o| o.addresses.iter())
+                .chain(addresses.iter())
+                .any(|o: &Prefix| o.addr == ip);
+            if dup {
+                return Err(invalid(
+                    format!("interface[{i}].addresses[{j}]"),
+                    format!("{ip} is configured twice"),
+                ));
+            }
+            addresses.push(p);
+        }
+        let mtu = ri.mtu.unwrap_or(DEFAULT_MTU);
+        if !(576..=9000).contains(&mtu) {
+            return Err(invalid(f("mtu"), format!("{mtu} is outside 576..=9000")));
+        }
+        interfaces.push(Interface {
+            name: ri.name,
+            device: ri.device,
+            mac,
+            addresses,
+            mtu,
+        });
+    }
+
+    let port_of = |name: &str| interfaces.iter().position(|i| i.name == name);
+
+    let mut neighbors: Vec<Neighbor> = Vec::new();
+    for (i, rn) in raw.neighbor.into_iter().enumerate() {
+        let f = |k: &str| format!("neighbor[{i}].{k}");
+        let port = port_of(&rn.interface).ok_or_else(|| {
+            invalid(
+                f("interface"),
+                format!("no [[interface]] is named {:?}", rn.interface),
+            )
+        })?;
+        let ip: Ipv4Addr = rn
+            .ip
+            .parse()
+            .map_err(|_| invalid(f("ip"), format!("{:?} is not an IPv4 address", rn.ip)))?;
+        let mac: MacAddr = rn
+            .mac
+            .parse()
+            .map_err(|_| invalid(f("mac"), format!("{:?} is not a MAC address", rn.mac)))?;
+        if !mac.is_unicast() || mac == MacAddr::ZERO {
+            return Err(invalid(f("mac"), format!("{mac} is not a unicast MAC")));
+        }
+        if neighbors.iter().any(|n| n.port == port && n.ip == ip) {
+            return Err(invalid(
+                f("ip"),
+                format!("{ip} on {} is listed twice", rn.interface),
+            ));
+        }
+        neighbors.push(Neighbor { port, ip, mac });
+    }
+
+    // Connected subnets: every address shorter than /32 reaches its subnet
+    // directly through its interface.
+    let connected: Vec<Route> = interfaces
+        .iter()
+        .enumerate()
+        .flat_map(|(port, itf)| {
+            itf.addresses
+                .iter()
+                .filter(|p| p.len < 32)
+                .map(move |p| Route {
+                    prefix: Prefix {
+                        addr: p.network(),
+                        len: p.len,
+                    },
+                    port,
+                    via: None,
+                })
+        })
+        .collect();
+
+    let mut routes = Vec::new();
+    for (i, rr) in raw.route.into_iter().enumerate() {
+        let f = |k: &str| format!("route[{i}].{k}");
+        let prefix: Prefix = rr.prefix.parse().map_err(|e| invalid(f("prefix"), e))?;
+        if prefix.network() != prefix.addr {
+            return Err(invalid(
+                f("prefix"),
+                format!(
+                    "{prefix} has host bits set (did you mean {}/{}?)",
+                    prefix.network(),
+                    prefix.len
+                ),
+            ));
+        }
+        let via = match &rr.via {
+            None => None,
+            Some(v) => Some(
+                v.parse::<Ipv4Addr>()
+                    .map_err(|_| invalid(f("via"), format!("{v:?} is not an IPv4 address")))?,
+            ),
+        };
+        let port = match (&rr.interface, via) {
+            (Some(name), _) => port_of(name).ok_or_else(|| {
+                invalid(
+                    f("interface"),
+                    format!("no [[interface]] is named {name:?}"),
+                )
+            })?,
+            (None, Some(gw)) => connected
+                .iter()
+                .filter(|c| c.prefix.contains(gw))
+                .max_by_key(|c| c.prefix.len)
+                .map(|c| c.port)
+                .ok_or_else(|| {
+                    invalid(
+                        f("via"),
+                        format!("{gw} is not in a connected subnet of any interface"),
+                    )
+                })?,
+            (None, None) => {
+                return Err(invalid(
+                    f("via"),
+                    "a route needs `via`, `interface`, or both".into(),
+                ))
+            }
+        };
+        if let Some(gw) = via {
+            if interfaces
+                .iter()
+                .flat_map(|i| i.addresses.iter())
+                .any(|a| a.addr == gw)
+            {
+                return Err(invalid(
+                    f("via"),
+                    format!("{gw} is the director's own address"),
+                ));
+            }
+        }
+        if routes
+            .iter()
+            .any(|r: &Route| r.prefix.addr == prefix.addr && r.prefix.len == prefix.len)
+        {
+            return Err(invalid(f("prefix"), format!("{prefix} is routed twice")));
+        }
+        routes.push(Route { prefix, port, via });
+    }
+    routes.extend(connected);
+
+    let mut arp = ArpConfig::default();
+    let ra = raw.arp;
+    if let Some(s) = ra.reachable_s {
+        if s == 0 {
+            return Err(invalid(
+                "arp.reachable_s".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        arp.reachable_us = s.saturating_mul(1_000_000);
+    }
+    if let Some(ms) = ra.retry_ms {
+        if !(10..=60_000).contains(&ms) {
+            return Err(invalid(
+                "arp.retry_ms".into(),
+                format!("{ms} is outside 10..=60000"),
+            ));
+        }
+        arp.retry_us = ms * 1000;
+    }
+    if let Some(n) = ra.retries {
+        if !(1..=100).contains(&n) {
+            return Err(invalid(
+                "arp.retries".into(),
+                format!("{n} is outside 1..=100"),
+            ));
+        }
+        arp.retries = n;
+    }
+    if let Some(q) = ra.queue {
+        if q > 65_536 {
+            return Err(invalid(
+                "arp.queue".into(),
+                format!("{q} is more than 65536"),
+            ));
+        }
+        arp.queue = q;
+    }
+    if let Some(t) = ra.table_size {
+        if !(16..=1 << 20).contains(&t) {
+            return Err(invalid(
+                "arp.table_size".into(),
+                format!("{t} is outside 16..=1048576"),
+            ));
+        }
+        arp.table_size = t;
+    }
+    if arp.queue >= mbufs as usize / 2 {
+        return Err(invalid(
+            "arp.queue".into(),
+            format!("{} would hold half of the {mbufs} mbufs", arp.queue),
+        ));
+    }
+
+    let metrics = match raw.metrics {
+        None => None,
+        Some(m) => {
+            let listen: SocketAddr = m.listen.parse().map_err(|_| {
+                invalid(
+                    "metrics.listen".into(),
+                    format!("{:?} is not ADDRESS:PORT", m.listen),
+                )
+            })?;
+            let publish_ms = m.publish_ms.unwrap_or(100);
+            if !(1..=10_000).contains(&publish_ms) {
+                return Err(invalid(
+                    "metrics.publish_ms".into(),
+                    format!("{publish_ms} is outside 1..=10000"),
+                ));
+            }
+            Some(MetricsConfig { listen, publish_ms })
+        }
+    };
+
+    Ok(Config {
+        dpdk: DpdkConfig {
+            eal_args: raw.dpdk.eal_args,
+            mbufs,
+        },
+        interfaces,
+        neighbors,
+        routes,
+        arp,
+        metrics,
+    })
+}
+
+/// The DPDK device name of a device spec: the part before the first comma
+/// (`net_tap0` of `net_tap0,iface=dlvs0`).
+pub fn dev_name(spec: &str) -> &str {
+    spec.split(',').next().unwrap_or(spec).trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[dpdk]
+eal_args = ["--no-huge", "-m", "512"]
+
+[[interface]]
+name = "lan0"
+device = "net_tap0,iface=dlvs0"
+mac = "02:00:00:00:00:01"
+addresses = ["10.0.0.2/24", "10.0.0.100/32"]
+
+[[interface]]
+name = "wan0"
+device = "net_null0"
+addresses = ["192.0.2.2/30"]
+
+[[neighbor]]
+interface = "lan0"
+ip = "10.0.0.11"
+mac = "02:00:00:00:01:11"
+
+[[route]]
+prefix = "0.0.0.0/0"
+via = "192.0.2.1"
+
+[metrics]
+listen = "127.0.0.1:9900"
+"#;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("t.toml"))
+    }
+
+    fn err(text: &str) -> String {
+        load(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn good_config_resolves_everything() {
+        let c = load(GOOD).unwrap();
+        assert_eq!(c.interfaces.len(), 2);
+        assert_eq!(c.interfaces[0].mtu, DEFAULT_MTU);
+        assert_eq!(c.dpdk.mbufs, DEFAULT_MBUFS);
+        assert_eq!(
+            c.interfaces[0].mac,
+            Some("02:00:00:00:00:01".parse().unwrap())
+        );
+        assert_eq!(c.neighbors[0].port, 0);
+        // The default route leaves through wan0, where its gateway lives;
+        // connected subnets follow the configured routes; the /32 VIP has none.
+        assert_eq!(c.routes[0].port, 1);
+        assert_eq!(c.routes[0].via, Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(c.routes.len(), 3);
+        assert_eq!(c.routes[1].prefix.to_string(), "10.0.0.0/24");
+        assert_eq!(c.routes[2].prefix.to_string(), "192.0.2.0/30");
+        assert_eq!(c.metrics.unwrap().listen.port(), 9900);
+        assert_eq!(c.arp, ArpConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = err(&GOOD
+            .replace("mtu", "x")
+            .replace("name = \"wan0\"", "name = \"wan0\"\nspeed = 10"));
+        assert!(e.contains("speed") && e.contains("interface[1]"), "{e}");
+        let e = err(&format!("{GOOD}\n[bogus]\nx = 1\n"));
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_give_the_line() {
+        let e = err("[[interface]\nname = 'a'\n");
+        assert!(e.contains("t.toml") && e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        for (from, to, want) in [
+            ("10.0.0.2/24", "10.0.0.300/24", "interface[0].addresses[0]"),
+            ("10.0.0.2/24", "10.0.0.2/33", "interface[0].addresses[0]"),
+            ("10.0.0.2/24", "10.0.0.2", "interface[0].addresses[0]"),
+            ("02:00:00:00:00:01", "02:00:00:00:00", "interface[0].mac"),
+            ("02:00:00:00:00:01", "01:00:5e:00:00:01", "interface[0].mac"),
+            (
+                "interface = \"lan0\"",
+                "interface = \"nope\"",
+                "neighbor[0].interface",
+            ),
+            ("ip = \"10.0.0.11\"", "ip = \"ten\"", "neighbor[0].ip"),
+            (
+                "via = \"192.0.2.1\"",
+                "via = \"172.16.0.1\"",
+                "route[0].via",
+            ),
+            (
+                "prefix = \"0.0.0.0/0\"",
+                "prefix = \"10.1.2.3/8\"",
+                "route[0].prefix",
+            ),
+            ("127.0.0.1:9900", "localhost", "metrics.listen"),
+            ("\"net_null0\"", "\"net_tap0\"", "interface[1].device"),
+            ("\"wan0\"", "\"lan0\"", "interface[1].name"),
+            ("192.0.2.2/30", "10.0.0.100/32", "interface[1].addresses[0]"),
+        ] {
+            assert!(GOOD.contains(from), "{from}");
+            let e = err(&GOOD.replacen(from, to, 1));
+            assert!(e.contains(want), "{from} -> {to}: {e}");
+        }
+    }
+
+    #[test]
+    fn missing_file_names_it() {
+        let e = Config::load(Path::new("/nonexistent/dlvs.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/nonexistent/dlvs.toml") && e.contains("cannot read"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn no_interface_is_an_error() {
+        assert!(err("[dpdk]\neal_args = []\n").contains("[[interface]]"));
+    }
+
+    #[test]
+    fn prefix_arithmetic() {
+        let p: Prefix = "10.1.2.3/24".parse().unwrap();
+        assert_eq!(p.network(), Ipv4Addr::new(10, 1, 2, 0));
+        assert_eq!(p.broadcast(), Some(Ipv4Addr::new(10, 1, 2, 255)));
+        assert!(p.contains(Ipv4Addr::new(10, 1, 2, 200)));
+        assert!(!p.contains(Ipv4Addr::new(10, 1, 3, 1)));
+        let d: Prefix = "0.0.0.0/0".parse().unwrap();
+        assert!(d.contains(Ipv4Addr::new(8, 8, 8, 8)));
+        assert_eq!(d.mask(), 0);
+        let h: Prefix = "10.0.0.1/32".parse().unwrap();
+        assert_eq!(h.broadcast(), None);
+    }
+}

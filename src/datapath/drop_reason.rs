@@ -1,0 +1,83 @@
+//! Why a received frame was not transmitted.
+//!
+//! Every received frame ends in exactly one place: transmitted, held while
+//! its next hop resolves, or dropped with one of these reasons. A reason is
+//! `Copy` and indexes the per-lcore drop counters; its `as_str` name is the
+//! key in the replay summary and the `reason` label in metrics. Some reasons
+//! are not faults (an ARP reply is consumed once learned), but they still
+//! account for a frame that did not leave.
+
+macro_rules! reasons {
+    ($($variant:ident => $name:literal: $doc:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl DropReason {
+            /// All reasons, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+            /// Number of reasons (the length of a counter array).
+            pub const COUNT: usize = DropReason::ALL.len();
+
+            /// The snake_case name used in summaries and metric labels.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(DropReason::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    EthTruncated => "eth_truncated": "Shorter than an Ethernet header.",
+    EthNotForUs => "eth_not_for_us": "Destination MAC is neither the port's nor broadcast.",
+    EthUnsupported => "eth_unsupported": "An EtherType other than IPv4 and ARP (IPv6, VLAN, ...).",
+    Oversize => "oversize": "Longer than the port's MTU allows.",
+    ArpTruncated => "arp_truncated": "ARP payload shorter than 28 bytes.",
+    ArpUnsupported => "arp_unsupported": "ARP for a hardware or protocol other than Ethernet/IPv4.",
+    ArpNotForUs => "arp_not_for_us": "ARP request for an address this port does not own.",
+    ArpLearned => "arp_learned": "ARP reply or announcement consumed after updating the neighbour table.",
+    ArpBadSender => "arp_bad_sender": "ARP from a broadcast, multicast or own sender address.",
+    ArpOtherOp => "arp_other_op": "ARP operation other than request or reply.",
+    Ipv4Truncated => "ipv4_truncated": "Shorter than its IPv4 header.",
+    Ipv4BadVersion => "ipv4_bad_version": "IP version field is not 4.",
+    Ipv4BadHeaderLen => "ipv4_bad_header_len": "IHL below 5.",
+    Ipv4BadTotalLen => "ipv4_bad_total_len": "Total length below the header or past the frame.",
+    Ipv4BadChecksum => "ipv4_bad_checksum": "IPv4 header checksum does not verify.",
+    Ipv4MartianSource => "ipv4_martian_source": "Source is unspecified, broadcast, multicast, loopback or own.",
+    Ipv4Fragment => "ipv4_fragment": "A fragment addressed to the director (no reassembly).",
+    Ipv4NotLocal => "ipv4_not_local": "Not addressed to the director and nothing forwards it.",
+    Ipv4Broadcast => "ipv4_broadcast": "Addressed to a broadcast or multicast address.",
+    IcmpTruncated => "icmp_truncated": "ICMP message shorter than 8 bytes.",
+    IcmpBadChecksum => "icmp_bad_checksum": "ICMP checksum does not verify.",
+    IcmpUnhandled => "icmp_unhandled": "ICMP to the director other than echo request.",
+    HostUnhandled => "host_unhandled": "TCP, UDP or other protocol addressed to the director.",
+    NoRoute => "no_route": "No route to the destination of a reply.",
+    NeighborTableFull => "neighbor_table_full": "The next hop is unknown and the neighbour table is full.",
+    NeighborQueueFull => "neighbor_queue_full": "The queue of packets awaiting resolution is full.",
+    NeighborUnresolved => "neighbor_unresolved": "The next hop did not answer ARP in time.",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for r in DropReason::ALL {
+            let n = r.as_str();
+            assert!(n
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()));
+            assert!(seen.insert(n), "{n} twice");
+        }
+        assert_eq!(
+            DropReason::ALL[DropReason::NoRoute as usize],
+            DropReason::NoRoute
+        );
+    }
+}

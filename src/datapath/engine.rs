@@ -1,0 +1,296 @@
+//! One lcore's data path over some packet buffer type.
+//!
+//! `Engine<B>` wraps the byte-level [`pipeline`](super::pipeline) with what
+//! needs buffers: holding frames while their next hop resolves, building
+//! ARP requests and announcements, counting. It is generic over the buffer
+//! (`Mbuf` in the DPDK worker, `Vec<u8>` in tests and fuzzers), so the
+//! whole per-lcore behaviour runs without an EAL.
+//!
+//! Accounting: every frame given to [`Engine::process`] is counted in
+//! `received` and ends either transmitted (`replied`), held (`held`, until
+//! released or dropped), or dropped with a reason, so that
+//! `received == replied + held + sum(drops)` at all times.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use super::host::Host;
+use super::neighbor::TimerEvent;
+use super::pipeline::{self, Ctx, Learned, Verdict};
+use super::{DropReason, Stats};
+use crate::wire::ethernet::MIN_FRAME_LEN;
+use crate::wire::{ArpOp, ArpRepr, MacAddr};
+
+/// A packet buffer the engine can read, rewrite and resize.
+pub trait PacketBuf {
+    fn data(&self) -> &[u8];
+    fn data_mut(&mut self) -> &mut [u8];
+    /// Sets the length, growing or shrinking; false if it cannot.
+    fn set_len(&mut self, len: usize) -> bool;
+}
+
+impl PacketBuf for Vec<u8> {
+    fn data(&self) -> &[u8] {
+        self
+    }
+    fn data_mut(&mut self) -> &mut [u8] {
+        self
+    }
+    fn set_len(&mut self, len: usize) -> bool {
+        self.resize(len, 0);
+        true
+    }
+}
+
+/// Where the engine gets new buffers and sends frames.
+pub trait Output<B> {
+    fn alloc(&mut self) -> Option<B>;
+    /// Queues `buf` for transmission on `port`.
+    fn send(&mut self, port: usize, buf: B);
+}
+
+struct Held<B> {
+    port: usize,
+    next_hop: Ipv4Addr,
+    deadline: u64,
+    buf: B,
+}
+
+pub struct Engine<B> {
+    ctx: Ctx,
+    held: VecDeque<Held<B>>,
+    hold_cap: usize,
+    hold_time: u64,
+    stats: Stats,
+}
+
+impl<B: PacketBuf> Engine<B> {
+    pub fn new(host: Arc<Host>) -> Engine<B> {
+        let arp = host.arp;
+        let ports = host.ports.len();
+        Engine {
+            ctx: Ctx::new(host),
+            held: VecDeque::with_capacity(arp.queue),
+            hold_cap: arp.queue,
+            // One retry interval beyond the last request: the neighbour
+            // timer fails the entry first; this bounds a held frame's life
+            // even if the entry vanished another way.
+            hold_time: arp.retry_us.saturating_mul(arp.retries as u64 + 1),
+            stats: Stats::new(ports),
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn stats_mut(&mut self) -> &mut Stats {
+        &mut self.stats
+    }
+
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    /// Advances the data plane's clock (never backwards: capture
+    /// timestamps may be out of order).
+    #[inline]
+    pub fn set_now(&mut self, now: u64) {
+        if now > self.ctx.now {
+            self.ctx.now = now;
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        self.ctx.now
+    }
+
+    /// Processes one received frame.
+    #[inline]
+    pub fn process<O: Output<B>>(&mut self, port: usize, mut buf: B, out: &mut O) {
+        self.stats.received += 1;
+        if let Some(p) = self.stats.ports.get_mut(port) {
+            p.rx_packets += 1;
+            p.rx_bytes += buf.data().len() as u64;
+        }
+        match pipeline::process(buf.data_mut(), port, &mut self.ctx) {
+            Verdict::Transmit { port, len } => {
+                if buf.set_len(len) {
+                    self.stats.replied += 1;
+                    self.transmit(port, buf, out);
+                } else {
+                    self.stats.drop(DropReason::Oversize);
+                }
+            }
+            Verdict::Hold {
+                port,
+                next_hop,
+                len,
+            } => {
+                if self.held.len() >= self.hold_cap {
+                    self.stats.drop(DropReason::NeighborQueueFull);
+                } else if !buf.set_len(len) {
+                    self.stats.drop(DropReason::Oversize);
+                } else {
+                    self.stats.held += 1;
+                    self.held.push_back(Held {
+                        port,
+                        next_hop,
+                        deadline: self.ctx.now.saturating_add(self.hold_time),
+                        buf,
+                    });
+                }
+            }
+            Verdict::Drop(r) => self.stats.drop(r),
+        }
+        self.follow_up(out);
+    }
+
+    /// Timer work: ARP retries, failed resolutions, expired holds. Bounded
+    /// by the number of incomplete neighbours and held frames.
+    pub fn tick<O: Output<B>>(&mut self, out: &mut O) {
+        let now = self.ctx.now;
+        let mut events = [None; super::neighbor::MAX_INCOMPLETE];
+        let mut n = 0;
+        self.ctx.neighbors.on_timer(now, |e| {
+            if n < events.len() {
+                events[n] = Some(e);
+                n += 1;
+            }
+        });
+        for e in events.iter().flatten() {
+            match *e {
+                TimerEvent::Solicit { port, ip } => self.solicit(port, ip, out),
+                TimerEvent::Failed { port, ip } => {
+                    self.release(port, ip, None, out);
+                }
+            }
+        }
+        while self.held.front().is_some_and(|h| h.deadline <= now) {
+            self.held.pop_front();
+            self.stats.held -= 1;
+            self.stats.drop(DropReason::NeighborUnresolved);
+        }
+        self.follow_up(out);
+    }
+
+    /// Sends a gratuitous ARP for every own address (RFC 5227 §3).
+    pub fn announce<O: Output<B>>(&mut self, out: &mut O) {
+        let host = Arc::clone(self.ctx.host());
+        for (port, ip) in host.addresses() {
+            let mac = host.ports[port].mac;
+            self.generate(
+                port,
+                MacAddr::BROADCAST,
+                &ArpRepr {
+                    op: ArpOp::Request,
+                    sender_mac: mac,
+                    sender_ip: ip,
+                    target_mac: MacAddr::ZERO,
+                    target_ip: ip,
+                },
+                out,
+            );
+        }
+    }
+
+    /// Applies a neighbour fact from another lcore.
+    pub fn learn_remote<O: Output<B>>(&mut self, l: Learned, out: &mut O) {
+        self.ctx.learn_remote(l);
+        self.follow_up(out);
+    }
+
+    /// Neighbour facts learned here since the last call, for other lcores.
+    pub fn take_learned(&mut self) -> Option<Learned> {
+        self.ctx.take_learned()
+    }
+
+    /// Drops everything still held (at shutdown), counting it unresolved.
+    pub fn shutdown(&mut self) {
+        let n = self.held.len() as u64;
+        self.held.clear();
+        self.stats.held -= n;
+        self.stats.drops[DropReason::NeighborUnresolved as usize] += n;
+    }
+
+    fn follow_up<O: Output<B>>(&mut self, out: &mut O) {
+        while let Some((port, ip)) = self.ctx.take_solicit() {
+            self.solicit(port, ip, out);
+        }
+        while let Some((port, ip, mac)) = self.ctx.take_resolved() {
+            self.release(port, ip, Some(mac), out);
+        }
+    }
+
+    fn solicit<O: Output<B>>(&mut self, port: usize, target: Ipv4Addr, out: &mut O) {
+        let host = Arc::clone(self.ctx.host());
+        let Some(p) = host.ports.get(port) else {
+            return;
+        };
+        self.generate(
+            port,
+            MacAddr::BROADCAST,
+            &ArpRepr {
+                op: ArpOp::Request,
+                sender_mac: p.mac,
+                sender_ip: p.source_for(target),
+                target_mac: MacAddr::ZERO,
+                target_ip: target,
+            },
+            out,
+        );
+    }
+
+    fn generate<O: Output<B>>(&mut self, port: usize, dst: MacAddr, arp: &ArpRepr, out: &mut O) {
+        let Some(mut buf) = out.alloc() else {
+            self.stats.generate_failed += 1;
+            return;
+        };
+        if !buf.set_len(MIN_FRAME_LEN) {
+            self.stats.generate_failed += 1;
+            return;
+        }
+        let len = pipeline::build_arp(buf.data_mut(), dst, arp);
+        let _ = buf.set_len(len);
+        self.stats.generated += 1;
+        self.transmit(port, buf, out);
+    }
+
+    /// Sends (with `mac`) or drops (without) every frame held for
+    /// (port, next_hop), keeping the others in order.
+    fn release<O: Output<B>>(
+        &mut self,
+        port: usize,
+        next_hop: Ipv4Addr,
+        mac: Option<MacAddr>,
+        out: &mut O,
+    ) {
+        for _ in 0..self.held.len() {
+            let Some(mut h) = self.held.pop_front() else {
+                break;
+            };
+            if h.port != port || h.next_hop != next_hop {
+                self.held.push_back(h);
+                continue;
+            }
+            self.stats.held -= 1;
+            match mac {
+                Some(mac) => {
+                    h.buf.data_mut()[0..6].copy_from_slice(&mac.0);
+                    self.stats.replied += 1;
+                    self.transmit(port, h.buf, out);
+                }
+                None => self.stats.drop(DropReason::NeighborUnresolved),
+            }
+        }
+    }
+
+    fn transmit<O: Output<B>>(&mut self, port: usize, buf: B, out: &mut O) {
+        if let Some(p) = self.stats.ports.get_mut(port) {
+            p.tx_packets += 1;
+            p.tx_bytes += buf.data().len() as u64;
+        }
+        out.send(port, buf);
+    }
+}

@@ -1,0 +1,28 @@
+//! The data path.
+//!
+//! - [`pipeline`]: `process(&mut [u8], port, &mut Ctx) -> Verdict`, bytes
+//!   only, no DPDK types: host duties (ARP, ICMP echo), classification.
+//! - [`engine`]: one lcore's data path over a generic packet buffer: hold
+//!   queue for unresolved next hops, generated ARP frames, counters.
+//! - [`worker`]: the DPDK run-to-completion loop around the engine.
+//! - [`host`], [`route`], [`neighbor`]: the tables the pipeline consults.
+//! - [`stats`], [`drop_reason`]: plain per-lcore counters.
+//!
+//! Hot-path rules: no allocation, lock or syscall per packet; per-lcore
+//! state; configuration as read-only snapshots; errors are `Copy` drop
+//! reasons; malformed input is counted and dropped, never a panic.
+
+pub mod drop_reason;
+pub mod engine;
+pub mod host;
+pub mod neighbor;
+pub mod pipeline;
+pub mod route;
+pub mod stats;
+pub mod worker;
+
+pub use drop_reason::DropReason;
+pub use engine::{Engine, Output, PacketBuf};
+pub use host::Host;
+pub use pipeline::{process, Ctx, Verdict};
+pub use stats::Stats;

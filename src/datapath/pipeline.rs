@@ -1,0 +1,391 @@
+//! The packet pipeline: one frame in, one verdict out, bytes only.
+//!
+//! `process` sees a frame as `&mut [u8]` and never a DPDK type, so unit
+//! tests, fixture tables and fuzzers drive it without an EAL. It rewrites
+//! the frame in place (an ARP or echo reply is the request, turned round)
+//! and says what to do with it. Work it cannot do on the frame itself, such
+//! as sending an ARP request for an unresolved next hop, is noted in the
+//! [`Ctx`] for the caller (`engine`) to carry out after the frame.
+//!
+//! Host duties at this stage: ARP for the director's own addresses
+//! (RFC 826), ICMP echo to them (RFC 792, RFC 1122 §3.2.2.6), and the
+//! neighbour and route tables that replies go through. Any other traffic
+//! addressed to the director, and anything not addressed to it, is dropped
+//! with a reason.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use super::host::Host;
+use super::neighbor::{Learn, Lookup, NeighborTable};
+use super::DropReason;
+use crate::wire::checksum;
+use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
+use crate::wire::icmp::msg;
+use crate::wire::{
+    ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, IcmpPacket, IpProtocol,
+    Ipv4Packet, MacAddr, WireError,
+};
+
+/// What to do with a processed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the first `len` bytes of the frame on `port`; it is complete.
+    Transmit { port: usize, len: usize },
+    /// The frame is complete but for the Ethernet destination, which waits
+    /// on ARP for `next_hop`: hold it and send it on `port` once resolved.
+    Hold {
+        port: usize,
+        next_hop: Ipv4Addr,
+        len: usize,
+    },
+    /// Discard the frame, counting the reason.
+    Drop(DropReason),
+}
+
+/// Small fixed lists of follow-up work; overflow is dropped silently
+/// because the neighbour timer re-sends requests anyway.
+const NOTE_MAX: usize = 32;
+
+#[derive(Debug)]
+struct Notes<T: Copy> {
+    items: [Option<T>; NOTE_MAX],
+    len: usize,
+}
+
+impl<T: Copy> Notes<T> {
+    fn new() -> Self {
+        Notes {
+            items: [None; NOTE_MAX],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, t: T) {
+        if self.len < NOTE_MAX {
+            self.items[self.len] = Some(t);
+            self.len += 1;
+        }
+    }
+
+    fn take(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        self.items[self.len].take()
+    }
+}
+
+/// A neighbour fact learned on this lcore, to share with the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Learned {
+    pub port: usize,
+    pub ip: Ipv4Addr,
+    pub mac: MacAddr,
+}
+
+/// Per-lcore pipeline state.
+#[derive(Debug)]
+pub struct Ctx {
+    host: Arc<Host>,
+    pub neighbors: NeighborTable,
+    /// The data plane's clock, microseconds.
+    pub now: u64,
+    solicit: Notes<(usize, Ipv4Addr)>,
+    resolved: Notes<(usize, Ipv4Addr, MacAddr)>,
+    learned: Notes<Learned>,
+}
+
+impl Ctx {
+    pub fn new(host: Arc<Host>) -> Ctx {
+        let mut neighbors = NeighborTable::new(host.arp);
+        for n in &host.static_neighbors {
+            neighbors.add_static(n.port, n.ip, n.mac);
+        }
+        Ctx {
+            host,
+            neighbors,
+            now: 0,
+            solicit: Notes::new(),
+            resolved: Notes::new(),
+            learned: Notes::new(),
+        }
+    }
+
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    /// Next ARP request to send: (port, target).
+    pub fn take_solicit(&mut self) -> Option<(usize, Ipv4Addr)> {
+        self.solicit.take()
+    }
+
+    /// Next next-hop that resolved: release what is held for it.
+    pub fn take_resolved(&mut self) -> Option<(usize, Ipv4Addr, MacAddr)> {
+        self.resolved.take()
+    }
+
+    /// Next neighbour fact to share with other lcores.
+    pub fn take_learned(&mut self) -> Option<Learned> {
+        self.learned.take()
+    }
+
+    /// Applies a neighbour fact another lcore learned.
+    pub fn learn_remote(&mut self, l: Learned) {
+        if self.neighbors.learn(l.port, l.ip, l.mac, self.now, false) == Learn::Resolved {
+            self.resolved.push((l.port, l.ip, l.mac));
+        }
+    }
+
+    fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr, create: bool) -> Learn {
+        let r = self.neighbors.learn(port, ip, mac, self.now, create);
+        if r == Learn::Resolved {
+            self.resolved.push((port, ip, mac));
+        }
+        if r != Learn::Ignored {
+            self.learned.push(Learned { port, ip, mac });
+        }
+        r
+    }
+}
+
+/// Processes one frame received on `port`.
+pub fn process(frame: &mut [u8], port: usize, ctx: &mut Ctx) -> Verdict {
+    match process_inner(frame, port, ctx) {
+        Ok(v) => v,
+        Err(r) => Verdict::Drop(r),
+    }
+}
+
+fn process_inner(frame: &mut [u8], port: usize, ctx: &mut Ctx) -> Result<Verdict, DropReason> {
+    let host = Arc::clone(&ctx.host);
+    let Some(me) = host.ports.get(port) else {
+        return Err(DropReason::EthNotForUs);
+    };
+    let eth = EthernetFrame::new_checked(&*frame).map_err(|_| DropReason::EthTruncated)?;
+    if frame.len() > ETH_LEN + me.mtu as usize {
+        return Err(DropReason::Oversize);
+    }
+    let dst = eth.dst();
+    if dst != me.mac && !dst.is_broadcast() {
+        return Err(DropReason::EthNotForUs);
+    }
+    match eth.ethertype() {
+        EtherType::ARP => arp(frame, port, ctx, &host),
+        EtherType::IPV4 => ipv4(frame, port, ctx, &host),
+        _ => Err(DropReason::EthUnsupported),
+    }
+}
+
+fn arp(frame: &mut [u8], port: usize, ctx: &mut Ctx, host: &Host) -> Result<Verdict, DropReason> {
+    let me = &host.ports[port];
+    let pkt = ArpPacket::new_checked(&frame[ETH_LEN..]).map_err(|e| match e {
+        WireError::Truncated => DropReason::ArpTruncated,
+        _ => DropReason::ArpUnsupported,
+    })?;
+    let req = ArpRepr::parse(&pkt).map_err(|_| DropReason::ArpUnsupported)?;
+    let sender_ip = req.sender_ip;
+    if !req.sender_mac.is_unicast()
+        || req.sender_mac == MacAddr::ZERO
+        || (!sender_ip.is_unspecified() && host.is_martian_source(sender_ip))
+    {
+        return Err(DropReason::ArpBadSender);
+    }
+    let ours = host.local_port(req.target_ip) == Some(port);
+    match req.op {
+        ArpOp::Request => {
+            // RFC 826: merge the sender first; create only when we are the
+            // target. A probe (sender 0.0.0.0, RFC 5227) teaches nothing.
+            let learned = if sender_ip.is_unspecified() {
+                Learn::Ignored
+            } else {
+                ctx.learn(port, sender_ip, req.sender_mac, ours)
+            };
+            if !ours {
+                return Err(if learned == Learn::Ignored {
+                    DropReason::ArpNotForUs
+                } else {
+                    DropReason::ArpLearned
+                });
+            }
+            let reply = ArpRepr {
+                op: ArpOp::Reply,
+                sender_mac: me.mac,
+                sender_ip: req.target_ip,
+                target_mac: req.sender_mac,
+                target_ip: sender_ip,
+            };
+            let len = frame.len();
+            EthernetRepr {
+                src: me.mac,
+                dst: req.sender_mac,
+                ethertype: EtherType::ARP,
+            }
+            .emit(frame)
+            .map_err(|_| DropReason::EthTruncated)?;
+            reply
+                .emit(&mut frame[ETH_LEN..])
+                .map_err(|_| DropReason::ArpTruncated)?;
+            Ok(Verdict::Transmit { port, len })
+        }
+        ArpOp::Reply => {
+            if sender_ip.is_unspecified() {
+                return Err(DropReason::ArpBadSender);
+            }
+            match ctx.learn(port, sender_ip, req.sender_mac, ours) {
+                Learn::Ignored => Err(DropReason::ArpNotForUs),
+                _ => Err(DropReason::ArpLearned),
+            }
+        }
+        ArpOp::Unknown(_) => Err(DropReason::ArpOtherOp),
+    }
+}
+
+fn ipv4(frame: &mut [u8], port: usize, ctx: &mut Ctx, host: &Host) -> Result<Verdict, DropReason> {
+    let ip = Ipv4Packet::new_checked(&frame[ETH_LEN..]).map_err(|e| match e {
+        WireError::Truncated => DropReason::Ipv4Truncated,
+        WireError::BadVersion => DropReason::Ipv4BadVersion,
+        WireError::BadHeaderLen => DropReason::Ipv4BadHeaderLen,
+        _ => DropReason::Ipv4BadTotalLen,
+    })?;
+    if !ip.verify_checksum() {
+        return Err(DropReason::Ipv4BadChecksum);
+    }
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    if host.local_port(dst).is_none() {
+        return Err(if host.is_broadcast(dst) {
+            DropReason::Ipv4Broadcast
+        } else {
+            DropReason::Ipv4NotLocal
+        });
+    }
+    if host.is_martian_source(src) {
+        return Err(DropReason::Ipv4MartianSource);
+    }
+    if ip.is_fragment() {
+        return Err(DropReason::Ipv4Fragment);
+    }
+    let (hlen, total) = (ip.header_len() as usize, ip.total_len() as usize);
+    match ip.protocol() {
+        IpProtocol::ICMP => icmp_echo(frame, port, hlen, total, ctx, host),
+        _ => Err(DropReason::HostUnhandled),
+    }
+}
+
+fn icmp_echo(
+    frame: &mut [u8],
+    port: usize,
+    hlen: usize,
+    total: usize,
+    ctx: &mut Ctx,
+    host: &Host,
+) -> Result<Verdict, DropReason> {
+    let l3 = ETH_LEN;
+    let l4 = l3 + hlen;
+    let end = l3 + total;
+    {
+        let icmp =
+            IcmpPacket::new_checked(&frame[l4..end]).map_err(|_| DropReason::IcmpTruncated)?;
+        if !icmp.verify_checksum() {
+            return Err(DropReason::IcmpBadChecksum);
+        }
+        if icmp.msg_type() != msg::ECHO_REQUEST {
+            return Err(DropReason::IcmpUnhandled);
+        }
+    }
+    let (client, vip) = {
+        let ip = Ipv4Packet::new_checked(&frame[l3..]).map_err(|_| DropReason::Ipv4Truncated)?;
+        (ip.src_addr(), ip.dst_addr())
+    };
+    let nh = host.routes.lookup(client).ok_or(DropReason::NoRoute)?;
+    let out = &host.ports[nh.port];
+    if total > out.mtu as usize {
+        return Err(DropReason::Oversize);
+    }
+    let _ = port;
+
+    // Turn the request round: echo reply (type 0, RFC 792), checksum
+    // updated incrementally for the one changed word (RFC 1624).
+    {
+        let mut icmp =
+            IcmpPacket::new_checked(&mut frame[l4..end]).map_err(|_| DropReason::IcmpTruncated)?;
+        let code = icmp.code() as u16;
+        let old = (msg::ECHO_REQUEST as u16) << 8 | code;
+        let new = (msg::ECHO_REPLY as u16) << 8 | code;
+        let c = checksum::update16(icmp.checksum(), old, new);
+        icmp.set_msg_type(msg::ECHO_REPLY);
+        icmp.set_checksum(c);
+    }
+    {
+        let mut ip =
+            Ipv4Packet::new_checked(&mut frame[l3..]).map_err(|_| DropReason::Ipv4Truncated)?;
+        ip.set_src_addr(vip);
+        ip.set_dst_addr(client);
+        ip.set_ttl(64);
+        ip.fill_checksum();
+    }
+    let len = frame.len();
+    EthernetRepr {
+        src: out.mac,
+        dst: MacAddr::ZERO,
+        ethertype: EtherType::IPV4,
+    }
+    .emit(frame)
+    .map_err(|_| DropReason::EthTruncated)?;
+    resolve(frame, nh.port, nh.ip, len, ctx)
+}
+
+/// Fills the Ethernet destination for `next_hop` or holds the frame.
+fn resolve(
+    frame: &mut [u8],
+    port: usize,
+    next_hop: Ipv4Addr,
+    len: usize,
+    ctx: &mut Ctx,
+) -> Result<Verdict, DropReason> {
+    let set_dst = |frame: &mut [u8], mac: MacAddr| frame[0..6].copy_from_slice(&mac.0);
+    match ctx.neighbors.lookup(port, next_hop, ctx.now) {
+        Lookup::Hit(mac) => {
+            set_dst(frame, mac);
+            Ok(Verdict::Transmit { port, len })
+        }
+        Lookup::HitProbe(mac) => {
+            ctx.solicit.push((port, next_hop));
+            set_dst(frame, mac);
+            Ok(Verdict::Transmit { port, len })
+        }
+        Lookup::MissSolicit => {
+            ctx.solicit.push((port, next_hop));
+            Ok(Verdict::Hold {
+                port,
+                next_hop,
+                len,
+            })
+        }
+        Lookup::MissPending => Ok(Verdict::Hold {
+            port,
+            next_hop,
+            len,
+        }),
+        Lookup::Full => Err(DropReason::NeighborTableFull),
+    }
+}
+
+/// Writes an ARP frame (padded to the Ethernet minimum) into `buf`, which
+/// must be at least `MIN_FRAME_LEN` long. Used for requests and
+/// gratuitous announcements (RFC 5227 §3: sender = target = own address).
+pub fn build_arp(buf: &mut [u8], eth_dst: MacAddr, repr: &ArpRepr) -> usize {
+    use crate::wire::ethernet::MIN_FRAME_LEN;
+    let len = MIN_FRAME_LEN;
+    buf[..len].fill(0);
+    let _ = EthernetRepr {
+        src: repr.sender_mac,
+        dst: eth_dst,
+        ethertype: EtherType::ARP,
+    }
+    .emit(&mut buf[..len]);
+    let _ = repr.emit(&mut buf[ETH_LEN..len]);
+    len
+}

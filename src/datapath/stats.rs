@@ -1,0 +1,88 @@
+//! Per-lcore counters.
+//!
+//! Plain integers owned by one worker; the control thread reads published
+//! copies (see `control::counters`). Invariant, per lcore, whenever the
+//! hold queue is empty: `received == replied + dropped`, where replied
+//! counts received frames sent back out (echo and ARP replies, later
+//! forwarded traffic) and `generated` counts frames the director built
+//! itself (ARP requests and announcements), which were never received.
+
+use super::DropReason;
+
+/// Counters of one port as seen by one lcore.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+}
+
+/// All counters of one lcore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub ports: Vec<PortCounters>,
+    pub received: u64,
+    /// Received frames transmitted (after rewriting).
+    pub replied: u64,
+    /// Frames built by the director (ARP requests, gratuitous ARP).
+    pub generated: u64,
+    /// Frames the device refused at transmit (already counted as sent by
+    /// the pipeline; freed by the TX queue).
+    pub tx_refused: u64,
+    /// Frames the director could not build for want of a buffer.
+    pub generate_failed: u64,
+    /// Frames currently held awaiting ARP resolution.
+    pub held: u64,
+    pub drops: [u64; DropReason::COUNT],
+    /// Worker loop iterations, and those that received at least one frame.
+    pub loops: u64,
+    pub busy_loops: u64,
+}
+
+impl Stats {
+    pub fn new(ports: usize) -> Stats {
+        Stats {
+            ports: vec![PortCounters::default(); ports],
+            received: 0,
+            replied: 0,
+            generated: 0,
+            tx_refused: 0,
+            generate_failed: 0,
+            held: 0,
+            drops: [0; DropReason::COUNT],
+            loops: 0,
+            busy_loops: 0,
+        }
+    }
+
+    #[inline]
+    pub fn drop(&mut self, r: DropReason) {
+        self.drops[r as usize] += 1;
+    }
+
+    pub fn dropped_total(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Adds another lcore's counters into these.
+    pub fn merge(&mut self, o: &Stats) {
+        for (a, b) in self.ports.iter_mut().zip(&o.ports) {
+            a.rx_packets += b.rx_packets;
+            a.rx_bytes += b.rx_bytes;
+            a.tx_packets += b.tx_packets;
+            a.tx_bytes += b.tx_bytes;
+        }
+        self.received += o.received;
+        self.replied += o.replied;
+        self.generated += o.generated;
+        self.tx_refused += o.tx_refused;
+        self.generate_failed += o.generate_failed;
+        self.held += o.held;
+        for (a, b) in self.drops.iter_mut().zip(&o.drops) {
+            *a += b;
+        }
+        self.loops += o.loops;
+        self.busy_loops += o.busy_loops;
+    }
+}

@@ -1,0 +1,197 @@
+//! The run-to-completion worker loop on one lcore.
+//!
+//! Each worker owns one RX and one TX queue of every port and an
+//! [`Engine`]. A loop iteration polls every port for a burst, runs each
+//! frame through the engine and queues what it sends; TX buffers are
+//! flushed when full or every `flush` interval (~100 µs), when timer work
+//! runs too. Counters are plain fields of the engine, copied to a shared
+//! slot every `publish` interval for the control thread.
+//!
+//! Neighbour facts learned on one lcore reach the others through bounded
+//! channels (array-backed, no allocation per message), drained between
+//! bursts, so an ARP reply that lands on another queue still releases the
+//! frames this lcore holds.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use dpdk::{Mbuf, Mempool, RxQueue, RxTimestamp, TxQueue, BURST};
+
+use super::engine::{Engine, Output, PacketBuf};
+use super::pipeline::Learned;
+use super::Stats;
+use crate::datapath::DropReason;
+
+impl PacketBuf for Mbuf {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        Mbuf::data(self)
+    }
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        Mbuf::data_mut(self)
+    }
+    #[inline]
+    fn set_len(&mut self, len: usize) -> bool {
+        Mbuf::set_len(self, len)
+    }
+}
+
+/// Where the data plane's clock comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    /// The TSC, converted to microseconds.
+    Tsc,
+    /// The capture timestamp net_pcap stores in each mbuf (replay).
+    Capture(RxTimestamp),
+}
+
+/// Everything a worker needs besides its engine.
+pub struct WorkerSetup {
+    /// Worker 0 sends the start-up announcements.
+    pub index: usize,
+    pub rx: Vec<RxQueue>,
+    pub tx: Vec<TxQueue>,
+    pub pool: Arc<Mempool>,
+    pub clock: Clock,
+    pub tsc_hz: u64,
+    pub flush_us: u64,
+    pub publish_us: u64,
+    pub stop: Arc<AtomicBool>,
+    /// Where the counters are published.
+    pub shared: Arc<Mutex<Stats>>,
+    pub peers: Vec<SyncSender<Learned>>,
+    pub inbox: Receiver<Learned>,
+}
+
+struct Out<'a> {
+    pool: &'a Mempool,
+    tx: &'a mut [TxQueue],
+}
+
+impl Output<Mbuf> for Out<'_> {
+    #[inline]
+    fn alloc(&mut self) -> Option<Mbuf> {
+        self.pool.alloc()
+    }
+    #[inline]
+    fn send(&mut self, port: usize, buf: Mbuf) {
+        if let Some(q) = self.tx.get_mut(port) {
+            q.push(buf);
+        }
+    }
+}
+
+fn micros(tsc: u64, hz: u64) -> u64 {
+    (tsc as u128 * 1_000_000 / hz.max(1) as u128) as u64
+}
+
+/// Runs until `stop` is set, then flushes, drops what is still held and
+/// returns the final counters (also published).
+pub fn run(mut engine: Engine<Mbuf>, mut w: WorkerSetup) -> Stats {
+    let mut bufs: Vec<Mbuf> = Vec::with_capacity(BURST);
+    let hz = w.tsc_hz.max(1);
+    let flush_ticks = (hz as u128 * w.flush_us as u128 / 1_000_000).max(1) as u64;
+    let publish_ticks = (hz as u128 * w.publish_us as u128 / 1_000_000).max(1) as u64;
+    let start = dpdk::rdtsc();
+    let (mut last_flush, mut last_publish) = (start, start);
+
+    if let Clock::Tsc = w.clock {
+        engine.set_now(micros(start, hz));
+    }
+    if w.index == 0 {
+        let mut out = Out {
+            pool: &w.pool,
+            tx: &mut w.tx,
+        };
+        engine.announce(&mut out);
+    }
+
+    loop {
+        // Checked before polling: once it is seen, every frame the ports
+        // had counted as received has already been through the engine.
+        let stopping = w.stop.load(Ordering::Acquire);
+        let mut busy = false;
+        for port in 0..w.rx.len() {
+            let (n, bad) = w.rx[port].burst(&mut bufs);
+            if n == 0 {
+                continue;
+            }
+            busy = true;
+            if bad > 0 {
+                let s = engine.stats_mut();
+                s.received += bad as u64;
+                s.drops[DropReason::Oversize as usize] += bad as u64;
+            }
+            match w.clock {
+                Clock::Tsc => engine.set_now(micros(dpdk::rdtsc(), hz)),
+                Clock::Capture(field) => {
+                    if let Some(ts) = bufs.first().and_then(|m| m.rx_timestamp(field)) {
+                        engine.set_now(ts);
+                    }
+                }
+            }
+            let mut out = Out {
+                pool: &w.pool,
+                tx: &mut w.tx,
+            };
+            for m in bufs.drain(..) {
+                engine.process(port, m, &mut out);
+            }
+        }
+        {
+            let s = engine.stats_mut();
+            s.loops += 1;
+            s.busy_loops += busy as u64;
+        }
+
+        let tsc = dpdk::rdtsc();
+        if tsc.wrapping_sub(last_flush) >= flush_ticks || stopping {
+            last_flush = tsc;
+            if let Clock::Tsc = w.clock {
+                engine.set_now(micros(tsc, hz));
+            }
+            let mut out = Out {
+                pool: &w.pool,
+                tx: &mut w.tx,
+            };
+            while let Ok(l) = w.inbox.try_recv() {
+                engine.learn_remote(l, &mut out);
+            }
+            while let Some(l) = engine.take_learned() {
+                for p in &w.peers {
+                    // A full peer inbox loses the fact; that lcore
+                    // resolves by itself through its own ARP requests.
+                    let _ = p.try_send(l);
+                }
+            }
+            engine.tick(&mut out);
+            for q in w.tx.iter_mut() {
+                q.flush();
+            }
+        }
+        if tsc.wrapping_sub(last_publish) >= publish_ticks || stopping {
+            last_publish = tsc;
+            publish(&mut engine, &w);
+        }
+        if stopping {
+            break;
+        }
+    }
+    for q in w.tx.iter_mut() {
+        q.flush();
+    }
+    engine.shutdown();
+    publish(&mut engine, &w);
+    engine.stats().clone()
+}
+
+fn publish(engine: &mut Engine<Mbuf>, w: &WorkerSetup) {
+    engine.stats_mut().tx_refused = w.tx.iter().map(|q| q.dropped).sum();
+    // Not on the packet path: once per publish interval. A control thread
+    // holding the lock only delays the copy to the next interval.
+    if let Ok(mut g) = w.shared.try_lock() {
+        g.clone_from(engine.stats());
+    }
+}
