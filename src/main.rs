@@ -1,13 +1,16 @@
 //! The `dlvs` binary: `dlvs run` and `dlvs replay`.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use dlvs::config::Config;
 use dlvs::control::daemon::{self, Mode};
+
+/// The demo lab's configuration, used by `dlvs run` without `--config`.
+const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
 
 #[derive(Parser)]
 #[command(
@@ -24,9 +27,10 @@ struct Cli {
 enum Cmd {
     /// Run the director until SIGINT or SIGTERM.
     Run {
-        /// The TOML configuration file.
+        /// The TOML configuration file [default: the demo lab's, built in;
+        /// see config/demo.toml].
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
     },
     /// Run the data path over a capture: the first interface reads IN and
     /// writes every frame it sends to OUT; prints a JSON summary last.
@@ -59,7 +63,10 @@ fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run { config } => {
-            let cfg = Config::load(&config)?;
+            let cfg = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::from_toml(DEMO_CONFIG, Path::new("<built-in demo config>"))?,
+            };
             let s = daemon::run(&cfg, &Mode::Run)?;
             log::info!("stopped: {}", s.to_json());
             Ok(())

@@ -27,10 +27,8 @@ extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the Box<Job> leaked by `Eal::launch` for exactly this
     // call; DPDK passes it back once, so ownership is taken back once.
     let job: Box<Job> = unsafe { Box::from_raw(arg as *mut Job) };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
-        Ok(rc) => rc,
-        Err(_) => -1,
-    }
+    // A panic must not unwind into C: report it as a failed job.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or(-1)
 }
 
 impl Eal {

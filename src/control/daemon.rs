@@ -50,6 +50,11 @@ pub enum Mode {
 pub enum DaemonError {
     #[error(transparent)]
     Dpdk(#[from] dpdk::DpdkError),
+    #[error("{err} (check [dpdk] eal_args: {args:?})")]
+    Eal {
+        args: Vec<String>,
+        err: dpdk::DpdkError,
+    },
     #[error("interface {name} ({device}): {err}")]
     Interface {
         name: String,
@@ -126,7 +131,10 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
         // still ask for them in eal_args.
         eal_args.insert(0, "--log-level=notice".into());
     }
-    let eal = Eal::init(&eal_args)?;
+    let eal = Eal::init(&eal_args).map_err(|err| DaemonError::Eal {
+        args: cfg.dpdk.eal_args.clone(),
+        err,
+    })?;
     let main_lcore = eal.main_lcore();
     let mut lcores = vec![main_lcore];
     if let Mode::Run = mode {
@@ -164,7 +172,12 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
             // Some virtual devices (net_pcap) cannot program a MAC; the
             // director then uses the configured one in software only.
             if pc.mac.is_some() && e.to_string().contains("mac_addr_set") {
-                log::warn!(
+                let level = match (mode, i) {
+                    (Mode::Replay { .. }, 0) => log::Level::Info,
+                    _ => log::Level::Warn,
+                };
+                log::log!(
+                    level,
                     "interface {}: the device keeps its own MAC ({e}); using {} in software",
                     itf.name,
                     itf.mac.unwrap()

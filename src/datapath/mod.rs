@@ -14,6 +14,8 @@
 
 pub mod drop_reason;
 pub mod engine;
+#[cfg(test)]
+mod fixtures;
 pub mod host;
 pub mod neighbor;
 pub mod pipeline;

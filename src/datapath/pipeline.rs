@@ -19,7 +19,6 @@ use std::sync::Arc;
 use super::host::Host;
 use super::neighbor::{Learn, Lookup, NeighborTable};
 use super::DropReason;
-use crate::wire::checksum;
 use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::icmp::msg;
 use crate::wire::{
@@ -174,7 +173,7 @@ fn process_inner(frame: &mut [u8], port: usize, ctx: &mut Ctx) -> Result<Verdict
     }
     match eth.ethertype() {
         EtherType::ARP => arp(frame, port, ctx, &host),
-        EtherType::IPV4 => ipv4(frame, port, ctx, &host),
+        EtherType::IPV4 => ipv4(frame, ctx, &host),
         _ => Err(DropReason::EthUnsupported),
     }
 }
@@ -243,7 +242,7 @@ fn arp(frame: &mut [u8], port: usize, ctx: &mut Ctx, host: &Host) -> Result<Verd
     }
 }
 
-fn ipv4(frame: &mut [u8], port: usize, ctx: &mut Ctx, host: &Host) -> Result<Verdict, DropReason> {
+fn ipv4(frame: &mut [u8], ctx: &mut Ctx, host: &Host) -> Result<Verdict, DropReason> {
     let ip = Ipv4Packet::new_checked(&frame[ETH_LEN..]).map_err(|e| match e {
         WireError::Truncated => DropReason::Ipv4Truncated,
         WireError::BadVersion => DropReason::Ipv4BadVersion,
@@ -267,16 +266,15 @@ fn ipv4(frame: &mut [u8], port: usize, ctx: &mut Ctx, host: &Host) -> Result<Ver
     if ip.is_fragment() {
         return Err(DropReason::Ipv4Fragment);
     }
-    let (hlen, total) = (ip.header_len() as usize, ip.total_len() as usize);
+    let (hlen, total) = (ip.header_len(), ip.total_len() as usize);
     match ip.protocol() {
-        IpProtocol::ICMP => icmp_echo(frame, port, hlen, total, ctx, host),
+        IpProtocol::ICMP => icmp_echo(frame, hlen, total, ctx, host),
         _ => Err(DropReason::HostUnhandled),
     }
 }
 
 fn icmp_echo(
     frame: &mut [u8],
-    port: usize,
     hlen: usize,
     total: usize,
     ctx: &mut Ctx,
@@ -304,20 +302,12 @@ fn icmp_echo(
     if total > out.mtu as usize {
         return Err(DropReason::Oversize);
     }
-    let _ = port;
 
-    // Turn the request round: echo reply (type 0, RFC 792), checksum
-    // updated incrementally for the one changed word (RFC 1624).
-    {
-        let mut icmp =
-            IcmpPacket::new_checked(&mut frame[l4..end]).map_err(|_| DropReason::IcmpTruncated)?;
-        let code = icmp.code() as u16;
-        let old = (msg::ECHO_REQUEST as u16) << 8 | code;
-        let new = (msg::ECHO_REPLY as u16) << 8 | code;
-        let c = checksum::update16(icmp.checksum(), old, new);
-        icmp.set_msg_type(msg::ECHO_REPLY);
-        icmp.set_checksum(c);
-    }
+    // Turn the request round (RFC 792): the reply's checksum is patched
+    // incrementally for the one changed word (RFC 1624).
+    IcmpPacket::new_checked(&mut frame[l4..end])
+        .map_err(|_| DropReason::IcmpTruncated)?
+        .make_echo_reply();
     {
         let mut ip =
             Ipv4Packet::new_checked(&mut frame[l3..]).map_err(|_| DropReason::Ipv4Truncated)?;

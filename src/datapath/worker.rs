@@ -96,6 +96,8 @@ pub fn run(mut engine: Engine<Mbuf>, mut w: WorkerSetup) -> Stats {
     let publish_ticks = (hz as u128 * w.publish_us as u128 / 1_000_000).max(1) as u64;
     let start = dpdk::rdtsc();
     let (mut last_flush, mut last_publish) = (start, start);
+    // Capture clock only: the capture time of the next timer run.
+    let mut next_tick = 0u64;
 
     if let Clock::Tsc = w.clock {
         engine.set_now(micros(start, hz));
@@ -124,20 +126,32 @@ pub fn run(mut engine: Engine<Mbuf>, mut w: WorkerSetup) -> Stats {
                 s.received += bad as u64;
                 s.drops[DropReason::Oversize as usize] += bad as u64;
             }
-            match w.clock {
-                Clock::Tsc => engine.set_now(micros(dpdk::rdtsc(), hz)),
-                Clock::Capture(field) => {
-                    if let Some(ts) = bufs.first().and_then(|m| m.rx_timestamp(field)) {
-                        engine.set_now(ts);
-                    }
-                }
-            }
             let mut out = Out {
                 pool: &w.pool,
                 tx: &mut w.tx,
             };
-            for m in bufs.drain(..) {
-                engine.process(port, m, &mut out);
+            match w.clock {
+                Clock::Tsc => {
+                    engine.set_now(micros(dpdk::rdtsc(), hz));
+                    for m in bufs.drain(..) {
+                        engine.process(port, m, &mut out);
+                    }
+                }
+                Clock::Capture(field) => {
+                    // Capture time moves per frame, and timers fire as it
+                    // passes them, so a replay is deterministic however
+                    // the frames are batched into bursts.
+                    for m in bufs.drain(..) {
+                        if let Some(ts) = m.rx_timestamp(field) {
+                            engine.set_now(ts);
+                            if engine.now() >= next_tick {
+                                engine.tick(&mut out);
+                                next_tick = engine.now() + w.flush_us;
+                            }
+                        }
+                        engine.process(port, m, &mut out);
+                    }
+                }
             }
         }
         {

@@ -1,0 +1,105 @@
+//! Bad configuration and bad input through the real binary: a non-zero
+//! exit with one clear last line naming the cause, nothing left behind.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+/// Runs `dlvs replay` with `config_text` and an empty capture; returns the
+/// exit success and the last stderr line.
+fn replay_err(config_text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, config_text).unwrap();
+    let input = dir.path().join("in.pcap");
+    dlvs::pcap::write_file(&input, std::iter::empty()).unwrap();
+    let out = run_replay(&cfg, &input, &dir.path().join("out.pcap"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or("").to_string();
+    (out.status.success(), last)
+}
+
+fn assert_fails(config_text: &str, needles: &[&str]) {
+    let (ok, last) = replay_err(config_text);
+    assert!(!ok, "should fail: {needles:?}");
+    assert!(last.starts_with("dlvs: error: "), "{last}");
+    for n in needles {
+        assert!(last.contains(n), "{n:?} not in {last:?}");
+    }
+}
+
+#[test]
+fn missing_config_file() {
+    let out = Command::new(bin())
+        .args(["run", "--config", "/nonexistent/dlvs.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("/nonexistent/dlvs.toml") && err.contains("cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_key_is_named() {
+    assert_fails(
+        &config("").replace(
+            "mac = \"02:00:00:00:00:01\"",
+            "mac = \"02:00:00:00:00:01\"\nspeed = 10",
+        ),
+        &["bad.toml", "speed", "interface[0]"],
+    );
+}
+
+#[test]
+fn bad_address_is_named() {
+    assert_fails(
+        &config("").replace("10.0.0.100/32", "10.0.0.300/32"),
+        &["interface[0].addresses[1]", "10.0.0.300"],
+    );
+}
+
+#[test]
+fn unknown_device_is_named() {
+    // Only the first interface is replaced in replay; the second is real.
+    assert_fails(
+        &config(
+            r#"
+[[interface]]
+name = "wan0"
+device = "net_bogus0"
+addresses = ["192.0.2.2/24"]
+"#,
+        ),
+        &["wan0", "net_bogus0"],
+    );
+}
+
+#[test]
+fn eal_failure_is_reported() {
+    assert_fails(
+        &config("").replace("\"-l\", \"0\"", "\"-l\", \"0\", \"--no-such-eal-flag\""),
+        &["EAL"],
+    );
+}
+
+#[test]
+fn bad_capture_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ok.toml");
+    std::fs::write(&cfg, config("")).unwrap();
+    let input = dir.path().join("in.pcap");
+    std::fs::write(&input, b"this is not a capture file at all").unwrap();
+    let out = run_replay(&cfg, &input, &dir.path().join("out.pcap"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in.pcap") && err.contains("not a pcap"),
+        "{err}"
+    );
+}

@@ -1,0 +1,344 @@
+//! Shared helpers for the replay golden tests: frames built with smoltcp (an
+//! implementation independent of dlvs's own `wire` module), captures written
+//! and read, and `dlvs replay` run as a real process.
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
+};
+
+pub const DIR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
+pub const GW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0e];
+pub const DIR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 50);
+pub const GW_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// A client beyond the gateway.
+pub const REMOTE_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+
+/// The base configuration: one interface, the director's address and a VIP,
+/// a default route through 10.0.0.1. `extra` is appended verbatim.
+pub fn config(extra: &str) -> String {
+    format!(
+        r#"
+[dpdk]
+eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "-l", "0"]
+mbufs = 2047
+
+[[interface]]
+name = "lan0"
+device = "net_null0"
+mac = "02:00:00:00:00:01"
+addresses = ["10.0.0.2/24", "10.0.0.100/32"]
+
+[[route]]
+prefix = "0.0.0.0/0"
+via = "10.0.0.1"
+
+[arp]
+retry_ms = 1000
+retries = 3
+{extra}
+"#
+    )
+}
+
+pub fn mac(m: [u8; 6]) -> EthernetAddress {
+    EthernetAddress(m)
+}
+
+/// An Ethernet frame around `payload`.
+pub fn eth(src: [u8; 6], dst: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 14 + payload.len()];
+    let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
+    EthernetRepr {
+        src_addr: mac(src),
+        dst_addr: mac(dst),
+        ethertype: EthernetProtocol::from(ethertype),
+    }
+    .emit(&mut f);
+    f.payload_mut().copy_from_slice(payload);
+    buf
+}
+
+fn arp(op: ArpOperation, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
+    let r = ArpRepr::EthernetIpv4 {
+        operation: op,
+        source_hardware_addr: mac(sha),
+        source_protocol_addr: spa,
+        target_hardware_addr: mac(tha),
+        target_protocol_addr: tpa,
+    };
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut ArpPacket::new_unchecked(&mut buf[..]));
+    buf
+}
+
+/// A broadcast ARP request from `sha`/`spa` for `tpa`, padded to 60 bytes
+/// as a real NIC would send it.
+pub fn arp_request(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+    let mut f = eth(
+        sha,
+        [0xff; 6],
+        0x0806,
+        &arp(ArpOperation::Request, sha, spa, [0; 6], tpa),
+    );
+    f.resize(60, 0);
+    f
+}
+
+/// A unicast ARP reply to the director.
+pub fn arp_reply(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+    let mut f = eth(
+        sha,
+        DIR_MAC,
+        0x0806,
+        &arp(ArpOperation::Reply, sha, spa, DIR_MAC, tpa),
+    );
+    f.resize(60, 0);
+    f
+}
+
+/// An IPv4 packet (valid header checksum) around `payload`.
+pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> {
+    let r = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::from(proto),
+        payload_len: payload.len(),
+        hop_limit: 64,
+    };
+    let mut buf = vec![0u8; r.buffer_len() + payload.len()];
+    let mut p = Ipv4Packet::new_unchecked(&mut buf[..]);
+    r.emit(&mut p, &ChecksumCapabilities::default());
+    p.payload_mut().copy_from_slice(payload);
+    buf
+}
+
+/// An ICMP echo request message.
+pub fn icmp_echo(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let r = Icmpv4Repr::EchoRequest {
+        ident,
+        seq_no: seq,
+        data,
+    };
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(
+        &mut Icmpv4Packet::new_unchecked(&mut buf[..]),
+        &ChecksumCapabilities::default(),
+    );
+    buf
+}
+
+/// A complete echo request frame from the client's MAC to the director.
+pub fn echo_frame(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, seq: u16) -> Vec<u8> {
+    let data: Vec<u8> = (0..56u8).collect();
+    eth(
+        CLIENT_MAC,
+        DIR_MAC,
+        0x0800,
+        &ipv4(src, dst, 1, &icmp_echo(ident, seq, &data)),
+    )
+}
+
+/// A decoded frame from the director's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    Arp {
+        eth_dst: [u8; 6],
+        eth_src: [u8; 6],
+        op: u16,
+        sha: [u8; 6],
+        spa: Ipv4Addr,
+        tha: [u8; 6],
+        tpa: Ipv4Addr,
+    },
+    EchoReply {
+        eth_dst: [u8; 6],
+        eth_src: [u8; 6],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ttl: u8,
+        ident: u16,
+        seq: u16,
+        data: Vec<u8>,
+    },
+    Other(Vec<u8>),
+}
+
+/// Decodes an output frame with smoltcp, verifying every checksum.
+pub fn decode(frame: &[u8]) -> Out {
+    let f = EthernetFrame::new_checked(frame).expect("output frame has an Ethernet header");
+    let (eth_dst, eth_src) = (f.dst_addr().0, f.src_addr().0);
+    match f.ethertype() {
+        EthernetProtocol::Arp => {
+            let p = ArpPacket::new_checked(f.payload()).expect("valid ARP");
+            let ArpRepr::EthernetIpv4 {
+                operation,
+                source_hardware_addr,
+                source_protocol_addr,
+                target_hardware_addr,
+                target_protocol_addr,
+            } = ArpRepr::parse(&p).expect("Ethernet/IPv4 ARP")
+            else {
+                unreachable!()
+            };
+            Out::Arp {
+                eth_dst,
+                eth_src,
+                op: u16::from(operation),
+                sha: source_hardware_addr.0,
+                spa: source_protocol_addr,
+                tha: target_hardware_addr.0,
+                tpa: target_protocol_addr,
+            }
+        }
+        EthernetProtocol::Ipv4 => {
+            let ip = Ipv4Packet::new_checked(f.payload()).expect("valid IPv4");
+            assert!(ip.verify_checksum(), "IPv4 header checksum of output");
+            let caps = ChecksumCapabilities::default();
+            let ipr = Ipv4Repr::parse(&ip, &caps).expect("IPv4 repr");
+            let icmp = Icmpv4Packet::new_checked(ip.payload()).expect("ICMP");
+            assert!(icmp.verify_checksum(), "ICMP checksum of output");
+            match Icmpv4Repr::parse(&icmp, &caps).expect("ICMP repr") {
+                Icmpv4Repr::EchoReply {
+                    ident,
+                    seq_no,
+                    data,
+                } => Out::EchoReply {
+                    eth_dst,
+                    eth_src,
+                    src: ipr.src_addr,
+                    dst: ipr.dst_addr,
+                    ttl: ipr.hop_limit,
+                    ident,
+                    seq: seq_no,
+                    data: data.to_vec(),
+                },
+                _ => Out::Other(frame.to_vec()),
+            }
+        }
+        _ => Out::Other(frame.to_vec()),
+    }
+}
+
+/// The result of a replay.
+#[derive(Debug)]
+pub struct Replay {
+    pub summary: Value,
+    pub output: Vec<Out>,
+    pub raw: Vec<Vec<u8>>,
+    pub stderr: String,
+}
+
+impl Replay {
+    pub fn dropped(&self, reason: &str) -> u64 {
+        self.summary["dropped"][reason].as_u64().unwrap_or(0)
+    }
+
+    pub fn num(&self, key: &str) -> u64 {
+        self.summary[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} in {}", self.summary))
+    }
+
+    /// Every received frame is accounted for exactly once.
+    pub fn assert_accounted(&self) {
+        let dropped: u64 = self.summary["dropped"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            self.num("received"),
+            self.num("replied") + dropped,
+            "summary does not add up: {}",
+            self.summary
+        );
+        assert_eq!(
+            self.num("transmitted"),
+            self.raw.len() as u64,
+            "transmitted vs output capture: {}",
+            self.summary
+        );
+    }
+
+    /// Output frames other than the start-up gratuitous ARPs.
+    pub fn after_announcements(&self) -> Vec<Out> {
+        self.output
+            .iter()
+            .filter(|o| !matches!(o, Out::Arp { spa, tpa, .. } if spa == tpa))
+            .cloned()
+            .collect()
+    }
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dlvs"))
+}
+
+/// Writes the config and capture into a temporary directory, runs
+/// `dlvs replay` and decodes what it wrote. Frames are stamped one
+/// millisecond apart unless given with times.
+pub fn replay_timed(config_text: &str, frames: &[(u64, Vec<u8>)]) -> Replay {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dlvs.toml");
+    std::fs::write(&cfg, config_text).unwrap();
+    let input = dir.path().join("in.pcap");
+    let output = dir.path().join("out.pcap");
+    dlvs::pcap::write_file(&input, frames.iter().map(|(t, f)| (*t, f.as_slice()))).unwrap();
+    let out = run_replay(&cfg, &input, &output);
+    assert!(
+        out.status.success(),
+        "dlvs replay failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().expect("a summary line");
+    let summary: Value = serde_json::from_str(last).expect("summary is JSON");
+    let raw: Vec<Vec<u8>> = dlvs::pcap::read(&output)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.data)
+        .collect();
+    Replay {
+        summary,
+        output: raw.iter().map(|f| decode(f)).collect(),
+        raw,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn replay(config_text: &str, frames: &[Vec<u8>]) -> Replay {
+    let base = 1_700_000_000_000_000u64;
+    let timed: Vec<(u64, Vec<u8>)> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (base + i as u64 * 1000, f.clone()))
+        .collect();
+    replay_timed(config_text, &timed)
+}
+
+pub fn run_replay(cfg: &Path, input: &Path, output: &Path) -> std::process::Output {
+    Command::new(bin())
+        .arg("replay")
+        .arg("--config")
+        .arg(cfg)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running dlvs")
+}
