@@ -16,6 +16,7 @@ pub mod drop_reason;
 pub mod engine;
 #[cfg(test)]
 mod fixtures;
+pub mod harness;
 pub mod host;
 pub mod neighbor;
 pub mod pipeline;
