@@ -43,38 +43,47 @@ impl Mbuf {
         p
     }
 
+    /// The mbuf header, read in place: the hot accessors below avoid a
+    /// call into the C shim per packet.
+    #[inline]
+    fn raw(&self) -> &ffi::rte_mbuf {
+        // SAFETY: the pointer is a valid mbuf we own for the life of self.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    #[inline]
+    fn data_ptr(&self) -> *mut u8 {
+        let m = self.raw();
+        // SAFETY: buf_addr + data_off is the start of the packet data,
+        // inside the mbuf's buffer (DPDK's rte_pktmbuf_mtod).
+        let p = unsafe { (m.buf_addr as *mut u8).add(m.data_off as usize) };
+        // The bindgen layout must match the C one; checked against the shim
+        // in debug builds (every replay test runs one).
+        // SAFETY: the shim only reads the same valid mbuf.
+        debug_assert_eq!(p, unsafe { ffi::dlvs_pktmbuf_data(self.ptr.as_ptr()) });
+        p
+    }
+
     /// The packet data.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        // SAFETY: the mbuf is valid and single-segment; data_len bytes from
-        // mtod are initialised packet data owned by this mbuf.
-        unsafe {
-            let p = self.ptr.as_ptr();
-            std::slice::from_raw_parts(
-                ffi::dlvs_pktmbuf_data(p),
-                ffi::dlvs_pktmbuf_data_len(p) as usize,
-            )
-        }
+        // SAFETY: single-segment mbuf: data_len bytes from the data pointer
+        // are initialised packet data owned by this mbuf.
+        unsafe { std::slice::from_raw_parts(self.data_ptr(), self.raw().data_len as usize) }
     }
 
     /// The packet data, writable.
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
+        let len = self.raw().data_len as usize;
         // SAFETY: as `data`, and &mut self guarantees exclusive access.
-        unsafe {
-            let p = self.ptr.as_ptr();
-            std::slice::from_raw_parts_mut(
-                ffi::dlvs_pktmbuf_data(p),
-                ffi::dlvs_pktmbuf_data_len(p) as usize,
-            )
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.data_ptr(), len) }
     }
 
     /// Packet length in bytes.
     #[inline]
     pub fn len(&self) -> usize {
-        // SAFETY: the mbuf is valid.
-        unsafe { ffi::dlvs_pktmbuf_pkt_len(self.ptr.as_ptr()) as usize }
+        self.raw().pkt_len as usize
     }
 
     #[inline]

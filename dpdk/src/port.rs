@@ -23,8 +23,6 @@ pub struct PortConfig {
     pub tx_queues: u16,
     pub rx_desc: u16,
     pub tx_desc: u16,
-    /// A MAC address to program, or None to keep the device's.
-    pub mac: Option<[u8; 6]>,
 }
 
 impl Default for PortConfig {
@@ -34,7 +32,6 @@ impl Default for PortConfig {
             tx_queues: 1,
             rx_desc: 1024,
             tx_desc: 1024,
-            mac: None,
         }
     }
 }
@@ -140,7 +137,8 @@ impl Port {
     }
 
     /// Configures queues (RSS across RX queues when there are several),
-    /// sets them up on `pool`, programs the MAC if asked. Call before `start`.
+    /// sets them up on `pool`. Call once, before `start`: some devices
+    /// (net_pcap with infinite_rx) consume their input at queue setup.
     pub fn configure(
         &self,
         conf: &PortConfig,
@@ -215,13 +213,21 @@ impl Port {
                 return Err(port_err(id, "rte_eth_tx_queue_setup", rc));
             }
         }
-        if let Some(mac) = conf.mac {
-            let mut addr = ffi::rte_ether_addr { addr_bytes: mac };
-            // SAFETY: addr is a valid ether address.
-            let rc = unsafe { ffi::rte_eth_dev_default_mac_addr_set(id, &mut addr) };
-            if rc != 0 {
-                return Err(port_err(id, "rte_eth_dev_default_mac_addr_set", rc));
-            }
+        Ok(())
+    }
+
+    /// Programs the port's MAC address. Some virtual devices (net_pcap)
+    /// refuse; the port stays usable with its own.
+    pub fn set_mac(&self, mac: [u8; 6]) -> Result<(), DpdkError> {
+        let mut addr = ffi::rte_ether_addr { addr_bytes: mac };
+        // SAFETY: addr is a valid ether address for the call.
+        let rc = unsafe { ffi::rte_eth_dev_default_mac_addr_set(self.inner.id, &mut addr) };
+        if rc != 0 {
+            return Err(port_err(
+                self.inner.id,
+                "rte_eth_dev_default_mac_addr_set",
+                rc,
+            ));
         }
         Ok(())
     }

@@ -162,30 +162,25 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
             err,
         };
         let port = Port::attach(&eal, &device).map_err(ierr)?;
-        let mut pc = PortConfig {
+        let pc = PortConfig {
             rx_queues: workers as u16,
             tx_queues: workers as u16,
-            mac: itf.mac.map(|m| m.0),
             ..PortConfig::default()
         };
-        if let Err(e) = port.configure(&pc, &pool, socket) {
-            // Some virtual devices (net_pcap) cannot program a MAC; the
-            // director then uses the configured one in software only.
-            if pc.mac.is_some() && e.to_string().contains("mac_addr_set") {
+        port.configure(&pc, &pool, socket).map_err(ierr)?;
+        if let Some(mac) = itf.mac {
+            if let Err(e) = port.set_mac(mac.0) {
+                // Virtual devices such as net_pcap cannot program a MAC;
+                // the director then uses the configured one in software.
                 let level = match (mode, i) {
                     (Mode::Replay { .. }, 0) => log::Level::Info,
                     _ => log::Level::Warn,
                 };
                 log::log!(
                     level,
-                    "interface {}: the device keeps its own MAC ({e}); using {} in software",
-                    itf.name,
-                    itf.mac.unwrap()
+                    "interface {}: the device keeps its own MAC ({e}); using {mac} in software",
+                    itf.name
                 );
-                pc.mac = None;
-                port.configure(&pc, &pool, socket).map_err(ierr)?;
-            } else {
-                return Err(ierr(e));
             }
         }
         port.start().map_err(ierr)?;

@@ -97,13 +97,13 @@ impl<B: PacketBuf> Engine<B> {
     /// timestamps may be out of order).
     #[inline]
     pub fn set_now(&mut self, now: u64) {
-        if now > self.ctx.now {
-            self.ctx.now = now;
+        if now > self.ctx.now() {
+            self.ctx.set_now(now);
         }
     }
 
     pub fn now(&self) -> u64 {
-        self.ctx.now
+        self.ctx.now()
     }
 
     /// Processes one received frame.
@@ -137,7 +137,7 @@ impl<B: PacketBuf> Engine<B> {
                     self.held.push_back(Held {
                         port,
                         next_hop,
-                        deadline: self.ctx.now.saturating_add(self.hold_time),
+                        deadline: self.ctx.now().saturating_add(self.hold_time),
                         buf,
                     });
                 }
@@ -150,10 +150,10 @@ impl<B: PacketBuf> Engine<B> {
     /// Timer work: ARP retries, failed resolutions, expired holds. Bounded
     /// by the number of incomplete neighbours and held frames.
     pub fn tick<O: Output<B>>(&mut self, out: &mut O) {
-        let now = self.ctx.now;
+        let now = self.ctx.now();
         let mut events = [None; super::neighbor::MAX_INCOMPLETE];
         let mut n = 0;
-        self.ctx.neighbors.on_timer(now, |e| {
+        self.ctx.neighbor_timer(|e| {
             if n < events.len() {
                 events[n] = Some(e);
                 n += 1;

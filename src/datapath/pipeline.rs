@@ -84,13 +84,21 @@ pub struct Learned {
     pub mac: MacAddr,
 }
 
-/// Per-lcore pipeline state.
+/// Per-lcore pipeline state: the read-only configuration snapshot and
+/// what the lcore learns and owes.
 #[derive(Debug)]
 pub struct Ctx {
     host: Arc<Host>,
-    pub neighbors: NeighborTable,
+    st: State,
+}
+
+/// The mutable half of [`Ctx`], borrowed apart from the snapshot so the
+/// packet path never touches the `Arc`'s counter.
+#[derive(Debug)]
+struct State {
+    neighbors: NeighborTable,
     /// The data plane's clock, microseconds.
-    pub now: u64,
+    now: u64,
     solicit: Notes<(usize, Ipv4Addr)>,
     resolved: Notes<(usize, Ipv4Addr, MacAddr)>,
     learned: Notes<Learned>,
@@ -104,11 +112,13 @@ impl Ctx {
         }
         Ctx {
             host,
-            neighbors,
-            now: 0,
-            solicit: Notes::new(),
-            resolved: Notes::new(),
-            learned: Notes::new(),
+            st: State {
+                neighbors,
+                now: 0,
+                solicit: Notes::new(),
+                resolved: Notes::new(),
+                learned: Notes::new(),
+            },
         }
     }
 
@@ -116,28 +126,50 @@ impl Ctx {
         &self.host
     }
 
+    /// The data plane's clock, microseconds.
+    pub fn now(&self) -> u64 {
+        self.st.now
+    }
+
+    pub fn set_now(&mut self, now: u64) {
+        self.st.now = now;
+    }
+
+    pub fn neighbors(&self) -> &NeighborTable {
+        &self.st.neighbors
+    }
+
+    /// Runs the neighbour timer (see [`NeighborTable::on_timer`]).
+    pub fn neighbor_timer(&mut self, f: impl FnMut(super::neighbor::TimerEvent)) {
+        let now = self.st.now;
+        self.st.neighbors.on_timer(now, f);
+    }
+
     /// Next ARP request to send: (port, target).
     pub fn take_solicit(&mut self) -> Option<(usize, Ipv4Addr)> {
-        self.solicit.take()
+        self.st.solicit.take()
     }
 
     /// Next next-hop that resolved: release what is held for it.
     pub fn take_resolved(&mut self) -> Option<(usize, Ipv4Addr, MacAddr)> {
-        self.resolved.take()
+        self.st.resolved.take()
     }
 
     /// Next neighbour fact to share with other lcores.
     pub fn take_learned(&mut self) -> Option<Learned> {
-        self.learned.take()
+        self.st.learned.take()
     }
 
     /// Applies a neighbour fact another lcore learned.
     pub fn learn_remote(&mut self, l: Learned) {
-        if self.neighbors.learn(l.port, l.ip, l.mac, self.now, false) == Learn::Resolved {
-            self.resolved.push((l.port, l.ip, l.mac));
+        let st = &mut self.st;
+        if st.neighbors.learn(l.port, l.ip, l.mac, st.now, false) == Learn::Resolved {
+            st.resolved.push((l.port, l.ip, l.mac));
         }
     }
+}
 
+impl State {
     fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr, create: bool) -> Learn {
         let r = self.neighbors.learn(port, ip, mac, self.now, create);
         if r == Learn::Resolved {
@@ -152,14 +184,18 @@ impl Ctx {
 
 /// Processes one frame received on `port`.
 pub fn process(frame: &mut [u8], port: usize, ctx: &mut Ctx) -> Verdict {
-    match process_inner(frame, port, ctx) {
+    match process_inner(frame, port, &ctx.host, &mut ctx.st) {
         Ok(v) => v,
         Err(r) => Verdict::Drop(r),
     }
 }
 
-fn process_inner(frame: &mut [u8], port: usize, ctx: &mut Ctx) -> Result<Verdict, DropReason> {
-    let host = Arc::clone(&ctx.host);
+fn process_inner(
+    frame: &mut [u8],
+    port: usize,
+    host: &Host,
+    st: &mut State,
+) -> Result<Verdict, DropReason> {
     let Some(me) = host.ports.get(port) else {
         return Err(DropReason::EthNotForUs);
     };
@@ -172,13 +208,13 @@ fn process_inner(frame: &mut [u8], port: usize, ctx: &mut Ctx) -> Result<Verdict
         return Err(DropReason::EthNotForUs);
     }
     match eth.ethertype() {
-        EtherType::ARP => arp(frame, port, ctx, &host),
-        EtherType::IPV4 => ipv4(frame, ctx, &host),
+        EtherType::ARP => arp(frame, port, st, host),
+        EtherType::IPV4 => ipv4(frame, st, host),
         _ => Err(DropReason::EthUnsupported),
     }
 }
 
-fn arp(frame: &mut [u8], port: usize, ctx: &mut Ctx, host: &Host) -> Result<Verdict, DropReason> {
+fn arp(frame: &mut [u8], port: usize, st: &mut State, host: &Host) -> Result<Verdict, DropReason> {
     let me = &host.ports[port];
     let pkt = ArpPacket::new_checked(&frame[ETH_LEN..]).map_err(|e| match e {
         WireError::Truncated => DropReason::ArpTruncated,
@@ -200,7 +236,7 @@ fn arp(frame: &mut [u8], port: usize, ctx: &mut Ctx, host: &Host) -> Result<Verd
             let learned = if sender_ip.is_unspecified() {
                 Learn::Ignored
             } else {
-                ctx.learn(port, sender_ip, req.sender_mac, ours)
+                st.learn(port, sender_ip, req.sender_mac, ours)
             };
             if !ours {
                 return Err(if learned == Learn::Ignored {
@@ -233,7 +269,7 @@ fn arp(frame: &mut [u8], port: usize, ctx: &mut Ctx, host: &Host) -> Result<Verd
             if sender_ip.is_unspecified() {
                 return Err(DropReason::ArpBadSender);
             }
-            match ctx.learn(port, sender_ip, req.sender_mac, ours) {
+            match st.learn(port, sender_ip, req.sender_mac, ours) {
                 Learn::Ignored => Err(DropReason::ArpNotForUs),
                 _ => Err(DropReason::ArpLearned),
             }
@@ -242,7 +278,7 @@ fn arp(frame: &mut [u8], port: usize, ctx: &mut Ctx, host: &Host) -> Result<Verd
     }
 }
 
-fn ipv4(frame: &mut [u8], ctx: &mut Ctx, host: &Host) -> Result<Verdict, DropReason> {
+fn ipv4(frame: &mut [u8], st: &mut State, host: &Host) -> Result<Verdict, DropReason> {
     let ip = Ipv4Packet::new_checked(&frame[ETH_LEN..]).map_err(|e| match e {
         WireError::Truncated => DropReason::Ipv4Truncated,
         WireError::BadVersion => DropReason::Ipv4BadVersion,
@@ -268,7 +304,7 @@ fn ipv4(frame: &mut [u8], ctx: &mut Ctx, host: &Host) -> Result<Verdict, DropRea
     }
     let (hlen, total) = (ip.header_len(), ip.total_len() as usize);
     match ip.protocol() {
-        IpProtocol::ICMP => icmp_echo(frame, hlen, total, ctx, host),
+        IpProtocol::ICMP => icmp_echo(frame, hlen, total, st, host),
         _ => Err(DropReason::HostUnhandled),
     }
 }
@@ -277,7 +313,7 @@ fn icmp_echo(
     frame: &mut [u8],
     hlen: usize,
     total: usize,
-    ctx: &mut Ctx,
+    st: &mut State,
     host: &Host,
 ) -> Result<Verdict, DropReason> {
     let l3 = ETH_LEN;
@@ -324,7 +360,7 @@ fn icmp_echo(
     }
     .emit(frame)
     .map_err(|_| DropReason::EthTruncated)?;
-    resolve(frame, nh.port, nh.ip, len, ctx)
+    resolve(frame, nh.port, nh.ip, len, st)
 }
 
 /// Fills the Ethernet destination for `next_hop` or holds the frame.
@@ -333,21 +369,21 @@ fn resolve(
     port: usize,
     next_hop: Ipv4Addr,
     len: usize,
-    ctx: &mut Ctx,
+    st: &mut State,
 ) -> Result<Verdict, DropReason> {
     let set_dst = |frame: &mut [u8], mac: MacAddr| frame[0..6].copy_from_slice(&mac.0);
-    match ctx.neighbors.lookup(port, next_hop, ctx.now) {
+    match st.neighbors.lookup(port, next_hop, st.now) {
         Lookup::Hit(mac) => {
             set_dst(frame, mac);
             Ok(Verdict::Transmit { port, len })
         }
         Lookup::HitProbe(mac) => {
-            ctx.solicit.push((port, next_hop));
+            st.solicit.push((port, next_hop));
             set_dst(frame, mac);
             Ok(Verdict::Transmit { port, len })
         }
         Lookup::MissSolicit => {
-            ctx.solicit.push((port, next_hop));
+            st.solicit.push((port, next_hop));
             Ok(Verdict::Hold {
                 port,
                 next_hop,
