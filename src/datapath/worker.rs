@@ -124,6 +124,9 @@ pub fn run(mut engine: Engine<Mbuf>, mut w: WorkerSetup) -> Stats {
             if bad > 0 {
                 let s = engine.stats_mut();
                 s.received += bad as u64;
+                if let Some(p) = s.ports.get_mut(port) {
+                    p.rx_packets += bad as u64;
+                }
                 s.drops[DropReason::Oversize as usize] += bad as u64;
             }
             let mut out = Out {
