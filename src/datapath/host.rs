@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 
 use super::route::RouteTable;
 use crate::config::{ArpConfig, Config, Neighbor, Prefix};
@@ -35,11 +35,20 @@ impl PortHost {
     }
 }
 
+/// What an address is to the director (one hash lookup answers both
+/// "is it mine" and "is it a broadcast").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AddrKind {
+    /// An own address, configured on this port.
+    Local(usize),
+    /// The limited broadcast or a connected subnet's directed broadcast.
+    Broadcast,
+}
+
 #[derive(Debug, Clone)]
 pub struct Host {
     pub ports: Vec<PortHost>,
-    local: HashMap<Ipv4Addr, usize, foldhash::fast::RandomState>,
-    broadcasts: HashSet<Ipv4Addr, foldhash::fast::RandomState>,
+    addrs: HashMap<Ipv4Addr, AddrKind, foldhash::fast::RandomState>,
     pub routes: RouteTable,
     pub static_neighbors: Vec<Neighbor>,
     pub arp: ArpConfig,
@@ -60,21 +69,23 @@ impl Host {
                 mtu: i.mtu,
             })
             .collect();
-        let mut local = HashMap::default();
-        let mut broadcasts = HashSet::default();
-        broadcasts.insert(Ipv4Addr::BROADCAST);
+        let mut addrs = HashMap::default();
+        addrs.insert(Ipv4Addr::BROADCAST, AddrKind::Broadcast);
+        for p in &ports {
+            for b in p.addresses.iter().filter_map(|a| a.broadcast()) {
+                addrs.insert(b, AddrKind::Broadcast);
+            }
+        }
+        // Own addresses last: an address is never both (validated config
+        // keeps them apart), but if it were, "mine" wins.
         for (port, p) in ports.iter().enumerate() {
             for a in &p.addresses {
-                local.insert(a.addr, port);
-                if let Some(b) = a.broadcast() {
-                    broadcasts.insert(b);
-                }
+                addrs.insert(a.addr, AddrKind::Local(port));
             }
         }
         Host {
             ports,
-            local,
-            broadcasts,
+            addrs,
             routes: RouteTable::new(&cfg.routes),
             static_neighbors: cfg.neighbors.clone(),
             arp: cfg.arp,
@@ -84,23 +95,23 @@ impl Host {
     /// The port an own address is configured on.
     #[inline]
     pub fn local_port(&self, ip: Ipv4Addr) -> Option<usize> {
-        self.local.get(&ip).copied()
+        match self.addrs.get(&ip) {
+            Some(AddrKind::Local(p)) => Some(*p),
+            _ => None,
+        }
     }
 
     /// True for the limited broadcast, a connected subnet's directed
     /// broadcast, and multicast.
     #[inline]
     pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
-        ip.is_multicast() || self.broadcasts.contains(&ip)
+        ip.is_multicast() || self.addrs.get(&ip) == Some(&AddrKind::Broadcast)
     }
 
     /// A source address no real peer may use.
     #[inline]
     pub fn is_martian_source(&self, ip: Ipv4Addr) -> bool {
-        ip.is_unspecified()
-            || ip.is_loopback()
-            || self.is_broadcast(ip)
-            || self.local.contains_key(&ip)
+        ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || self.addrs.contains_key(&ip)
     }
 
     /// Every own address with its port, for gratuitous ARP.

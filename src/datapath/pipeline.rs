@@ -304,7 +304,7 @@ fn ipv4(frame: &mut [u8], st: &mut State, host: &Host) -> Result<Verdict, DropRe
     }
     let (hlen, total) = (ip.header_len(), ip.total_len() as usize);
     match ip.protocol() {
-        IpProtocol::ICMP => icmp_echo(frame, hlen, total, st, host),
+        IpProtocol::ICMP => icmp_echo(frame, hlen, total, src, st, host),
         _ => Err(DropReason::HostUnhandled),
     }
 }
@@ -313,6 +313,7 @@ fn icmp_echo(
     frame: &mut [u8],
     hlen: usize,
     total: usize,
+    client: Ipv4Addr,
     st: &mut State,
     host: &Host,
 ) -> Result<Verdict, DropReason> {
@@ -329,10 +330,6 @@ fn icmp_echo(
             return Err(DropReason::IcmpUnhandled);
         }
     }
-    let (client, vip) = {
-        let ip = Ipv4Packet::new_checked(&frame[l3..]).map_err(|_| DropReason::Ipv4Truncated)?;
-        (ip.src_addr(), ip.dst_addr())
-    };
     let nh = host.routes.lookup(client).ok_or(DropReason::NoRoute)?;
     let out = &host.ports[nh.port];
     if total > out.mtu as usize {
@@ -347,10 +344,8 @@ fn icmp_echo(
     {
         let mut ip =
             Ipv4Packet::new_checked(&mut frame[l3..]).map_err(|_| DropReason::Ipv4Truncated)?;
-        ip.set_src_addr(vip);
-        ip.set_dst_addr(client);
-        ip.set_ttl(64);
-        ip.fill_checksum();
+        ip.swap_addrs();
+        ip.rewrite_ttl(64);
     }
     let len = frame.len();
     EthernetRepr {

@@ -352,6 +352,26 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(c);
     }
 
+    /// Exchange source and destination (turning a packet round). The
+    /// header checksum is unchanged: its sum does not depend on word order.
+    #[inline]
+    pub fn swap_addrs(&mut self) {
+        let b = self.buffer.as_mut();
+        let (head, tail) = b.split_at_mut(field::DST);
+        head[field::SRC..field::SRC + 4].swap_with_slice(&mut tail[..4]);
+    }
+
+    /// Set the TTL and patch the header checksum incrementally (RFC 1624).
+    #[inline]
+    pub fn rewrite_ttl(&mut self, ttl: u8) {
+        let b = self.buffer.as_mut();
+        let old = read_u16(b, field::TTL);
+        b[field::TTL] = ttl;
+        let new = read_u16(b, field::TTL);
+        let c = checksum::update16(read_u16(b, field::CHECKSUM), old, new);
+        write_u16(b, field::CHECKSUM, c);
+    }
+
     /// Set the destination address and patch the header checksum
     /// incrementally (RFC 1624).
     #[inline]
@@ -484,6 +504,32 @@ impl Ipv4Repr {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn test_swap_addrs_and_rewrite_ttl_keep_checksum_valid() {
+        let mut buf = vec![0u8; 28];
+        let repr = Ipv4Repr {
+            src_addr: Ipv4Addr::new(10, 0, 0, 50),
+            dst_addr: Ipv4Addr::new(10, 0, 0, 100),
+            protocol: IpProtocol::ICMP,
+            payload_len: 8,
+            ttl: 17,
+            ident: 0x1234,
+            dont_frag: true,
+            dscp_ecn: 0,
+        };
+        repr.emit(&mut buf).unwrap();
+        let mut p = Ipv4Packet::new_checked(&mut buf[..]).unwrap();
+        p.swap_addrs();
+        assert_eq!(p.src_addr(), Ipv4Addr::new(10, 0, 0, 100));
+        assert_eq!(p.dst_addr(), Ipv4Addr::new(10, 0, 0, 50));
+        assert!(p.verify_checksum());
+        for ttl in [0, 1, 64, 255] {
+            p.rewrite_ttl(ttl);
+            assert_eq!(p.ttl(), ttl);
+            assert!(p.verify_checksum(), "ttl {ttl}");
+        }
+    }
+
     use super::super::fixtures::{self, IP_OFF};
     use super::*;
     use proptest::prelude::*;
