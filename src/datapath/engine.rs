@@ -294,3 +294,93 @@ impl<B: PacketBuf> Engine<B> {
         out.send(port, buf);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::datapath::harness::CONFIG;
+
+    #[derive(Default)]
+    struct Sink(Vec<(usize, Vec<u8>)>);
+
+    impl Output<Vec<u8>> for Sink {
+        fn alloc(&mut self) -> Option<Vec<u8>> {
+            Some(Vec::new())
+        }
+        fn send(&mut self, port: usize, buf: Vec<u8>) {
+            self.0.push((port, buf));
+        }
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    // From scapy: echo request 10.0.0.50 -> 10.0.0.100, and an ARP request
+    // from 10.0.0.50 (02:00:00:00:00:aa) for 10.0.0.100.
+    const PING: &str = "0200000000010200000000aa0800450000541c464000400109ce0a0000320a0000640800f6ce0a1b0003000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f3031323334353637";
+    const ARP_REQ: &str = "ffffffffffff0200000000aa080600010800060400010200000000aa0a0000320000000000000a000064000000000000000000000000000000000000";
+
+    fn engine() -> Engine<Vec<u8>> {
+        let cfg = Config::from_toml(CONFIG, std::path::Path::new("t.toml")).unwrap();
+        let host = Host::new(
+            &cfg,
+            &[MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])],
+        );
+        Engine::new(Arc::new(host))
+    }
+
+    /// Worker A holds an echo reply for an unknown client; the client's ARP
+    /// request lands on worker B. B's learned fact, handed to A, releases
+    /// the held reply (the path the worker loop's channels carry).
+    #[test]
+    fn a_neighbour_learned_elsewhere_releases_held_frames() {
+        let (mut a, mut b) = (engine(), engine());
+        let (mut out_a, mut out_b) = (Sink::default(), Sink::default());
+        a.set_now(1_000);
+        b.set_now(1_000);
+        a.process(0, hex(PING), &mut out_a);
+        assert_eq!(a.stats().held, 1);
+        assert_eq!(out_a.0.len(), 1, "one ARP request from A");
+        b.process(0, hex(ARP_REQ), &mut out_b);
+        assert_eq!(out_b.0.len(), 1, "B answers the ARP request");
+        let mut n = 0;
+        while let Some(l) = b.take_learned() {
+            a.learn_remote(l, &mut out_a);
+            n += 1;
+        }
+        assert_eq!(n, 1);
+        assert_eq!(a.stats().held, 0);
+        assert_eq!(a.stats().replied, 1);
+        let (port, reply) = out_a.0.last().unwrap();
+        assert_eq!(*port, 0);
+        assert_eq!(
+            reply[0..6],
+            [2, 0, 0, 0, 0, 0xaa],
+            "sent to the client's MAC"
+        );
+        assert_eq!(reply[14 + 20], 0, "an echo reply");
+    }
+
+    /// A frame held past its resolution deadline is dropped as unresolved.
+    #[test]
+    fn unresolved_frames_expire() {
+        let mut a = engine();
+        let mut out = Sink::default();
+        a.set_now(1_000);
+        a.process(0, hex(PING), &mut out);
+        // CONFIG: retry 100 ms, 2 retries.
+        for t in [100_000, 200_000, 300_000, 400_000] {
+            a.set_now(1_000 + t);
+            a.tick(&mut out);
+        }
+        assert_eq!(a.stats().held, 0);
+        assert_eq!(a.stats().drops[DropReason::NeighborUnresolved as usize], 1);
+        let requests = out.0.iter().filter(|(_, f)| f[12..14] == [8, 6]).count();
+        assert_eq!(requests, 2, "the first request and one retry");
+    }
+}

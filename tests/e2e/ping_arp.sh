@@ -3,8 +3,13 @@
 # network namespaces (ARP for its addresses, ICMP echo, metrics, clean stop).
 #
 # Usage: tests/e2e/ping_arp.sh [DLVS_BINARY]
+#        DLVS_LCORES=0-1 tests/e2e/ping_arp.sh ...   (one worker per lcore)
 #
 # The binary is $1, else $DLVS_BIN, else target/debug/dlvs. Run as root.
+# DLVS_LCORES is the EAL lcore list (default 0: one worker). With two
+# workers the tap's queues spread the client's frames over both, so an ARP
+# request and the echo after it may reach different workers: the neighbour
+# fact learned by one must serve the other.
 # It builds a lab with scripts/lab (PREFIX dlvst$$), runs `dlvs run --config`
 # in the director's namespace with config/demo.toml's settings (metrics on
 # 127.0.0.1:9911), and checks from a real Linux client (10.0.0.50):
@@ -30,6 +35,7 @@ VIP=10.0.0.100
 DIRECTOR_IP=10.0.0.2
 DIRECTOR_MAC=02:00:00:00:00:01
 METRICS=127.0.0.1:9911
+LCORES=${DLVS_LCORES:-0}
 
 passed=0
 failed=0
@@ -95,8 +101,11 @@ fi
 
 # The demo's configuration, with this test's metrics port.
 cfg=$tmp/dlvs.toml
-sed -E "s|^listen = .*|listen = \"$METRICS\"|" "$root/config/demo.toml" >"$cfg"
-grep -q "^listen = \"$METRICS\"" "$cfg" || { not_ok "writing the config $cfg"; finish; }
+sed -E -e "s|^listen = .*|listen = \"$METRICS\"|" \
+    -e "s|\"-l\", \"0\"|\"-l\", \"$LCORES\"|" "$root/config/demo.toml" >"$cfg"
+grep -q "^listen = \"$METRICS\"" "$cfg" && grep -q "\"-l\", \"$LCORES\"" "$cfg" ||
+    { not_ok "writing the config $cfg"; finish; }
+echo "# lcores $LCORES"
 
 "$root/scripts/lab" up "$PREFIX" | sed 's/^/# /'
 
@@ -153,6 +162,9 @@ done
 check "metrics: dlvs_lcore_replied_packets_total = $replied >= 10" test "$replied" -ge 10
 rx=$(grep -E '^dlvs_port_rx_packets_total\{port="lan0"\} ' <<<"$metrics" || true)
 check "metrics: ${rx:-no dlvs_port_rx_packets_total for port lan0}" test -n "$rx"
+# Which worker saw what (the kernel's flow hash picks the tap queue).
+echo "# per worker: $(grep -E '^dlvs_lcore_received_packets_total' <<<"$metrics" |
+    sed -E 's/.*lcore="([0-9]+)"} ([0-9]+)/lcore \1 received \2/' | paste -sd, -)"
 
 # (d) clean stop.
 kill -TERM "$dlvs_pid"
