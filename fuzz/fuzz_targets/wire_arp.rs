@@ -57,10 +57,16 @@ fuzz_target!(|data: &[u8]| {
     let reply = repr.reply_to(ours);
     assert_eq!(reply.op, ArpOp::Reply);
     assert_eq!((reply.sender_mac, reply.sender_ip), (ours, repr.target_ip));
-    assert_eq!((reply.target_mac, reply.target_ip), (repr.sender_mac, repr.sender_ip));
+    assert_eq!(
+        (reply.target_mac, reply.target_ip),
+        (repr.sender_mac, repr.sender_ip)
+    );
     let mut rbuf = vec![0u8; 28 + v.below(4)];
     reply.emit(&mut rbuf).unwrap();
-    assert_eq!(ArpRepr::parse(&ArpPacket::new_checked(&rbuf[..]).unwrap()), Ok(reply));
+    assert_eq!(
+        ArpRepr::parse(&ArpPacket::new_checked(&rbuf[..]).unwrap()),
+        Ok(reply)
+    );
 
     // Setters on a copy.
     let mut copy = data.to_vec();

@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(mac.to_string(), s.to_ascii_lowercase());
         }
     }
-    assert_eq!(MacAddr::from_bytes(&data[..data.len().min(6)]).is_some(), data.len() >= 6);
+    assert_eq!(
+        MacAddr::from_bytes(&data[..data.len().min(6)]).is_some(),
+        data.len() >= 6
+    );
 
     let frame = match EthernetFrame::new_checked(data) {
         Ok(f) => f,
@@ -44,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
     let (dst, src, ethertype) = (frame.dst(), frame.src(), frame.ethertype());
     assert_eq!(&dst.0, &data[0..6]);
     assert_eq!(&src.0, &data[6..12]);
-    assert_eq!(u16::from(ethertype), u16::from_be_bytes([data[12], data[13]]));
+    assert_eq!(
+        u16::from(ethertype),
+        u16::from_be_bytes([data[12], data[13]])
+    );
     assert_eq!(EtherType::from(ethertype.0), ethertype);
     assert_eq!(frame.payload(), &data[14..]);
     assert_eq!(frame.as_bytes(), data);

@@ -14,7 +14,11 @@ use libfuzzer_sys::fuzz_target;
 
 fn valid<T: AsRef<[u8]>>(p: &IcmpPacket<T>) -> bool {
     let ok = p.verify_checksum();
-    assert_eq!(ok, ref_sum(&[p.as_bytes()]) == 0xffff, "verify_checksum vs reference");
+    assert_eq!(
+        ok,
+        ref_sum(&[p.as_bytes()]) == 0xffff,
+        "verify_checksum vs reference"
+    );
     ok
 }
 
@@ -59,7 +63,10 @@ fuzz_target!(|data: &[u8]| {
     if orig_valid && buf[2..4] != data[2..4] {
         // Both forms of zero verify only when the rest sums to -0.
         let (a, b) = (pkt.checksum(), emitted.checksum());
-        assert!(a ^ b == 0xffff, "valid checksum {a:#06x} re-emitted as {b:#06x}");
+        assert!(
+            a ^ b == 0xffff,
+            "valid checksum {a:#06x} re-emitted as {b:#06x}"
+        );
     }
     let short = data.len() % 8;
     assert_eq!(repr.emit(&mut vec![0u8; short]), Err(WireError::Truncated));
@@ -91,7 +98,9 @@ fuzz_target!(|data: &[u8]| {
         copies.push(data.to_vec());
     }
     let mut filled = data.to_vec();
-    IcmpPacket::new_checked(&mut filled[..]).unwrap().fill_checksum();
+    IcmpPacket::new_checked(&mut filled[..])
+        .unwrap()
+        .fill_checksum();
     copies.push(filled);
     for mut copy in copies {
         let mut p = IcmpPacket::new_checked(&mut copy[..]).unwrap();
@@ -111,7 +120,10 @@ fuzz_target!(|data: &[u8]| {
     p.set_code(c);
     p.set_checksum(cs);
     p.set_rest_of_header(r);
-    assert_eq!((p.msg_type(), p.code(), p.checksum(), p.rest_of_header()), (t, c, cs, r));
+    assert_eq!(
+        (p.msg_type(), p.code(), p.checksum(), p.rest_of_header()),
+        (t, c, cs, r)
+    );
     let (id, seq) = (v.u16(), v.u16());
     p.set_echo_ident(id);
     assert_eq!((p.echo_ident(), p.echo_seq()), (id, r as u16));

@@ -37,7 +37,11 @@ fn expected(b: &[u8]) -> Result<(), WireError> {
 /// The header checksum verifies; also checked against the reference sum.
 fn valid<T: AsRef<[u8]>>(p: &Ipv4Packet<T>) -> bool {
     let ok = p.verify_checksum();
-    assert_eq!(ok, ref_sum(&[p.header()]) == 0xffff, "verify_checksum vs reference");
+    assert_eq!(
+        ok,
+        ref_sum(&[p.header()]) == 0xffff,
+        "verify_checksum vs reference"
+    );
     ok
 }
 
@@ -67,7 +71,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(pkt.dont_frag(), flg & 0x4000 != 0);
     assert_eq!(pkt.more_frags(), flg & 0x2000 != 0);
     assert_eq!(pkt.frag_offset(), (flg & 0x1fff) << 3);
-    assert_eq!(pkt.is_fragment(), pkt.more_frags() || pkt.frag_offset() != 0);
+    assert_eq!(
+        pkt.is_fragment(),
+        pkt.more_frags() || pkt.frag_offset() != 0
+    );
     assert_eq!(pkt.ttl(), data[8]);
     assert_eq!(pkt.protocol(), IpProtocol::from(data[9]));
     assert_eq!(u8::from(pkt.protocol()), data[9]);
@@ -150,7 +157,10 @@ fuzz_target!(|data: &[u8]| {
     p.set_checksum(csum);
     p.set_src_addr(s);
     p.set_dst_addr(d);
-    assert_eq!((p.dscp_ecn(), p.ident(), p.ttl(), p.protocol()), (dscp, ident, ttl, proto));
+    assert_eq!(
+        (p.dscp_ecn(), p.ident(), p.ttl(), p.protocol()),
+        (dscp, ident, ttl, proto)
+    );
     assert_eq!((p.dont_frag(), p.more_frags()), (df, mf));
     assert_eq!(p.frag_offset(), off & !7);
     assert_eq!(p.is_fragment(), mf || off & !7 != 0);
@@ -158,7 +168,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!((p.version(), p.header_len()), (4, hl));
     assert_eq!(usize::from(p.total_len()), total);
     p.set_dont_frag(!df);
-    assert_eq!((p.dont_frag(), p.more_frags(), p.frag_offset()), (!df, mf, off & !7));
+    assert_eq!(
+        (p.dont_frag(), p.more_frags(), p.frag_offset()),
+        (!df, mf, off & !7)
+    );
     assert_eq!(p.options_mut().len(), hl - 20);
     assert_eq!(p.payload_mut().len(), total - hl);
     assert_eq!(p.as_bytes_mut().len(), data.len());

@@ -33,7 +33,11 @@ fn expected(b: &[u8]) -> Result<(), WireError> {
 fn valid<T: AsRef<[u8]>>(p: &TcpPacket<T>, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
     let b = p.as_bytes();
     let ok = p.verify_checksum(src, dst);
-    assert_eq!(ok, ref_verify_l4(src, dst, 6, b.len() as u16, b), "verify_checksum vs reference");
+    assert_eq!(
+        ok,
+        ref_verify_l4(src, dst, 6, b.len() as u16, b),
+        "verify_checksum vs reference"
+    );
     ok
 }
 
@@ -62,7 +66,10 @@ fn check_flags(f: TcpFlags) {
     assert_eq!(f.is_empty(), f.bits() == 0);
     let dbg = format!("{f:?}");
     assert!(dbg.starts_with("TcpFlags(") && dbg.ends_with(')'));
-    assert_eq!(dbg.matches(" | ").count(), (f.bits().count_ones() as usize).saturating_sub(1));
+    assert_eq!(
+        dbg.matches(" | ").count(),
+        (f.bits().count_ones() as usize).saturating_sub(1)
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -73,7 +80,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let (src, dst) = (ip_from(&addrs[..4]), ip_from(&addrs[4..]));
 
-    assert_eq!(TcpPacket::new_checked(seg).map(|_| ()), expected(seg), "new_checked vs contract");
+    assert_eq!(
+        TcpPacket::new_checked(seg).map(|_| ()),
+        expected(seg),
+        "new_checked vs contract"
+    );
     let Ok(pkt) = TcpPacket::new_checked(seg) else {
         return;
     };
@@ -84,7 +95,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!((pkt.seq_number(), pkt.ack_number()), (be32(4), be32(8)));
     assert_eq!(pkt.header_len(), hl);
     assert_eq!(pkt.flags(), TcpFlags(seg[13]));
-    assert_eq!((pkt.window(), pkt.checksum(), pkt.urgent()), (be16(14), be16(16), be16(18)));
+    assert_eq!(
+        (pkt.window(), pkt.checksum(), pkt.urgent()),
+        (be16(14), be16(16), be16(18))
+    );
     assert_eq!(pkt.options(), &seg[20..hl]);
     assert_eq!(pkt.payload(), &seg[hl..]);
     assert_eq!(pkt.as_bytes(), seg);
@@ -117,7 +131,9 @@ fuzz_target!(|data: &[u8]| {
         copies.push(seg.to_vec());
     }
     let mut f = seg.to_vec();
-    TcpPacket::new_checked(&mut f[..]).unwrap().fill_checksum(src, dst);
+    TcpPacket::new_checked(&mut f[..])
+        .unwrap()
+        .fill_checksum(src, dst);
     copies.push(f);
     for mut copy in copies {
         let mut p = TcpPacket::new_checked(&mut copy[..]).unwrap();
@@ -132,7 +148,10 @@ fuzz_target!(|data: &[u8]| {
         p.update_checksum_for_addr(src, nsrc);
         assert!(valid(&p, nsrc, dst), "update_checksum_for_addr (source)");
         p.update_checksum_for_addr(dst, ndst);
-        assert!(valid(&p, nsrc, ndst), "update_checksum_for_addr (destination)");
+        assert!(
+            valid(&p, nsrc, ndst),
+            "update_checksum_for_addr (destination)"
+        );
         assert_eq!(p.payload(), &seg[hl..]);
     }
 
@@ -149,8 +168,14 @@ fuzz_target!(|data: &[u8]| {
     p.set_window(win);
     p.set_checksum(cs);
     p.set_urgent(urg);
-    assert_eq!((p.src_port(), p.dst_port(), p.seq_number(), p.ack_number()), (sp, dp, sq, ak));
-    assert_eq!((p.flags(), p.window(), p.checksum(), p.urgent()), (fl, win, cs, urg));
+    assert_eq!(
+        (p.src_port(), p.dst_port(), p.seq_number(), p.ack_number()),
+        (sp, dp, sq, ak)
+    );
+    assert_eq!(
+        (p.flags(), p.window(), p.checksum(), p.urgent()),
+        (fl, win, cs, urg)
+    );
     assert_eq!(p.header_len(), hl);
     assert_eq!(p.options_mut().len(), hl - 20);
     assert_eq!(p.payload_mut().len(), seg.len() - hl);
@@ -163,7 +188,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(p.as_bytes()[12] & 0x0f, reserved);
     // Past the buffer or below 20: slices clamp, nothing panics.
     assert!(p.options().len() <= seg.len() && p.payload().len() <= seg.len());
-    let _ = (p.options_mut().len(), p.payload_mut().len(), TcpRepr::parse(&p));
+    let _ = (
+        p.options_mut().len(),
+        p.payload_mut().len(),
+        TcpRepr::parse(&p),
+    );
     p.fill_checksum(src, dst);
     assert!(valid(&p, src, dst));
 });

@@ -45,7 +45,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let (src, dst) = (ip_from(&addrs[..4]), ip_from(&addrs[4..]));
 
-    assert_eq!(UdpPacket::new_checked(dgram).map(|_| ()), expected(dgram), "new_checked vs contract");
+    assert_eq!(
+        UdpPacket::new_checked(dgram).map(|_| ()),
+        expected(dgram),
+        "new_checked vs contract"
+    );
     let Ok(pkt) = UdpPacket::new_checked(dgram) else {
         return;
     };
@@ -106,8 +110,15 @@ fuzz_target!(|data: &[u8]| {
         p.update_checksum_for_addr(src, nsrc);
         assert!(valid(&p, nsrc, dst), "update_checksum_for_addr (source)");
         p.update_checksum_for_addr(dst, ndst);
-        assert!(valid(&p, nsrc, ndst), "update_checksum_for_addr (destination)");
-        assert_eq!(p.checksum() == 0, zero, "a rewrite changed whether the checksum is computed");
+        assert!(
+            valid(&p, nsrc, ndst),
+            "update_checksum_for_addr (destination)"
+        );
+        assert_eq!(
+            p.checksum() == 0,
+            zero,
+            "a rewrite changed whether the checksum is computed"
+        );
         assert_eq!(p.payload(), &dgram[8..len]);
     }
 
@@ -130,7 +141,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = p.verify_checksum(src, dst);
     p.fill_checksum(src, dst);
     assert_ne!(p.checksum(), 0);
-    if usize::from(nl) <= dgram.len() {
+    // Verifiable once the length is sane again (the checksum field is inside
+    // the datagram, and the datagram inside the buffer).
+    if (8..=dgram.len()).contains(&usize::from(nl)) {
         assert!(valid(&p, src, dst));
     }
 });

@@ -19,7 +19,7 @@
 //! failure reproduces.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::engine::{Engine, Output};
 use super::Host;
@@ -105,9 +105,16 @@ impl Default for Harness {
 
 impl Harness {
     pub fn new() -> Harness {
-        let cfg = Config::from_toml(CONFIG, Path::new("harness.toml")).expect("harness config");
-        let macs = [MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])];
-        let host = Arc::new(Host::new(&cfg, &macs));
+        // Built once per process: fuzzers call new() for every input, and
+        // parsing the config each time would dominate their run time and
+        // blur their coverage with the TOML parser's.
+        static HOST: OnceLock<Arc<Host>> = OnceLock::new();
+        let host = Arc::clone(HOST.get_or_init(|| {
+            let cfg =
+                Config::from_toml(CONFIG, Path::new("harness.toml")).expect("harness config");
+            let macs = [MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])];
+            Arc::new(Host::new(&cfg, &macs))
+        }));
         let mut h = Harness {
             engine: Engine::new(Arc::clone(&host)),
             host,
