@@ -110,8 +110,7 @@ impl Harness {
         // blur their coverage with the TOML parser's.
         static HOST: OnceLock<Arc<Host>> = OnceLock::new();
         let host = Arc::clone(HOST.get_or_init(|| {
-            let cfg =
-                Config::from_toml(CONFIG, Path::new("harness.toml")).expect("harness config");
+            let cfg = Config::from_toml(CONFIG, Path::new("harness.toml")).expect("harness config");
             let macs = [MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])];
             Arc::new(Host::new(&cfg, &macs))
         }));
