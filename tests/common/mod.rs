@@ -250,17 +250,21 @@ impl Replay {
             .unwrap_or_else(|| panic!("{key} in {}", self.summary))
     }
 
+    /// Frames dropped, all reasons together.
+    pub fn dropped_total(&self) -> u64 {
+        self.summary["dropped"]
+            .as_object()
+            .expect("a dropped object")
+            .values()
+            .map(|v| v.as_u64().expect("a count"))
+            .sum()
+    }
+
     /// Every received frame is accounted for exactly once.
     pub fn assert_accounted(&self) {
-        let dropped: u64 = self.summary["dropped"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|v| v.as_u64().unwrap())
-            .sum();
         assert_eq!(
             self.num("received"),
-            self.num("replied") + dropped,
+            self.num("replied") + self.dropped_total(),
             "summary does not add up: {}",
             self.summary
         );
