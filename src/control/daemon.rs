@@ -294,18 +294,21 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
         }
     );
 
-    // The control thread: metrics, and the stop condition.
+    // The control thread: metrics, link logging, and the stop condition.
     let control = {
-        let ports = ports.clone();
-        let shared = shared.clone();
-        let stop = Arc::clone(&stop);
-        let worker_stop = Arc::clone(&worker_stop);
-        let period = Duration::from_micros(publish_us);
+        let c = Control {
+            ports: ports.clone(),
+            names: cfg.interfaces.iter().map(|i| i.name.clone()).collect(),
+            shared: shared.clone(),
+            metrics,
+            signalled: Arc::clone(&stop),
+            worker_stop: Arc::clone(&worker_stop),
+            expected,
+            period: Duration::from_micros(publish_us),
+        };
         std::thread::Builder::new()
             .name("dlvs-control".into())
-            .spawn(move || {
-                control_loop(ports, shared, metrics, stop, worker_stop, expected, period)
-            })
+            .spawn(move || c.run())
             .expect("spawning the control thread")
     };
 
@@ -338,50 +341,100 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
     Ok(Summary::new(&total, &names, &port_stats))
 }
 
-/// Why the control loop ended.
-fn control_loop(
+/// Logs each port's link state when first seen and whenever it changes.
+fn log_link_changes(ports: &[Port], names: &[String], seen: &mut [Option<bool>]) {
+    for ((p, name), last) in ports.iter().zip(names).zip(seen.iter_mut()) {
+        let link = p.link();
+        if *last == Some(link.up) {
+            continue;
+        }
+        if link.up {
+            log::info!(
+                "interface {name}: link up, {} Mb/s {}",
+                link.speed_mbps,
+                if link.full_duplex {
+                    "full duplex"
+                } else {
+                    "half duplex"
+                }
+            );
+        } else if last.is_some() {
+            log::warn!("interface {name}: link down");
+        } else {
+            log::warn!("interface {name}: link down at start");
+        }
+        *last = Some(link.up);
+    }
+}
+
+/// The control thread's state.
+struct Control {
     ports: Vec<Port>,
+    /// Interface names, by port.
+    names: Vec<String>,
     shared: Vec<Arc<Mutex<Stats>>>,
-    mut metrics: Option<MetricsPublisher>,
+    metrics: Option<MetricsPublisher>,
+    /// Set by SIGINT/SIGTERM.
     signalled: Arc<AtomicBool>,
+    /// Set by the control thread to stop the workers.
     worker_stop: Arc<AtomicBool>,
+    /// Replay: the number of frames in the input.
     expected: Option<u64>,
     period: Duration,
-) -> Result<(), DaemonError> {
-    let mut last_progress = (0u64, Instant::now());
-    let stall = Duration::from_secs(10);
-    let result = loop {
-        if let Some(m) = metrics.as_mut() {
-            m.publish(&ports, &shared);
-        }
-        if signalled.load(Ordering::Relaxed) {
-            break match expected {
-                Some(_) => Err(DaemonError::Interrupted),
-                None => Ok(()),
-            };
-        }
-        if let Some(n) = expected {
-            // net_pcap has no end-of-file signal: the input is drained when
-            // the port has taken every frame, received or in error.
-            let s = ports[0].stats().unwrap_or_default();
-            let seen = s.ipackets + s.ierrors;
-            if seen >= n {
-                break Ok(());
+}
+
+impl Control {
+    /// Publishes metrics and logs link changes until a signal (run) or the
+    /// input is drained (replay); then stops the workers.
+    fn run(self) -> Result<(), DaemonError> {
+        let Control {
+            ports,
+            names,
+            shared,
+            mut metrics,
+            signalled,
+            worker_stop,
+            expected,
+            period,
+        } = self;
+
+        let mut last_progress = (0u64, Instant::now());
+        let stall = Duration::from_secs(10);
+        let mut links: Vec<Option<bool>> = vec![None; ports.len()];
+        let result = loop {
+            log_link_changes(&ports, &names, &mut links);
+            if let Some(m) = metrics.as_mut() {
+                m.publish(&ports, &shared);
             }
-            if seen != last_progress.0 {
-                last_progress = (seen, Instant::now());
-            } else if last_progress.1.elapsed() > stall {
-                break Err(DaemonError::ReplayStalled {
-                    received: seen,
-                    expected: n,
-                    secs: stall.as_secs(),
-                });
+            if signalled.load(Ordering::Relaxed) {
+                break match expected {
+                    Some(_) => Err(DaemonError::Interrupted),
+                    None => Ok(()),
+                };
             }
-            std::thread::sleep(Duration::from_millis(1).min(period));
-        } else {
-            std::thread::sleep(period.min(Duration::from_millis(100)));
-        }
-    };
-    worker_stop.store(true, Ordering::Release);
-    result
+            if let Some(n) = expected {
+                // net_pcap has no end-of-file signal: the input is drained when
+                // the port has taken every frame, received or in error.
+                let s = ports[0].stats().unwrap_or_default();
+                let seen = s.ipackets + s.ierrors;
+                if seen >= n {
+                    break Ok(());
+                }
+                if seen != last_progress.0 {
+                    last_progress = (seen, Instant::now());
+                } else if last_progress.1.elapsed() > stall {
+                    break Err(DaemonError::ReplayStalled {
+                        received: seen,
+                        expected: n,
+                        secs: stall.as_secs(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(1).min(period));
+            } else {
+                std::thread::sleep(period.min(Duration::from_millis(100)));
+            }
+        };
+        worker_stop.store(true, Ordering::Release);
+        result
+    }
 }

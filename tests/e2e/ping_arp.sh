@@ -17,7 +17,8 @@
 #   (b) 5/5 echo replies from the VIP and from the director's 10.0.0.2
 #   (c) the metrics: dlvs_lcore_replied_packets_total >= 10 and
 #       dlvs_port_rx_packets_total{port="lan0"}
-#   (d) dlvs exits 0 within 10 s of SIGTERM
+#   (d) the log reports the tap's link as up
+#   (e) dlvs exits 0 within 10 s of SIGTERM
 # Prints `ok - ...` / `not ok - ...` per check and last
 # `e2e: N passed, M failed`; exits non-zero on any failure. The director is
 # stopped by its PID and the lab removed on exit, pass or fail.
@@ -166,7 +167,10 @@ check "metrics: ${rx:-no dlvs_port_rx_packets_total for port lan0}" test -n "$rx
 echo "# per worker: $(grep -E '^dlvs_lcore_received_packets_total' <<<"$metrics" |
     sed -E 's/.*lcore="([0-9]+)"} ([0-9]+)/lcore \1 received \2/' | paste -sd, -)"
 
-# (d) clean stop.
+# (d) the control thread logs the port's link state.
+check "log: interface lan0: link up" grep -q 'interface lan0: link up' "$log"
+
+# (e) clean stop.
 kill -TERM "$dlvs_pid"
 stopped=0
 for ((i = 0; i < 100; i++)); do
