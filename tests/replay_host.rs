@@ -208,3 +208,31 @@ fn no_route_is_counted() {
     assert_eq!(r.dropped("no_route"), 1, "{}", r.summary);
     r.assert_accounted();
 }
+
+/// LVS-DR's classic fault: a real server whose arp_ignore/arp_announce are
+/// not set announces the VIP. The director does not learn from it, counts
+/// the conflict and names the offending MAC in its log.
+#[test]
+fn another_host_claiming_the_vip_is_reported() {
+    let rs_mac = [0x02, 0, 0, 0, 0, 0x11];
+    let r = replay(
+        &config(""),
+        &[
+            // Its gratuitous ARP for the VIP, then a request that uses the
+            // VIP as its source address.
+            arp_request(rs_mac, VIP, VIP),
+            arp_request(rs_mac, VIP, CLIENT_IP),
+            // The director's service goes on.
+            arp_request(CLIENT_MAC, CLIENT_IP, VIP),
+        ],
+    );
+    assert_eq!(r.dropped("arp_conflict"), 2, "{}", r.summary);
+    assert_eq!(r.after_announcements(), vec![arp_reply_from_director(VIP)]);
+    assert!(
+        r.stderr
+            .contains("02:00:00:00:00:11 claims the director's address 10.0.0.100"),
+        "{}",
+        r.stderr
+    );
+    r.assert_accounted();
+}

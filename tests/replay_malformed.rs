@@ -83,7 +83,12 @@ fn malformed_frames_are_counted_and_dropped() {
             f[14 + 7] = 9;
             f
         }),
-        ("arp_bad_sender", arp_request(CLIENT_MAC, VIP, VIP)),
+        ("arp_conflict", arp_request(CLIENT_MAC, VIP, VIP)),
+        (
+            "arp_bad_sender",
+            arp_request(CLIENT_MAC, std::net::Ipv4Addr::BROADCAST, VIP),
+        ),
+        ("arp_bad_sender", arp_request(DIR_MAC, VIP, VIP)),
         ("ipv4_truncated", ip_frame(&echo_ip()[..12])),
         ("ipv4_bad_version", edited(|ip| ip[0] = 0x65, true)),
         ("ipv4_bad_header_len", edited(|ip| ip[0] = 0x43, false)),

@@ -32,8 +32,9 @@ use super::metrics::MetricsPublisher;
 use super::summary::Summary;
 use crate::config::{dev_name, Config};
 use crate::datapath::pipeline::Learned;
+use crate::datapath::stats::Conflict;
 use crate::datapath::worker::{self, Clock, WorkerSetup};
-use crate::datapath::{Engine, Host, Stats};
+use crate::datapath::{DropReason, Engine, Host, Stats};
 use crate::wire::MacAddr;
 
 /// How the director is being run.
@@ -325,6 +326,14 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
     for s in shared.iter().skip(1) {
         total.merge(&s.lock().expect("stats lock"));
     }
+    let conflicts = total.drops[DropReason::ArpConflict as usize];
+    if let (true, Some(c)) = (conflicts > 0, total.last_conflict) {
+        let names: Vec<String> = cfg.interfaces.iter().map(|i| i.name.clone()).collect();
+        log::warn!(
+            "{conflicts} ARP frame(s) during this run claimed the director's addresses; the last: {}",
+            describe_conflict(&c, &names)
+        );
+    }
     let port_stats: Vec<_> = ports
         .iter()
         .map(|p| p.stats().unwrap_or_default())
@@ -339,6 +348,49 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
     outcome?;
     let names: Vec<&str> = cfg.interfaces.iter().map(|i| i.name.as_str()).collect();
     Ok(Summary::new(&total, &names, &port_stats))
+}
+
+/// Warns about hosts claiming the director's addresses: when a new one
+/// appears, and again at most every 10 s while conflicting frames go on.
+#[derive(Default)]
+struct ConflictLog {
+    last: Option<(Conflict, Instant, u64)>,
+}
+
+impl ConflictLog {
+    fn check(&mut self, shared: &[Arc<Mutex<Stats>>], names: &[String]) {
+        let (mut latest, mut count) = (None, 0);
+        for s in shared {
+            if let Ok(g) = s.lock() {
+                count += g.drops[DropReason::ArpConflict as usize];
+                latest = latest.or(g.last_conflict);
+            }
+        }
+        let Some(c) = latest else {
+            return;
+        };
+        let due = match self.last {
+            None => true,
+            Some((lc, at, n)) => lc != c || (count > n && at.elapsed() >= Duration::from_secs(10)),
+        };
+        if due {
+            log::warn!(
+                "{}; {count} such ARP frame(s) so far",
+                describe_conflict(&c, names)
+            );
+            self.last = Some((c, Instant::now(), count));
+        }
+    }
+}
+
+/// "interface lan0: 02:...:66 claims the director's address 10.0.0.100"
+fn describe_conflict(c: &Conflict, names: &[String]) -> String {
+    format!(
+        "interface {}: {} claims the director's address {} in ARP (another host uses it: in LVS-DR, check the real servers' arp_ignore/arp_announce)",
+        names.get(c.port).map_or("?", |n| n.as_str()),
+        c.mac,
+        c.ip
+    )
 }
 
 /// Logs each port's link state when first seen and whenever it changes.
@@ -401,8 +453,10 @@ impl Control {
         let mut last_progress = (0u64, Instant::now());
         let stall = Duration::from_secs(10);
         let mut links: Vec<Option<bool>> = vec![None; ports.len()];
+        let mut conflicts = ConflictLog::default();
         let result = loop {
             log_link_changes(&ports, &names, &mut links);
+            conflicts.check(&shared, &names);
             if let Some(m) = metrics.as_mut() {
                 m.publish(&ports, &shared);
             }

@@ -142,7 +142,12 @@ impl<B: PacketBuf> Engine<B> {
                     });
                 }
             }
-            Verdict::Drop(r) => self.stats.drop(r),
+            Verdict::Drop(r) => {
+                self.stats.drop(r);
+                if r == DropReason::ArpConflict {
+                    self.stats.last_conflict = self.ctx.take_conflict();
+                }
+            }
         }
         self.follow_up(out);
     }

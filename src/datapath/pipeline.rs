@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use super::host::Host;
 use super::neighbor::{Learn, Lookup, NeighborTable};
+use super::stats::Conflict;
 use super::DropReason;
 use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::icmp::msg;
@@ -102,6 +103,7 @@ struct State {
     solicit: Notes<(usize, Ipv4Addr)>,
     resolved: Notes<(usize, Ipv4Addr, MacAddr)>,
     learned: Notes<Learned>,
+    conflict: Option<Conflict>,
 }
 
 impl Ctx {
@@ -118,6 +120,7 @@ impl Ctx {
                 solicit: Notes::new(),
                 resolved: Notes::new(),
                 learned: Notes::new(),
+                conflict: None,
             },
         }
     }
@@ -153,6 +156,11 @@ impl Ctx {
     /// Next next-hop that resolved: release what is held for it.
     pub fn take_resolved(&mut self) -> Option<(usize, Ipv4Addr, MacAddr)> {
         self.st.resolved.take()
+    }
+
+    /// The address conflict the last frame revealed, if any.
+    pub fn take_conflict(&mut self) -> Option<Conflict> {
+        self.st.conflict.take()
     }
 
     /// Next neighbour fact to share with other lcores.
@@ -222,10 +230,23 @@ fn arp(frame: &mut [u8], port: usize, st: &mut State, host: &Host) -> Result<Ver
     })?;
     let req = ArpRepr::parse(&pkt).map_err(|_| DropReason::ArpUnsupported)?;
     let sender_ip = req.sender_ip;
-    if !req.sender_mac.is_unicast()
-        || req.sender_mac == MacAddr::ZERO
-        || (!sender_ip.is_unspecified() && host.is_martian_source(sender_ip))
-    {
+    if !req.sender_mac.is_unicast() || req.sender_mac == MacAddr::ZERO {
+        return Err(DropReason::ArpBadSender);
+    }
+    if let Some(owner) = host.local_port(sender_ip) {
+        // Our own announcement coming back carries our MAC; any other MAC
+        // is a host claiming our address.
+        if req.sender_mac == host.ports[owner].mac {
+            return Err(DropReason::ArpBadSender);
+        }
+        st.conflict = Some(Conflict {
+            port,
+            ip: sender_ip,
+            mac: req.sender_mac,
+        });
+        return Err(DropReason::ArpConflict);
+    }
+    if !sender_ip.is_unspecified() && host.is_martian_source(sender_ip) {
         return Err(DropReason::ArpBadSender);
     }
     let ours = host.local_port(req.target_ip) == Some(port);

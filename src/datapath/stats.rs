@@ -7,7 +7,22 @@
 //! forwarded traffic) and `generated` counts frames the director built
 //! itself (ARP requests and announcements), which were never received.
 
+use std::net::Ipv4Addr;
+
 use super::DropReason;
+use crate::wire::MacAddr;
+
+/// Another host claiming one of the director's addresses in ARP: an
+/// address conflict (in LVS-DR, typically a real server that announces the
+/// VIP because its arp_ignore/arp_announce are not set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conflict {
+    /// The port it was seen on.
+    pub port: usize,
+    pub ip: Ipv4Addr,
+    /// The other host's MAC.
+    pub mac: MacAddr,
+}
 
 /// Counters of one port as seen by one lcore.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,6 +49,8 @@ pub struct Stats {
     pub generate_failed: u64,
     /// Frames currently held awaiting ARP resolution.
     pub held: u64,
+    /// The latest address conflict seen (see `DropReason::ArpConflict`).
+    pub last_conflict: Option<Conflict>,
     pub drops: [u64; DropReason::COUNT],
     /// Worker loop iterations, and those that received at least one frame.
     pub loops: u64,
@@ -50,6 +67,7 @@ impl Stats {
             tx_refused: 0,
             generate_failed: 0,
             held: 0,
+            last_conflict: None,
             drops: [0; DropReason::COUNT],
             loops: 0,
             busy_loops: 0,
@@ -79,6 +97,9 @@ impl Stats {
         self.tx_refused += o.tx_refused;
         self.generate_failed += o.generate_failed;
         self.held += o.held;
+        if o.last_conflict.is_some() {
+            self.last_conflict = o.last_conflict;
+        }
         for (a, b) in self.drops.iter_mut().zip(&o.drops) {
             *a += b;
         }

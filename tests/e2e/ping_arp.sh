@@ -18,7 +18,9 @@
 #   (c) the metrics: dlvs_lcore_replied_packets_total >= 10 and
 #       dlvs_port_rx_packets_total{port="lan0"}
 #   (d) the log reports the tap's link as up
-#   (e) dlvs exits 0 within 10 s of SIGTERM
+#   (e) a real server that claims the VIP in ARP (the VIP on its eth0 with
+#       the default arp_announce: LVS-DR's classic fault) is named in the log
+#   (f) dlvs exits 0 within 10 s of SIGTERM
 # Prints `ok - ...` / `not ok - ...` per check and last
 # `e2e: N passed, M failed`; exits non-zero on any failure. The director is
 # stopped by its PID and the lab removed on exit, pass or fail.
@@ -170,7 +172,26 @@ echo "# per worker: $(grep -E '^dlvs_lcore_received_packets_total' <<<"$metrics"
 # (d) the control thread logs the port's link state.
 check "log: interface lan0: link up" grep -q 'interface lan0: link up' "$log"
 
-# (e) clean stop.
+# (e) LVS-DR's classic fault: a real server with the VIP on its interface
+# and the default arp_announce uses the VIP as the sender of its own ARP
+# requests. The director must name it in its log (run mode: the control
+# thread's periodic check).
+RS1_NS=$PREFIX-rs1
+ip -n "$RS1_NS" addr add "$VIP/32" dev eth0
+rs1_mac=$(ip -n "$RS1_NS" link show dev eth0 | awk '/link\/ether/ {print $2}')
+ip netns exec "$RS1_NS" ping -c 1 -W 1 -I "$VIP" 10.0.0.12 >/dev/null 2>&1 || true
+conflict=0
+for ((i = 0; i < 30; i++)); do
+    if grep -qi "$rs1_mac claims the director's address $VIP" "$log"; then
+        conflict=1
+        break
+    fi
+    sleep 0.1
+done
+check "log names the real server $rs1_mac that claims $VIP" test "$conflict" = 1
+ip -n "$RS1_NS" addr del "$VIP/32" dev eth0
+
+# (f) clean stop.
 kill -TERM "$dlvs_pid"
 stopped=0
 for ((i = 0; i < 100; i++)); do
