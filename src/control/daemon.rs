@@ -12,8 +12,9 @@
 //!    worker, its MAC programmed if configured, started.
 //! 3. The `Host` snapshot is built and each worker gets an engine; worker 0
 //!    announces every own address with gratuitous ARP.
-//! 4. The main thread runs worker 0; a control thread publishes metrics
-//!    and watches for the stop condition.
+//! 4. The main thread runs worker 0; a control thread publishes metrics,
+//!    logs link changes and address conflicts (another host claiming one of
+//!    our addresses in ARP), and watches for the stop condition.
 //! 5. Workers flush and return their counters; ports stop and close (the
 //!    pcap writer is flushed and closed then); the EAL is cleaned up.
 //!
