@@ -11,6 +11,15 @@ use dlvs::control::daemon::{self, Mode};
 
 /// The demo lab's configuration, used by `dlvs run` without `--config`.
 const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+const DEMO_NAME: &str = "<built-in demo config>";
+
+/// Loads `path`, or the built-in demo configuration.
+fn load(path: Option<&Path>) -> Result<Config, dlvs::config::ConfigError> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Config::from_toml(DEMO_CONFIG, Path::new(DEMO_NAME)),
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +38,14 @@ enum Cmd {
     Run {
         /// The TOML configuration file [default: the demo lab's, built in;
         /// see config/demo.toml].
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check a configuration without starting DPDK: exit 0 and a summary
+    /// if it would load, else the error naming the file and field. (Device
+    /// specs are probed only when the director starts.)
+    Check {
+        /// The TOML configuration file [default: the built-in demo config].
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -62,11 +79,46 @@ fn main() -> ExitCode {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Check { config } => {
+            let cfg = load(config.as_deref())?;
+            println!(
+                "{}: ok",
+                config.as_deref().unwrap_or(Path::new(DEMO_NAME)).display()
+            );
+            for i in &cfg.interfaces {
+                let addrs: Vec<String> = i.addresses.iter().map(|a| a.to_string()).collect();
+                println!(
+                    "  interface {} on {}: mtu {}, mac {}, addresses {}",
+                    i.name,
+                    i.device,
+                    i.mtu,
+                    i.mac.map_or("the device's".to_string(), |m| m.to_string()),
+                    if addrs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        addrs.join(" ")
+                    }
+                );
+            }
+            for r in &cfg.routes {
+                let via = r
+                    .via
+                    .map_or("connected".to_string(), |v| format!("via {v}"));
+                println!(
+                    "  route {} {via} on {}",
+                    r.prefix, cfg.interfaces[r.port].name
+                );
+            }
+            println!(
+                "  {} static neighbour(s); metrics {}",
+                cfg.neighbors.len(),
+                cfg.metrics
+                    .map_or("off".to_string(), |m| format!("on {}", m.listen))
+            );
+            Ok(())
+        }
         Cmd::Run { config } => {
-            let cfg = match config {
-                Some(path) => Config::load(&path)?,
-                None => Config::from_toml(DEMO_CONFIG, Path::new("<built-in demo config>"))?,
-            };
+            let cfg = load(config.as_deref())?;
             let s = daemon::run(&cfg, &Mode::Run)?;
             log::info!("stopped: {}", s.to_json());
             Ok(())

@@ -103,3 +103,59 @@ fn bad_capture_is_reported() {
         "{err}"
     );
 }
+
+#[test]
+fn check_accepts_a_good_config_and_summarises_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ok.toml");
+    std::fs::write(&cfg, config("")).unwrap();
+    let out = Command::new(bin())
+        .arg("check")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(&format!("{}: ok", cfg.display())),
+        "{text}"
+    );
+    assert!(text.contains("interface lan0 on net_null0"), "{text}");
+    assert!(
+        text.contains("route 0.0.0.0/0 via 10.0.0.1 on lan0"),
+        "{text}"
+    );
+    // Without --config: the built-in demo lab configuration.
+    let out = Command::new(bin()).arg("check").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("net_tap0,iface=dtap0"));
+}
+
+#[test]
+fn check_refuses_a_bad_config_with_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        config("").replace("via = \"10.0.0.1\"", "via = \"172.16.0.1\""),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .arg("check")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("route[0].via") && err.contains("172.16.0.1"),
+        "{err}"
+    );
+}
