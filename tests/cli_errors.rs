@@ -21,6 +21,19 @@ fn replay_err(config_text: &str) -> (bool, String) {
     (out.status.success(), last)
 }
 
+/// Runs the dlvs binary with `args`: (success, stdout, stderr).
+fn dlvs<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("running dlvs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn assert_fails(config_text: &str, needles: &[&str]) {
     let (ok, last) = replay_err(config_text);
     assert!(!ok, "should fail: {needles:?}");
@@ -32,12 +45,8 @@ fn assert_fails(config_text: &str, needles: &[&str]) {
 
 #[test]
 fn missing_config_file() {
-    let out = Command::new(bin())
-        .args(["run", "--config", "/nonexistent/dlvs.toml"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (ok, _, err) = dlvs(&["run", "--config", "/nonexistent/dlvs.toml"]);
+    assert!(!ok);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("/nonexistent/dlvs.toml") && err.contains("cannot read"),
@@ -109,18 +118,8 @@ fn check_accepts_a_good_config_and_summarises_it() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("ok.toml");
     std::fs::write(&cfg, config("")).unwrap();
-    let out = Command::new(bin())
-        .arg("check")
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let (ok, text, err) = dlvs(&["check".as_ref(), "--config".as_ref(), cfg.as_os_str()]);
+    assert!(ok, "{err}");
     assert!(
         text.starts_with(&format!("{}: ok", cfg.display())),
         "{text}"
@@ -131,9 +130,9 @@ fn check_accepts_a_good_config_and_summarises_it() {
         "{text}"
     );
     // Without --config: the built-in demo lab configuration.
-    let out = Command::new(bin()).arg("check").output().unwrap();
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("net_tap0,iface=dtap0"));
+    let (ok, text, _) = dlvs(&["check"]);
+    assert!(ok);
+    assert!(text.contains("net_tap0,iface=dtap0"), "{text}");
 }
 
 #[test]
@@ -145,14 +144,8 @@ fn check_refuses_a_bad_config_with_the_field() {
         config("").replace("via = \"10.0.0.1\"", "via = \"172.16.0.1\""),
     )
     .unwrap();
-    let out = Command::new(bin())
-        .arg("check")
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (ok, _, err) = dlvs(&["check".as_ref(), "--config".as_ref(), cfg.as_os_str()]);
+    assert!(!ok);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("bad.toml") && err.contains("route[0].via") && err.contains("172.16.0.1"),
