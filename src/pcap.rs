@@ -44,33 +44,71 @@ pub enum PcapError {
 
 /// Reads every record of a pcap file.
 pub fn read(path: &Path) -> Result<Vec<Record>, PcapError> {
-    let p = path.display().to_string();
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|err| PcapError::Io {
-            path: p.clone(),
-            err,
-        })?;
-    parse(&bytes, &p)
+    let mut out = Vec::new();
+    walk(open(path)?, &path.display().to_string(), true, |r| {
+        out.push(r)
+    })?;
+    Ok(out)
 }
 
-/// Counts the records of a pcap file (checking every header).
+/// Counts the records of a pcap file, checking every header; frame data is
+/// skipped, not read into memory, so a large capture costs no more than
+/// its headers.
 pub fn count(path: &Path) -> Result<usize, PcapError> {
-    read(path).map(|r| r.len())
+    walk(open(path)?, &path.display().to_string(), false, |_| {})
 }
 
 /// Parses pcap bytes; `path` only labels errors.
 pub fn parse(bytes: &[u8], path: &str) -> Result<Vec<Record>, PcapError> {
+    let mut out = Vec::new();
+    walk(bytes, path, true, |r| out.push(r))?;
+    Ok(out)
+}
+
+fn open(path: &Path) -> Result<io::BufReader<std::fs::File>, PcapError> {
+    std::fs::File::open(path)
+        .map(io::BufReader::new)
+        .map_err(|err| PcapError::Io {
+            path: path.display().to_string(),
+            err,
+        })
+}
+
+/// Reads into `buf` until it is full or the input ends; returns how much
+/// was read (a short count means end of input).
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Walks the records of a capture, checking the file header and every
+/// record header, and hands each record to `f` (with its data if
+/// `keep_data`, else with the data skipped). Returns the record count.
+fn walk(
+    mut r: impl Read,
+    path: &str,
+    keep_data: bool,
+    mut f: impl FnMut(Record),
+) -> Result<usize, PcapError> {
     let p = || path.to_owned();
-    if bytes.len() < 24 {
+    let io_err = |err| PcapError::Io { path: p(), err };
+    let mut hdr = [0u8; 24];
+    if fill(&mut r, &mut hdr).map_err(io_err)? < 24 {
         return Err(PcapError::Truncated {
             path: p(),
             index: 0,
         });
     }
-    let magic_le = u32::from_le_bytes(bytes[0..4].try_into().unwrap());
-    let magic_be = u32::from_be_bytes(bytes[0..4].try_into().unwrap());
+    let magic_le = u32::from_le_bytes(hdr[0..4].try_into().unwrap());
+    let magic_be = u32::from_be_bytes(hdr[0..4].try_into().unwrap());
     let (le, nanos) = match (magic_le, magic_be) {
         (0xa1b2c3d4, _) => (true, false),
         (0xa1b23c4d, _) => (true, true),
@@ -92,25 +130,26 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Vec<Record>, PcapError> {
             u32::from_be_bytes(a)
         }
     };
-    let snaplen = u32_at(bytes, 16);
-    let linktype = u32_at(bytes, 20) & 0x0fff_ffff;
+    let snaplen = u32_at(&hdr, 16);
+    let linktype = u32_at(&hdr, 20) & 0x0fff_ffff;
     if linktype != LINKTYPE_ETHERNET {
         return Err(PcapError::NotEthernet {
             path: p(),
             linktype,
         });
     }
-    let mut out = Vec::new();
-    let mut off = 24;
-    while off < bytes.len() {
-        let index = out.len();
-        if bytes.len() - off < 16 {
-            return Err(PcapError::Truncated { path: p(), index });
+    let mut index = 0;
+    loop {
+        let mut rec = [0u8; 16];
+        match fill(&mut r, &mut rec).map_err(io_err)? {
+            0 => return Ok(index),
+            16 => {}
+            _ => return Err(PcapError::Truncated { path: p(), index }),
         }
-        let sec = u32_at(bytes, off) as u64;
-        let frac = u32_at(bytes, off + 4) as u64;
-        let incl = u32_at(bytes, off + 8);
-        let orig = u32_at(bytes, off + 12);
+        let sec = u32_at(&rec, 0) as u64;
+        let frac = u32_at(&rec, 4) as u64;
+        let incl = u32_at(&rec, 8);
+        let orig = u32_at(&rec, 12);
         if incl > snaplen.max(262_144) {
             return Err(PcapError::BadRecord {
                 path: p(),
@@ -118,19 +157,27 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Vec<Record>, PcapError> {
                 len: incl,
             });
         }
-        off += 16;
-        if bytes.len() - off < incl as usize {
-            return Err(PcapError::Truncated { path: p(), index });
-        }
-        let ts_us = sec * 1_000_000 + if nanos { frac / 1000 } else { frac };
-        out.push(Record {
-            ts_us,
-            data: bytes[off..off + incl as usize].to_vec(),
+        let data = if keep_data {
+            let mut d = vec![0u8; incl as usize];
+            if fill(&mut r, &mut d).map_err(io_err)? < d.len() {
+                return Err(PcapError::Truncated { path: p(), index });
+            }
+            d
+        } else {
+            let skipped =
+                io::copy(&mut (&mut r).take(incl as u64), &mut io::sink()).map_err(io_err)?;
+            if skipped < incl as u64 {
+                return Err(PcapError::Truncated { path: p(), index });
+            }
+            Vec::new()
+        };
+        f(Record {
+            ts_us: sec * 1_000_000 + if nanos { frac / 1000 } else { frac },
+            data,
             orig_len: orig,
         });
-        off += incl as usize;
+        index += 1;
     }
-    Ok(out)
 }
 
 /// Writes a microsecond pcap of Ethernet frames.
@@ -182,6 +229,30 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].ts_us, 1_500_000);
         assert_eq!(r[1].data, vec![9; 60]);
+    }
+
+    #[test]
+    fn count_streams_and_checks_like_read() {
+        let dir = std::env::temp_dir().join(format!("dlvs-pcap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.pcap");
+        let frames: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 60 + i as usize]).collect();
+        write_file(&path, frames.iter().map(|f| (0u64, f.as_slice()))).unwrap();
+        assert_eq!(count(&path).unwrap(), 100);
+        assert_eq!(read(&path).unwrap().len(), 100);
+        // A capture cut inside its last frame is refused by both.
+        let len = std::fs::metadata(&path).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len - 5).unwrap();
+        assert!(matches!(
+            count(&path),
+            Err(PcapError::Truncated { index: 99, .. })
+        ));
+        assert!(matches!(
+            read(&path),
+            Err(PcapError::Truncated { index: 99, .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
