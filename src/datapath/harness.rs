@@ -153,11 +153,6 @@ impl Harness {
         Ok(())
     }
 
-    /// Frames sent so far, by port.
-    pub fn take_sent(&mut self) -> Vec<(usize, Vec<u8>)> {
-        std::mem::take(&mut self.out.sent)
-    }
-
     fn check(&mut self, input: &[u8]) -> Result<(), Violation> {
         let fail = |what: String| {
             Err(Violation {

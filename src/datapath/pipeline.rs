@@ -138,10 +138,6 @@ impl Ctx {
         self.st.now = now;
     }
 
-    pub fn neighbors(&self) -> &NeighborTable {
-        &self.st.neighbors
-    }
-
     /// Runs the neighbour timer (see [`NeighborTable::on_timer`]).
     pub fn neighbor_timer(&mut self, f: impl FnMut(super::neighbor::TimerEvent)) {
         let now = self.st.now;
