@@ -24,7 +24,11 @@ fn main() {
     let cflags = pkg_config_output(&["--cflags", "libdpdk"]);
 
     let mut build = cc::Build::new();
-    build.file("shim/shim.c").opt_level(3).warnings(false);
+    build
+        .file("shim/shim.c")
+        .define("_GNU_SOURCE", None)
+        .opt_level(3)
+        .warnings(false);
     for f in &cflags {
         build.flag(f);
     }
@@ -45,14 +49,14 @@ fn main() {
 
     let mut builder = bindgen::Builder::default()
         .header("shim/shim.h")
-        // Only DPDK's own headers and the shim: pulling in every system
-        // header drags clang's AMX intrinsics along and breaks the build.
         // Only what the safe layer calls (and the types those pull in):
         // the whole of DPDK's headers has packed structs rustc refuses, and
         // every system header drags clang's AMX intrinsics along.
         .allowlist_function("dlvs_.*")
         .allowlist_function(FUNCTIONS)
-        .allowlist_var("RTE_MAX_LCORE|RTE_MBUF_DEFAULT_BUF_SIZE|RTE_ETH_MQ_RX_RSS")
+        .allowlist_var("RTE_MAX_LCORE|RTE_PKTMBUF_HEADROOM|RTE_ETH_MQ_RX_RSS")
+        // rte_os.h declares the cpuset functions only under _GNU_SOURCE.
+        .clang_arg("-D_GNU_SOURCE")
         .clang_macro_fallback()
         .derive_default(true)
         .layout_tests(false)
@@ -85,7 +89,8 @@ rte_eal_wait_lcore|rte_mbuf_dyn_rx_timestamp_register|rte_pktmbuf_pool_create|rt
 rte_dev_probe|rte_eth_dev_get_port_by_name|rte_eth_dev_info_get|rte_eth_dev_configure|\
 rte_eth_dev_adjust_nb_rx_tx_desc|rte_eth_rx_queue_setup|rte_eth_tx_queue_setup|\
 rte_eth_dev_default_mac_addr_set|rte_eth_dev_start|rte_eth_dev_stop|rte_eth_dev_close|\
-rte_eth_macaddr_get|rte_eth_link_get_nowait|rte_eth_stats_get";
+rte_eth_macaddr_get|rte_eth_link_get_nowait|rte_eth_stats_get|rte_eth_dev_set_mtu|\
+rte_lcore_is_enabled|rte_lcore_cpuset";
 
 fn pkg_config_output(args: &[&str]) -> Vec<String> {
     let out = std::process::Command::new("pkg-config")

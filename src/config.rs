@@ -9,7 +9,12 @@
 //! ```toml
 //! [dpdk]
 //! eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry"]
-//! mbufs = 8191                  # packet buffers in the pool (default 8191)
+//! mbufs = 8191                  # packet buffers in the pool (default 8191); checked at
+//!                               # start against what ports, queues, caches and hold queues need
+//! rx_desc = 1024                # RX descriptors per queue (default 1024)
+//! tx_desc = 1024                # TX descriptors per queue (default 1024)
+//! control_cpus = "2-3"          # CPUs of the control threads (default: those the process may
+//!                               # use that run no worker; all of them if every one does)
 //!
 //! [[interface]]
 //! name = "lan0"
@@ -84,6 +89,9 @@ struct RawDpdk {
     #[serde(default)]
     eal_args: Vec<String>,
     mbufs: Option<u32>,
+    rx_desc: Option<u16>,
+    tx_desc: Option<u16>,
+    control_cpus: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +199,11 @@ impl std::str::FromStr for Prefix {
 pub struct DpdkConfig {
     pub eal_args: Vec<String>,
     pub mbufs: u32,
+    /// Descriptors per RX and per TX queue asked of each device.
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+    /// CPUs for the control threads; `None`: those no worker uses.
+    pub control_cpus: Option<Vec<usize>>,
 }
 
 /// One director interface (a DPDK port).
@@ -266,6 +279,8 @@ pub struct Config {
 
 /// Default number of mbufs in the packet pool.
 pub const DEFAULT_MBUFS: u32 = 8191;
+/// Default descriptors per queue.
+pub const DEFAULT_DESC: u16 = 1024;
 /// Default MTU of an interface.
 pub const DEFAULT_MTU: u16 = 1500;
 
@@ -318,6 +333,25 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
             format!("{mbufs} is too few (at least 1024)"),
         ));
     }
+
+    let mut desc = [DEFAULT_DESC; 2];
+    for (d, (key, v)) in desc.iter_mut().zip([
+        ("dpdk.rx_desc", raw.dpdk.rx_desc),
+        ("dpdk.tx_desc", raw.dpdk.tx_desc),
+    ]) {
+        if let Some(n) = v {
+            if !(32..=16384).contains(&n) {
+                return Err(invalid(key.into(), format!("{n} is outside 32..=16384")));
+            }
+            *d = n;
+        }
+    }
+    let control_cpus = match &raw.dpdk.control_cpus {
+        None => None,
+        Some(list) => {
+            Some(parse_cpu_list(list).map_err(|e| invalid("dpdk.control_cpus".into(), e))?)
+        }
+    };
 
     let mut interfaces: Vec<Interface> = Vec::new();
     for (i, ri) in raw.interface.into_iter().enumerate() {
@@ -593,6 +627,9 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         dpdk: DpdkConfig {
             eal_args: raw.dpdk.eal_args,
             mbufs,
+            rx_desc: desc[0],
+            tx_desc: desc[1],
+            control_cpus,
         },
         interfaces,
         neighbors,
@@ -600,6 +637,52 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         arp,
         metrics,
     })
+}
+
+/// Parses a CPU list as taskset and the EAL's -l take it: `0,2-3,8`.
+/// The result is ascending and without repeats.
+pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
+    const MAX_CPU: usize = 1023;
+    let mut cpus = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let num = |t: &str| {
+            t.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n <= MAX_CPU)
+                .ok_or_else(|| format!("{t:?} in {s:?} is not a CPU number (0 to {MAX_CPU})"))
+        };
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(part)?, num(part)?),
+        };
+        if a > b {
+            return Err(format!("{part:?} in {s:?} is a backwards range"));
+        }
+        cpus.extend(a..=b);
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}
+
+/// Formats CPUs as a list with ranges: `0,2-3`.
+pub fn format_cpu_list(cpus: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let mut j = i;
+        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            cpus[i].to_string()
+        } else {
+            format!("{}-{}", cpus[i], cpus[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
 }
 
 /// The DPDK device name of a device spec: the part before the first comma
@@ -735,6 +818,38 @@ listen = "127.0.0.1:9900"
     #[test]
     fn no_interface_is_an_error() {
         assert!(err("[dpdk]\neal_args = []\n").contains("[[interface]]"));
+    }
+
+    #[test]
+    fn dpdk_keys() {
+        let c = load(&GOOD.replace(
+            "eal_args = [\"--no-huge\", \"-m\", \"512\"]",
+            "eal_args = []\nrx_desc = 512\ntx_desc = 256\ncontrol_cpus = \"3, 0-1,1\"",
+        ))
+        .unwrap();
+        assert_eq!((c.dpdk.rx_desc, c.dpdk.tx_desc), (512, 256));
+        assert_eq!(c.dpdk.control_cpus, Some(vec![0, 1, 3]));
+        assert_eq!(load(GOOD).unwrap().dpdk.control_cpus, None);
+        for (k, v, want) in [
+            ("rx_desc", "8", "dpdk.rx_desc"),
+            ("tx_desc", "20000", "dpdk.tx_desc"),
+            ("control_cpus", "\"2-1\"", "backwards"),
+            ("control_cpus", "\"a\"", "dpdk.control_cpus"),
+            ("control_cpus", "\"\"", "dpdk.control_cpus"),
+        ] {
+            let e = err(&GOOD.replace("[dpdk]\n", &format!("[dpdk]\n{k} = {v}\n")));
+            assert!(e.contains(want), "{k} = {v}: {e}");
+        }
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0").unwrap(), vec![0]);
+        assert_eq!(parse_cpu_list("4-6,1").unwrap(), vec![1, 4, 5, 6]);
+        assert!(parse_cpu_list("1,,2").is_err());
+        assert!(parse_cpu_list("5000").is_err());
+        assert_eq!(format_cpu_list(&[0, 2, 3, 4, 7]), "0,2-4,7");
+        assert_eq!(format_cpu_list(&[]), "");
     }
 
     #[test]

@@ -37,3 +37,4 @@ uint64_t dlvs_mbuf_ol_flags(const struct rte_mbuf *m) { return m->ol_flags; }
 unsigned dlvs_mempool_avail_count(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
 uint64_t dlvs_rss_hf_l3_l4(void) { return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP; }
 int dlvs_eexist(void) { return EEXIST; }
+int dlvs_enotsup(void) { return ENOTSUP; }

@@ -45,5 +45,6 @@ uint64_t dlvs_mbuf_ol_flags(const struct rte_mbuf *m);
 unsigned dlvs_mempool_avail_count(const struct rte_mempool *mp);
 uint64_t dlvs_rss_hf_l3_l4(void);
 int dlvs_eexist(void);
+int dlvs_enotsup(void);
 
 #endif

@@ -21,6 +21,10 @@ pub enum DpdkError {
         call: &'static str,
         reason: String,
     },
+    #[error("port {port}: {reason}")]
+    Mtu { port: u16, reason: String },
+    #[error("port {port}: {reason}")]
+    Queue { port: u16, reason: String },
     #[error("lcore {lcore}: {reason}")]
     Lcore { lcore: u32, reason: String },
     #[error("{call} failed: {reason}")]

@@ -3,20 +3,24 @@
 //! [`Mbuf`] owns one `rte_mbuf`: it is not `Clone`, and dropping it returns
 //! the buffer to its pool. Multi-segment mbufs are linearised on receipt
 //! (see `RxQueue::burst`), so the data is always one contiguous slice.
+//! An `Mbuf<'p>` borrows the pool it came from (or, received, the port
+//! whose queues that pool feeds), so it cannot outlive the pool.
 
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use crate::ffi;
 
 /// An owned, single-segment packet mbuf.
 #[derive(Debug)]
-pub struct Mbuf {
+pub struct Mbuf<'p> {
     ptr: NonNull<ffi::rte_mbuf>,
+    _pool: PhantomData<&'p ()>,
 }
 
 // SAFETY: an mbuf is owned by exactly one Mbuf value; DPDK allows freeing an
 // mbuf from any thread (mempool put is MT-safe).
-unsafe impl Send for Mbuf {}
+unsafe impl Send for Mbuf<'_> {}
 
 /// Where PMDs store the RX timestamp (`rte_mbuf_dyn_rx_timestamp_register`).
 #[derive(Debug, Clone, Copy)]
@@ -25,14 +29,18 @@ pub struct RxTimestamp {
     pub(crate) flag: u64,
 }
 
-impl Mbuf {
+impl<'p> Mbuf<'p> {
     /// Takes ownership of a raw mbuf.
     ///
     /// # Safety
-    /// `ptr` must be a valid mbuf that nothing else owns or frees.
+    /// `ptr` must be a valid single-owner mbuf that nothing else owns or
+    /// frees, from a pool that outlives `'p`.
     #[inline]
-    pub unsafe fn from_raw(ptr: NonNull<ffi::rte_mbuf>) -> Mbuf {
-        Mbuf { ptr }
+    pub unsafe fn from_raw(ptr: NonNull<ffi::rte_mbuf>) -> Mbuf<'p> {
+        Mbuf {
+            ptr,
+            _pool: PhantomData,
+        }
     }
 
     /// Gives up ownership (e.g. to hand the mbuf to `rte_eth_tx_burst`).
@@ -172,7 +180,7 @@ impl Mbuf {
     }
 }
 
-impl Drop for Mbuf {
+impl Drop for Mbuf<'_> {
     #[inline]
     fn drop(&mut self) {
         // SAFETY: we own the mbuf exclusively and free it exactly once.

@@ -4,34 +4,50 @@
 //! `run` serves `dlvs run` (until SIGINT/SIGTERM) and `dlvs replay` (until
 //! the input capture is drained). Order of events:
 //!
-//! 1. EAL init with `[dpdk] eal_args`; one worker per enabled lcore (the
-//!    main lcore included; replay uses the main lcore only, so its output
-//!    is deterministic).
-//! 2. One mbuf pool; every `[[interface]]` attached (`rte_dev_probe` of its
-//!    vdev spec or PCI address), configured with one RX/TX queue per
-//!    worker, its MAC programmed if configured, started.
+//! 1. The process's CPUs are noted, then the EAL starts with `[dpdk]
+//!    eal_args`; one worker per enabled lcore (the main lcore included;
+//!    replay uses the main lcore only, so its output is deterministic).
+//! 2. Every `[[interface]]` is probed (`rte_dev_probe` of its vdev spec or
+//!    PCI address). The mbufs they need are counted (`control::budget`) and
+//!    a short `[dpdk] mbufs` is refused with the number needed. One pool is
+//!    made, its buffers sized for the largest MTU; each port is configured
+//!    with one RX/TX queue per worker and its MTU, its MAC programmed if
+//!    configured, started.
 //! 3. The `Host` snapshot is built and each worker gets an engine; worker 0
 //!    announces every own address with gratuitous ARP.
-//! 4. The main thread runs worker 0; a control thread publishes metrics,
-//!    logs link changes and address conflicts (another host claiming one of
-//!    our addresses in ARP), and watches for the stop condition.
-//! 5. Workers flush and return their counters; ports stop and close (the
-//!    pcap writer is flushed and closed then); the EAL is cleaned up.
+//! 4. The control thread starts on the control CPUs (`control::cpus`),
+//!    starts the metrics exporter there (its threads inherit those CPUs),
+//!    and says when it is ready. Workers are launched on their lcores; the
+//!    main thread runs worker 0. The control thread publishes metrics, logs
+//!    link changes and address conflicts, and watches for the stop
+//!    condition: a signal, the replay input drained, or a worker that
+//!    ended on its own (a failure).
+//! 5. Workers flush and return their counters; every launched lcore is
+//!    joined (also when a launch fails part-way: `Eal::scope`); ports stop
+//!    and close (the pcap writer is flushed and closed then); the EAL is
+//!    cleaned up. A worker that failed or panicked makes `run` fail, naming
+//!    its lcore.
 //!
 //! Any failure before the workers start is returned with the interface or
 //! call it concerns; nothing is left running.
+//!
+//! Logging: the control thread logs link changes and address conflicts as
+//! they happen (the workers never log).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dpdk::{Eal, Mempool, Port, PortConfig};
+use dpdk::{Device, Eal, Lcore, Mempool, PortConfig, PortMonitor, FRAME_OVERHEAD};
 
+use super::budget::{self, Budget};
+use super::cpus::{self, ControlCpus};
 use super::metrics::MetricsPublisher;
 use super::summary::Summary;
-use crate::config::{dev_name, Config};
+use crate::config::{dev_name, format_cpu_list, Config, Interface};
 use crate::datapath::pipeline::Learned;
 use crate::datapath::stats::Conflict;
 use crate::datapath::worker::{self, Clock, WorkerSetup};
@@ -63,6 +79,21 @@ pub enum DaemonError {
         device: String,
         err: dpdk::DpdkError,
     },
+    #[error("interface {name}: MTU {mtu} needs {need}-byte packet buffers, more than the {max} an mbuf can hold")]
+    BufferSize {
+        name: String,
+        mtu: u16,
+        need: u32,
+        max: u32,
+    },
+    #[error("[dpdk] mbufs = {have} is too few: {need} needed for {explain}")]
+    Mbufs {
+        have: u32,
+        need: u64,
+        explain: String,
+    },
+    #[error(transparent)]
+    ControlCpus(#[from] cpus::CpuError),
     #[error("replay input: {err}")]
     ReplayInput { err: crate::pcap::PcapError },
     #[error("replay output {path}: {reason}")]
@@ -81,12 +112,21 @@ pub enum DaemonError {
     Metrics { listen: String, reason: String },
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
-    #[error("worker on lcore {lcore} failed")]
-    Worker { lcore: u32 },
+    #[error("control thread: {0}")]
+    ControlThread(String),
+    #[error("worker on lcore {lcore} failed: {reason}")]
+    Worker { lcore: u32, reason: String },
 }
 
 /// Timing of the worker loop.
 const FLUSH_US: u64 = 100;
+
+/// Fault injection for the lifecycle tests, in debug builds only:
+/// `DLVS_TEST_FAULT=worker-panic:N` makes worker N panic as it starts.
+fn injected_panic(worker: usize) -> bool {
+    cfg!(debug_assertions)
+        && std::env::var("DLVS_TEST_FAULT").is_ok_and(|v| v == format!("worker-panic:{worker}"))
+}
 
 /// The device spec used for the first interface in replay.
 pub fn replay_device(input: &std::path::Path, output: &std::path::Path) -> String {
@@ -95,6 +135,35 @@ pub fn replay_device(input: &std::path::Path, output: &std::path::Path) -> Strin
         input.display(),
         output.display()
     )
+}
+
+/// Bytes of packet each buffer must hold: the largest frame of any
+/// interface (DPDK's default 2048 at least).
+fn buffer_size(cfg: &Config) -> Result<u16, DaemonError> {
+    let mut size = 2048u16;
+    for itf in &cfg.interfaces {
+        let need = itf.mtu as u32 + FRAME_OVERHEAD as u32;
+        let max = (u16::MAX - dpdk::HEADROOM) as u32;
+        if need > max {
+            return Err(DaemonError::BufferSize {
+                name: itf.name.clone(),
+                mtu: itf.mtu,
+                need,
+                max,
+            });
+        }
+        size = size.max(need as u16);
+    }
+    Ok(size)
+}
+
+/// Sets when a worker's job ends, normally or by unwinding.
+struct ExitFlag<'a>(&'a AtomicBool);
+
+impl Drop for ExitFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// Runs the director; returns the final counters.
@@ -121,12 +190,15 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
             Some(n as u64)
         }
     };
+    let data_room = buffer_size(cfg)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(DaemonError::Signal)?;
     }
 
+    // The CPUs this process may use, before the EAL pins this thread.
+    let process_cpus = dpdk::thread::affinity()?;
     let mut eal_args = cfg.dpdk.eal_args.clone();
     if !eal_args.iter().any(|a| a.starts_with("--log-level")) {
         // EAL's INFO lines drown the director's own; the operator can
@@ -144,32 +216,54 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
     }
     let workers = lcores.len();
     let socket = eal.lcore_socket(main_lcore) as i32;
-    let pool = Arc::new(Mempool::new(
-        "dlvs_pkt",
-        cfg.dpdk.mbufs,
-        256.min(cfg.dpdk.mbufs / 4),
-        socket,
-    )?);
 
-    let mut ports = Vec::with_capacity(cfg.interfaces.len());
-    let mut macs = Vec::with_capacity(cfg.interfaces.len());
+    // Probe every device first: the buffer count depends on them.
+    let mut devices = Vec::with_capacity(cfg.interfaces.len());
+    let (mut rx_desc, mut tx_desc) = (0u16, 0u16);
     for (i, itf) in cfg.interfaces.iter().enumerate() {
-        let device = match (mode, i) {
+        let spec = match (mode, i) {
             (Mode::Replay { input, output }, 0) => replay_device(input, output),
             _ => itf.device.clone(),
         };
-        let ierr = |err| DaemonError::Interface {
-            name: itf.name.clone(),
-            device: device.clone(),
-            err,
-        };
-        let port = Port::attach(&eal, &device).map_err(ierr)?;
+        let ierr = |err| interface_error(itf, &spec, err);
+        let dev = Device::probe(&eal, &spec).map_err(ierr)?;
+        let (r, t) = dev
+            .adjust_desc(cfg.dpdk.rx_desc, cfg.dpdk.tx_desc)
+            .map_err(ierr)?;
+        rx_desc = rx_desc.max(r);
+        tx_desc = tx_desc.max(t);
+        devices.push((dev, spec));
+    }
+    let cache = budget::cache_size(cfg.dpdk.mbufs);
+    let need = Budget {
+        ports: devices.len(),
+        rx_desc: rx_desc as usize,
+        tx_desc: tx_desc as usize,
+        workers,
+        cache: cache as usize,
+        hold_queue: cfg.arp.queue,
+    };
+    if (cfg.dpdk.mbufs as u64) < need.needed() {
+        return Err(DaemonError::Mbufs {
+            have: cfg.dpdk.mbufs,
+            need: need.needed(),
+            explain: need.explain(),
+        });
+    }
+    let pool = Mempool::new(&eal, "dlvs_pkt", cfg.dpdk.mbufs, cache, data_room, socket)?;
+
+    let mut ports = Vec::with_capacity(devices.len());
+    let mut macs = Vec::with_capacity(devices.len());
+    for (i, ((dev, spec), itf)) in devices.into_iter().zip(&cfg.interfaces).enumerate() {
+        let ierr = |err| interface_error(itf, &spec, err);
         let pc = PortConfig {
             rx_queues: workers as u16,
             tx_queues: workers as u16,
-            ..PortConfig::default()
+            rx_desc: cfg.dpdk.rx_desc,
+            tx_desc: cfg.dpdk.tx_desc,
+            mtu: itf.mtu,
         };
-        port.configure(&pc, &pool, socket).map_err(ierr)?;
+        let mut port = dev.configure(&pc, &pool, socket).map_err(ierr)?;
         if let Some(mac) = itf.mac {
             if let Err(e) = port.set_mac(mac.0) {
                 // Virtual devices such as net_pcap cannot program a MAC;
@@ -191,10 +285,11 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
             None => MacAddr(port.mac().map_err(ierr)?),
         };
         log::info!(
-            "interface {} on {} (port {}): MAC {mac}, {} queue(s), addresses {}",
+            "interface {} on {} (port {}): MAC {mac}, MTU {}, {} queue(s), addresses {}",
             itf.name,
-            dev_name(&device),
+            dev_name(&spec),
             port.id(),
+            itf.mtu,
             workers,
             itf.addresses
                 .iter()
@@ -206,6 +301,17 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
         macs.push(mac);
     }
     let host = Arc::new(Host::new(cfg, &macs));
+
+    // Control threads off the polling CPUs.
+    let mut worker_cpus: Vec<usize> = lcores.iter().flat_map(|&l| eal.lcore_cpus(l)).collect();
+    worker_cpus.sort_unstable();
+    worker_cpus.dedup();
+    let control_cpus = cpus::choose(
+        &process_cpus,
+        &worker_cpus,
+        cfg.dpdk.control_cpus.as_deref(),
+    )?;
+    log_control_cpus(&control_cpus, &worker_cpus, cfg.dpdk.control_cpus.is_some());
 
     let clock = match mode {
         Mode::Run => Clock::Tsc,
@@ -224,112 +330,159 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
     let shared: Vec<Arc<Mutex<Stats>>> = (0..workers)
         .map(|_| Arc::new(Mutex::new(Stats::new(ports.len()))))
         .collect();
+    // Set by the control thread (or the main thread on a failure) to stop
+    // the workers; each worker's exit flag says it has ended.
+    let worker_stop = AtomicBool::new(false);
+    let exited: Vec<AtomicBool> = (0..workers).map(|_| AtomicBool::new(false)).collect();
+    let names: Vec<String> = cfg.interfaces.iter().map(|i| i.name.clone()).collect();
+    let lcore_ids: Vec<u32> = lcores.iter().map(|l| l.id()).collect();
 
-    let mut setups = Vec::with_capacity(workers);
-    for (w, inbox) in inboxes.iter_mut().enumerate() {
-        let q = w as u16;
-        setups.push(WorkerSetup {
-            index: w,
-            rx: ports
-                .iter()
-                .map(|p| p.rx_queue(q).expect("queue taken once"))
-                .collect(),
-            tx: ports
-                .iter()
-                .map(|p| p.tx_queue(q).expect("queue taken once"))
-                .collect(),
-            pool: Arc::clone(&pool),
-            clock,
-            tsc_hz: eal.tsc_hz(),
-            flush_us: FLUSH_US,
-            publish_us,
-            stop: Arc::new(AtomicBool::new(false)),
-            shared: Arc::clone(&shared[w]),
-            peers: senders
-                .iter()
+    let (main_stats, failures, outcome) = eal.scope(|lcore_scope| {
+        std::thread::scope(|threads| {
+            let mut setups = Vec::with_capacity(workers);
+            for (w, inbox) in inboxes.iter_mut().enumerate() {
+                let q = w as u16;
+                setups.push(WorkerSetup {
+                    index: w,
+                    rx: ports
+                        .iter()
+                        .map(|p| p.rx_queue(q))
+                        .collect::<Result<_, _>>()?,
+                    tx: ports
+                        .iter()
+                        .map(|p| p.tx_queue(q))
+                        .collect::<Result<_, _>>()?,
+                    pool: &pool,
+                    clock,
+                    tsc_hz: eal.tsc_hz(),
+                    flush_us: FLUSH_US,
+                    publish_us,
+                    stop: &worker_stop,
+                    shared: Arc::clone(&shared[w]),
+                    peers: senders
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != w)
+                        .map(|(_, s)| s.clone())
+                        .collect(),
+                    inbox: inbox.take().expect("one inbox per worker"),
+                });
+            }
+            drop(senders);
+
+            // The control thread: metrics, link logging, the stop condition.
+            let (ready_tx, ready_rx) = sync_channel::<Result<(), DaemonError>>(1);
+            let control = Control {
+                ports: ports.iter().map(|p| p.monitor()).collect(),
+                names: names.clone(),
+                shared: shared.clone(),
+                signalled: Arc::clone(&stop),
+                worker_stop: &worker_stop,
+                exited: &exited,
+                lcores: &lcore_ids,
+                expected,
+                period: Duration::from_micros(publish_us),
+            };
+            let metrics = cfg.metrics.map(|m| m.listen);
+            let cpus = control_cpus.cpus.clone();
+            let interfaces = &cfg.interfaces;
+            let lcore_ids = &lcore_ids;
+            let control = std::thread::Builder::new()
+                .name("dlvs-control".into())
+                .spawn_scoped(threads, move || {
+                    let publisher = match control_start(&cpus, metrics, interfaces, lcore_ids) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return Ok(());
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    control.run(publisher)
+                })
+                .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(DaemonError::ControlThread("ended at start".into())),
+            }
+
+            let mut setups = setups.into_iter();
+            let main_setup = setups.next().expect("at least one worker");
+            let mut launched: Vec<Lcore> = Vec::new();
+            for ((w, setup), &lcore) in setups
                 .enumerate()
-                .filter(|&(j, _)| j != w)
-                .map(|(_, s)| s.clone())
-                .collect(),
-            inbox: inbox.take().expect("one inbox per worker"),
-        });
-    }
-    drop(senders);
-    // Workers share one stop flag, set by the control thread.
-    let worker_stop = Arc::new(AtomicBool::new(false));
-    for s in &mut setups {
-        s.stop = Arc::clone(&worker_stop);
-    }
-
-    let metrics = match cfg.metrics {
-        Some(m) => Some(
-            MetricsPublisher::install(m.listen, &cfg.interfaces, &lcores).map_err(|reason| {
-                DaemonError::Metrics {
-                    listen: m.listen.to_string(),
-                    reason,
+                .map(|(i, s)| (i + 1, s))
+                .zip(&lcores[1..])
+            {
+                let engine = Engine::new(Arc::clone(&host));
+                let flag = &exited[w];
+                let job = move || {
+                    let _exit = ExitFlag(flag);
+                    if injected_panic(w) {
+                        panic!("injected fault: DLVS_TEST_FAULT=worker-panic:{w}");
+                    }
+                    worker::run(engine, setup);
+                    0
+                };
+                if let Err(e) = lcore_scope.launch(lcore, job) {
+                    // Stop what runs; the scopes join it.
+                    worker_stop.store(true, Ordering::Release);
+                    return Err(e.into());
                 }
-            })?,
-        ),
-        None => None,
-    };
+                launched.push(lcore);
+            }
+            log::info!(
+                "{} worker(s) on lcore(s) {:?}; {}",
+                workers,
+                lcore_ids,
+                match mode {
+                    Mode::Run => "running until SIGINT/SIGTERM".to_string(),
+                    Mode::Replay { input, .. } => format!(
+                        "replaying {} frame(s) from {}",
+                        expected.unwrap_or(0),
+                        input.display()
+                    ),
+                }
+            );
 
-    let mut setups = setups.into_iter();
-    let main_setup = setups.next().expect("at least one worker");
-    for (setup, &lcore) in setups.zip(&lcores[1..]) {
-        let engine = Engine::new(Arc::clone(&host));
-        eal.launch(lcore, move || {
-            worker::run(engine, setup);
-            0
-        })?;
-    }
-    log::info!(
-        "{} worker(s) on lcore(s) {:?}; {}",
-        workers,
-        lcores,
-        match mode {
-            Mode::Run => "running until SIGINT/SIGTERM".to_string(),
-            Mode::Replay { input, .. } => format!(
-                "replaying {} frame(s) from {}",
-                expected.unwrap_or(0),
-                input.display()
-            ),
-        }
-    );
+            let engine = Engine::new(Arc::clone(&host));
+            let main = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _exit = ExitFlag(&exited[0]);
+                if injected_panic(0) {
+                    panic!("injected fault: DLVS_TEST_FAULT=worker-panic:0");
+                }
+                worker::run(engine, main_setup)
+            }));
+            let mut failures = Vec::new();
+            let main_stats = match main {
+                Ok(s) => Some(s),
+                Err(p) => {
+                    worker_stop.store(true, Ordering::Release);
+                    failures.push((main_lcore.id(), panic_text(&p)));
+                    None
+                }
+            };
+            for lcore in launched {
+                match lcore_scope.wait(lcore) {
+                    Some(0) | None => {}
+                    Some(dpdk::JOB_PANICKED) => failures.push((lcore.id(), "panicked".into())),
+                    Some(code) => failures.push((lcore.id(), format!("exit code {code}"))),
+                }
+            }
+            let outcome = control
+                .join()
+                .unwrap_or_else(|p| Err(DaemonError::ControlThread(panic_text(&p))));
+            Ok((main_stats, failures, outcome))
+        })
+    })?;
 
-    // The control thread: metrics, link logging, and the stop condition.
-    let control = {
-        let c = Control {
-            ports: ports.clone(),
-            names: cfg.interfaces.iter().map(|i| i.name.clone()).collect(),
-            shared: shared.clone(),
-            metrics,
-            signalled: Arc::clone(&stop),
-            worker_stop: Arc::clone(&worker_stop),
-            expected,
-            period: Duration::from_micros(publish_us),
-        };
-        std::thread::Builder::new()
-            .name("dlvs-control".into())
-            .spawn(move || c.run())
-            .expect("spawning the control thread")
-    };
-
-    let main_stats = worker::run(Engine::new(Arc::clone(&host)), main_setup);
-    let mut failed = None;
-    for &lcore in &lcores[1..] {
-        if eal.wait(lcore) != 0 {
-            failed = Some(lcore);
-        }
-    }
-    let outcome = control.join().expect("control thread");
-
-    let mut total = main_stats;
+    let mut total = main_stats.unwrap_or_else(|| Stats::new(ports.len()));
     for s in shared.iter().skip(1) {
-        total.merge(&s.lock().expect("stats lock"));
+        total.merge(&s.lock().unwrap_or_else(|p| p.into_inner()));
     }
     let conflicts = total.drops[DropReason::ArpConflict as usize];
     if let (true, Some(c)) = (conflicts > 0, total.last_conflict) {
-        let names: Vec<String> = cfg.interfaces.iter().map(|i| i.name.clone()).collect();
         log::warn!(
             "{conflicts} ARP frame(s) during this run claimed the director's addresses; the last: {}",
             describe_conflict(&c, &names)
@@ -339,16 +492,76 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
         .iter()
         .map(|p| p.stats().unwrap_or_default())
         .collect();
-    for p in &ports {
+    for p in &mut ports {
         p.stop();
     }
     drop(ports);
-    if let Some(lcore) = failed {
-        return Err(DaemonError::Worker { lcore });
+    if let Some((lcore, reason)) = failures.into_iter().next() {
+        return Err(DaemonError::Worker { lcore, reason });
     }
     outcome?;
-    let names: Vec<&str> = cfg.interfaces.iter().map(|i| i.name.as_str()).collect();
+    let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
     Ok(Summary::new(&total, &names, &port_stats))
+}
+
+fn interface_error(itf: &Interface, spec: &str, err: dpdk::DpdkError) -> DaemonError {
+    DaemonError::Interface {
+        name: itf.name.clone(),
+        device: spec.to_owned(),
+        err,
+    }
+}
+
+/// A panic's message, as far as it is text.
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text payload".into());
+    format!("panicked: {msg}")
+}
+
+/// One line on where the control threads run (a warning when they share
+/// CPUs with workers).
+fn log_control_cpus(c: &ControlCpus, workers: &[usize], configured: bool) {
+    let list = format_cpu_list(&c.cpus);
+    if c.shared.is_empty() {
+        log::info!(
+            "control threads on CPU(s) {list}; workers on CPU(s) {}",
+            format_cpu_list(workers)
+        );
+    } else if configured {
+        log::warn!(
+            "control threads on CPU(s) {list} ([dpdk] control_cpus) share CPU(s) {} with polling workers: a busy control side takes cycles from packet processing",
+            format_cpu_list(&c.shared)
+        );
+    } else {
+        log::warn!(
+            "every CPU this process may use runs a worker: control threads share CPU(s) {list} with polling workers, so a busy control side takes cycles from packet processing (leave a CPU out of the EAL's -l, or set [dpdk] control_cpus)"
+        );
+    }
+}
+
+/// The control thread's start: move to the control CPUs, then start the
+/// metrics exporter (whose threads inherit them).
+fn control_start(
+    cpus: &[usize],
+    metrics: Option<SocketAddr>,
+    interfaces: &[Interface],
+    lcores: &[u32],
+) -> Result<Option<MetricsPublisher>, DaemonError> {
+    dpdk::thread::set_affinity(cpus)?;
+    metrics
+        .map(|listen| {
+            MetricsPublisher::install(listen, interfaces, lcores).map_err(|reason| {
+                DaemonError::Metrics {
+                    listen: listen.to_string(),
+                    reason,
+                }
+            })
+        })
+        .transpose()
 }
 
 /// Warns about hosts claiming the director's addresses: when a new one
@@ -395,7 +608,7 @@ fn describe_conflict(c: &Conflict, names: &[String]) -> String {
 }
 
 /// Logs each port's link state when first seen and whenever it changes.
-fn log_link_changes(ports: &[Port], names: &[String], seen: &mut [Option<bool>]) {
+fn log_link_changes(ports: &[PortMonitor<'_>], names: &[String], seen: &mut [Option<bool>]) {
     for ((p, name), last) in ports.iter().zip(names).zip(seen.iter_mut()) {
         let link = p.link();
         if *last == Some(link.up) {
@@ -421,32 +634,37 @@ fn log_link_changes(ports: &[Port], names: &[String], seen: &mut [Option<bool>])
 }
 
 /// The control thread's state.
-struct Control {
-    ports: Vec<Port>,
+struct Control<'a> {
+    ports: Vec<PortMonitor<'a>>,
     /// Interface names, by port.
     names: Vec<String>,
     shared: Vec<Arc<Mutex<Stats>>>,
-    metrics: Option<MetricsPublisher>,
     /// Set by SIGINT/SIGTERM.
     signalled: Arc<AtomicBool>,
-    /// Set by the control thread to stop the workers.
-    worker_stop: Arc<AtomicBool>,
+    /// Set to stop the workers (here, or by the main thread on a failure).
+    worker_stop: &'a AtomicBool,
+    /// Set as each worker ends.
+    exited: &'a [AtomicBool],
+    /// Each worker's lcore id.
+    lcores: &'a [u32],
     /// Replay: the number of frames in the input.
     expected: Option<u64>,
     period: Duration,
 }
 
-impl Control {
-    /// Publishes metrics and logs link changes until a signal (run) or the
-    /// input is drained (replay); then stops the workers.
-    fn run(self) -> Result<(), DaemonError> {
+impl Control<'_> {
+    /// Publishes metrics and logs link changes until a signal (run), the
+    /// input is drained (replay), or a worker ends on its own (a failure);
+    /// then stops the workers.
+    fn run(self, mut metrics: Option<MetricsPublisher>) -> Result<(), DaemonError> {
         let Control {
             ports,
             names,
             shared,
-            mut metrics,
             signalled,
             worker_stop,
+            exited,
+            lcores,
             expected,
             period,
         } = self;
@@ -460,6 +678,18 @@ impl Control {
             conflicts.check(&shared, &names);
             if let Some(m) = metrics.as_mut() {
                 m.publish(&ports, &shared);
+            }
+            if worker_stop.load(Ordering::Acquire) {
+                // The main thread stopped everything after a failure.
+                break Ok(());
+            }
+            if let Some(w) = exited.iter().position(|e| e.load(Ordering::Acquire)) {
+                let lcore = lcores[w];
+                log::error!("the worker on lcore {lcore} ended on its own; stopping the director");
+                break Err(DaemonError::Worker {
+                    lcore,
+                    reason: "ended before it was asked to stop".into(),
+                });
             }
             if signalled.load(Ordering::Relaxed) {
                 break match expected {

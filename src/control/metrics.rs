@@ -100,7 +100,7 @@ impl MetricsPublisher {
     }
 
     /// Copies the current counters into the exported series.
-    pub fn publish(&mut self, ports: &[dpdk::Port], shared: &[Arc<Mutex<Stats>>]) {
+    pub fn publish(&mut self, ports: &[dpdk::PortMonitor<'_>], shared: &[Arc<Mutex<Stats>>]) {
         for (h, p) in self.ports.iter().zip(ports) {
             if let Ok(s) = p.stats() {
                 h.rx_packets.absolute(s.ipackets);

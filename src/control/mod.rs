@@ -1,5 +1,7 @@
 //! The control plane: bring-up and lifecycle, metrics, summaries.
 
+pub mod budget;
+pub mod cpus;
 pub mod daemon;
 pub mod metrics;
 pub mod summary;

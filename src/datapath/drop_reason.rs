@@ -57,6 +57,7 @@ reasons! {
     IcmpUnhandled => "icmp_unhandled": "ICMP to the director other than echo request.",
     HostUnhandled => "host_unhandled": "TCP, UDP or other protocol addressed to the director.",
     NoRoute => "no_route": "No route to the destination of a reply.",
+    NoSuchPort => "no_such_port": "The frame was bound for a port with no transmit queue (counted, never sent).",
     NeighborTableFull => "neighbor_table_full": "The next hop is unknown and the neighbour table is full.",
     NeighborQueueFull => "neighbor_queue_full": "The queue of packets awaiting resolution is full.",
     NeighborUnresolved => "neighbor_unresolved": "The next hop did not answer ARP in time.",

@@ -46,8 +46,9 @@ impl PacketBuf for Vec<u8> {
 /// Where the engine gets new buffers and sends frames.
 pub trait Output<B> {
     fn alloc(&mut self) -> Option<B>;
-    /// Queues `buf` for transmission on `port`.
-    fn send(&mut self, port: usize, buf: B);
+    /// Queues `buf` for transmission on `port`; false (and `buf`
+    /// dropped) when there is no such port.
+    fn send(&mut self, port: usize, buf: B) -> bool;
 }
 
 struct Held<B> {
@@ -117,8 +118,7 @@ impl<B: PacketBuf> Engine<B> {
         match pipeline::process(buf.data_mut(), port, &mut self.ctx) {
             Verdict::Transmit { port, len } => {
                 if buf.set_len(len) {
-                    self.stats.replied += 1;
-                    self.transmit(port, buf, out);
+                    self.forward(port, buf, out);
                 } else {
                     self.stats.drop(DropReason::Oversize);
                 }
@@ -258,8 +258,11 @@ impl<B: PacketBuf> Engine<B> {
         }
         let len = pipeline::build_arp(buf.data_mut(), dst, arp);
         let _ = buf.set_len(len);
-        self.stats.generated += 1;
-        self.transmit(port, buf, out);
+        if self.transmit(port, buf, out) {
+            self.stats.generated += 1;
+        } else {
+            self.stats.generate_failed += 1;
+        }
     }
 
     /// Sends (with `mac`) or drops (without) every frame held for
@@ -283,20 +286,35 @@ impl<B: PacketBuf> Engine<B> {
             match mac {
                 Some(mac) => {
                     h.buf.data_mut()[0..6].copy_from_slice(&mac.0);
-                    self.stats.replied += 1;
-                    self.transmit(port, h.buf, out);
+                    self.forward(port, h.buf, out);
                 }
                 None => self.stats.drop(DropReason::NeighborUnresolved),
             }
         }
     }
 
-    fn transmit<O: Output<B>>(&mut self, port: usize, buf: B, out: &mut O) {
-        if let Some(p) = self.stats.ports.get_mut(port) {
-            p.tx_packets += 1;
-            p.tx_bytes += buf.data().len() as u64;
+    /// Sends a received frame: counted as replied, or dropped as
+    /// `no_such_port`.
+    fn forward<O: Output<B>>(&mut self, port: usize, buf: B, out: &mut O) {
+        if self.transmit(port, buf, out) {
+            self.stats.replied += 1;
+        } else {
+            self.stats.drop(DropReason::NoSuchPort);
         }
-        out.send(port, buf);
+    }
+
+    /// Hands a frame to `out`, counting it on its port; false if the port
+    /// does not exist (on either side: the engine's ports or the output's
+    /// queues), and the frame is then gone, never counted as sent.
+    fn transmit<O: Output<B>>(&mut self, port: usize, buf: B, out: &mut O) -> bool {
+        let len = buf.data().len() as u64;
+        if port >= self.stats.ports.len() || !out.send(port, buf) {
+            return false;
+        }
+        let p = &mut self.stats.ports[port];
+        p.tx_packets += 1;
+        p.tx_bytes += len;
+        true
     }
 }
 
@@ -306,15 +324,31 @@ mod tests {
     use crate::config::Config;
     use crate::datapath::harness::CONFIG;
 
-    #[derive(Default)]
-    struct Sink(Vec<(usize, Vec<u8>)>);
+    struct Sink(Vec<(usize, Vec<u8>)>, usize);
+
+    impl Default for Sink {
+        fn default() -> Self {
+            Sink(Vec::new(), 2)
+        }
+    }
+
+    impl Sink {
+        /// A sink with transmit queues on the first `ports` ports only.
+        fn with_ports(ports: usize) -> Sink {
+            Sink(Vec::new(), ports)
+        }
+    }
 
     impl Output<Vec<u8>> for Sink {
         fn alloc(&mut self) -> Option<Vec<u8>> {
             Some(Vec::new())
         }
-        fn send(&mut self, port: usize, buf: Vec<u8>) {
+        fn send(&mut self, port: usize, buf: Vec<u8>) -> bool {
+            if port >= self.1 {
+                return false;
+            }
             self.0.push((port, buf));
+            true
         }
     }
 
@@ -369,6 +403,27 @@ mod tests {
             "sent to the client's MAC"
         );
         assert_eq!(reply[14 + 20], 0, "an echo reply");
+    }
+
+    /// A frame bound for a port the output has no queue for is dropped
+    /// as `no_such_port`, never counted as transmitted.
+    #[test]
+    fn frames_for_a_missing_port_are_dropped_not_sent() {
+        let mut a = engine();
+        // Port 0 (lan0) exists in the engine but not in the output.
+        let mut out = Sink::with_ports(0);
+        a.set_now(1_000);
+        a.process(0, hex(ARP_REQ), &mut out);
+        let s = a.stats();
+        assert!(out.0.is_empty());
+        assert_eq!(s.replied, 0);
+        assert_eq!(s.drops[DropReason::NoSuchPort as usize], 1);
+        assert_eq!(s.ports[0].tx_packets, 0);
+        assert_eq!(s.received, s.replied + s.held + s.dropped_total());
+        // Generated frames (the announcement) are counted as failed.
+        a.announce(&mut out);
+        assert_eq!(a.stats().generated, 0);
+        assert_eq!(a.stats().generate_failed, 3, "three own addresses");
     }
 
     /// A frame held past its resolution deadline is dropped as unresolved.

@@ -85,8 +85,9 @@ impl Output<Vec<u8>> for Collect {
     fn alloc(&mut self) -> Option<Vec<u8>> {
         Some(Vec::with_capacity(64))
     }
-    fn send(&mut self, port: usize, buf: Vec<u8>) {
+    fn send(&mut self, port: usize, buf: Vec<u8>) -> bool {
         self.sent.push((port, buf));
+        true
     }
 }
 

@@ -23,7 +23,7 @@ use super::pipeline::Learned;
 use super::Stats;
 use crate::datapath::DropReason;
 
-impl PacketBuf for Mbuf {
+impl PacketBuf for Mbuf<'_> {
     #[inline]
     fn data(&self) -> &[u8] {
         Mbuf::data(self)
@@ -47,38 +47,44 @@ pub enum Clock {
     Capture(RxTimestamp),
 }
 
-/// Everything a worker needs besides its engine.
-pub struct WorkerSetup {
+/// Everything a worker needs besides its engine. It borrows the ports'
+/// queues and the pool (`'a`), so the worker runs inside the scope that
+/// owns them.
+pub struct WorkerSetup<'a> {
     /// Worker 0 sends the start-up announcements.
     pub index: usize,
-    pub rx: Vec<RxQueue>,
-    pub tx: Vec<TxQueue>,
-    pub pool: Arc<Mempool>,
+    pub rx: Vec<RxQueue<'a>>,
+    pub tx: Vec<TxQueue<'a>>,
+    pub pool: &'a Mempool<'a>,
     pub clock: Clock,
     pub tsc_hz: u64,
     pub flush_us: u64,
     pub publish_us: u64,
-    pub stop: Arc<AtomicBool>,
+    pub stop: &'a AtomicBool,
     /// Where the counters are published.
     pub shared: Arc<Mutex<Stats>>,
     pub peers: Vec<SyncSender<Learned>>,
     pub inbox: Receiver<Learned>,
 }
 
-struct Out<'a> {
-    pool: &'a Mempool,
-    tx: &'a mut [TxQueue],
+struct Out<'o, 'a> {
+    pool: &'a Mempool<'a>,
+    tx: &'o mut [TxQueue<'a>],
 }
 
-impl Output<Mbuf> for Out<'_> {
+impl<'a> Output<Mbuf<'a>> for Out<'_, 'a> {
     #[inline]
-    fn alloc(&mut self) -> Option<Mbuf> {
+    fn alloc(&mut self) -> Option<Mbuf<'a>> {
         self.pool.alloc()
     }
     #[inline]
-    fn send(&mut self, port: usize, buf: Mbuf) {
-        if let Some(q) = self.tx.get_mut(port) {
-            q.push(buf);
+    fn send(&mut self, port: usize, buf: Mbuf<'a>) -> bool {
+        match self.tx.get_mut(port) {
+            Some(q) => {
+                q.push(buf);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -89,8 +95,8 @@ fn micros(tsc: u64, hz: u64) -> u64 {
 
 /// Runs until `stop` is set, then flushes, drops what is still held and
 /// returns the final counters (also published).
-pub fn run(mut engine: Engine<Mbuf>, mut w: WorkerSetup) -> Stats {
-    let mut bufs: Vec<Mbuf> = Vec::with_capacity(BURST);
+pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
+    let mut bufs: Vec<Mbuf<'a>> = Vec::with_capacity(BURST);
     let hz = w.tsc_hz.max(1);
     let flush_ticks = (hz as u128 * w.flush_us as u128 / 1_000_000).max(1) as u64;
     let publish_ticks = (hz as u128 * w.publish_us as u128 / 1_000_000).max(1) as u64;
@@ -104,7 +110,7 @@ pub fn run(mut engine: Engine<Mbuf>, mut w: WorkerSetup) -> Stats {
     }
     if w.index == 0 {
         let mut out = Out {
-            pool: &w.pool,
+            pool: w.pool,
             tx: &mut w.tx,
         };
         engine.announce(&mut out);
@@ -130,7 +136,7 @@ pub fn run(mut engine: Engine<Mbuf>, mut w: WorkerSetup) -> Stats {
                 s.drops[DropReason::Oversize as usize] += bad as u64;
             }
             let mut out = Out {
-                pool: &w.pool,
+                pool: w.pool,
                 tx: &mut w.tx,
             };
             match w.clock {
@@ -170,7 +176,7 @@ pub fn run(mut engine: Engine<Mbuf>, mut w: WorkerSetup) -> Stats {
                 engine.set_now(micros(tsc, hz));
             }
             let mut out = Out {
-                pool: &w.pool,
+                pool: w.pool,
                 tx: &mut w.tx,
             };
             while let Ok(l) = w.inbox.try_recv() {
@@ -204,7 +210,7 @@ pub fn run(mut engine: Engine<Mbuf>, mut w: WorkerSetup) -> Stats {
     engine.stats().clone()
 }
 
-fn publish(engine: &mut Engine<Mbuf>, w: &WorkerSetup) {
+fn publish(engine: &mut Engine<Mbuf<'_>>, w: &WorkerSetup<'_>) {
     engine.stats_mut().tx_refused = w.tx.iter().map(|q| q.dropped).sum();
     // Not on the packet path: once per publish interval. A control thread
     // holding the lock only delays the copy to the next interval.

@@ -31,7 +31,7 @@ pub fn config(extra: &str) -> String {
         r#"
 [dpdk]
 eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "-l", "0"]
-mbufs = 2047
+mbufs = 4095
 
 [[interface]]
 name = "lan0"
