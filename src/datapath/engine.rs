@@ -322,6 +322,10 @@ impl<B: PacketBuf> Engine<B> {
 mod tests {
     use super::*;
     use crate::config::Config;
+    // Made with scapy by scripts/gen-fixtures: an echo request 10.0.0.50 ->
+    // 10.0.0.100, and an ARP request from 10.0.0.50 (02:00:00:00:00:aa) for
+    // 10.0.0.100.
+    use crate::datapath::fixture_frames::{ARP_REQ, ECHO_LAN};
     use crate::datapath::harness::CONFIG;
 
     struct Sink(Vec<(usize, Vec<u8>)>, usize);
@@ -359,11 +363,6 @@ mod tests {
             .collect()
     }
 
-    // From scapy: echo request 10.0.0.50 -> 10.0.0.100, and an ARP request
-    // from 10.0.0.50 (02:00:00:00:00:aa) for 10.0.0.100.
-    const PING: &str = "0200000000010200000000aa0800450000541c464000400109ce0a0000320a0000640800f6ce0a1b0003000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f3031323334353637";
-    const ARP_REQ: &str = "ffffffffffff0200000000aa080600010800060400010200000000aa0a0000320000000000000a000064000000000000000000000000000000000000";
-
     fn engine() -> Engine<Vec<u8>> {
         let cfg = Config::from_toml(CONFIG, std::path::Path::new("t.toml")).unwrap();
         let host = Host::new(
@@ -382,7 +381,7 @@ mod tests {
         let (mut out_a, mut out_b) = (Sink::default(), Sink::default());
         a.set_now(1_000);
         b.set_now(1_000);
-        a.process(0, hex(PING), &mut out_a);
+        a.process(0, hex(ECHO_LAN), &mut out_a);
         assert_eq!(a.stats().held, 1);
         assert_eq!(out_a.0.len(), 1, "one ARP request from A");
         b.process(0, hex(ARP_REQ), &mut out_b);
@@ -432,7 +431,7 @@ mod tests {
         let mut a = engine();
         let mut out = Sink::default();
         a.set_now(1_000);
-        a.process(0, hex(PING), &mut out);
+        a.process(0, hex(ECHO_LAN), &mut out);
         // CONFIG: retry 100 ms, 2 retries.
         for t in [100_000, 200_000, 300_000, 400_000] {
             a.set_now(1_000 + t);

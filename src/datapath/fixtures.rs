@@ -1,15 +1,24 @@
 //! Fixture table through [`pipeline::process`](super::pipeline::process):
 //! description, input bytes, expected verdict, expected output bytes.
 //!
-//! The byte strings were produced by scapy (an implementation independent
-//! of `wire`), for a director with MAC 02:00:00:00:00:01, address
-//! 10.0.0.2/24 and VIP 10.0.0.100, and a client 10.0.0.50 at
-//! 02:00:00:00:00:aa. Cases run in order on one context, so earlier frames
-//! (an ARP request) teach later ones (the echo reply's next hop).
+//! The bytes come from `scripts/gen-fixtures`, which builds every frame
+//! with scapy (an implementation independent of `wire`) and writes them to
+//! [`fixture_frames`](super::fixture_frames); `scripts/gen-fixtures
+//! --check` verifies that file. The runt, truncated, IHL 4 and bad
+//! checksum inputs are `PING` with one edit each (a cut, the IHL nibble,
+//! the checksum plus one), applied by the script. The frames are for a
+//! director with MAC 02:00:00:00:00:01, address 10.0.0.2/24 and VIP
+//! 10.0.0.100, and a client 10.0.0.50 at 02:00:00:00:00:aa.
+//!
+//! Cases run in order on one context, so earlier frames (an ARP request)
+//! teach later ones (the echo reply's next hop).
 
 use std::path::Path;
 use std::sync::Arc;
 
+use super::fixture_frames::{
+    ARP_REP, ARP_REQ, IPV6_CUT, PING, PING_BAD_IP_CHECKSUM, PING_IHL4, PING_IP_CUT, PING_RUNT, PONG,
+};
 use super::pipeline::{process, Ctx, Verdict};
 use super::{DropReason, Host};
 use crate::config::Config;
@@ -22,11 +31,6 @@ struct Case {
     /// Expected frame after processing (for Transmit/Hold), as hex.
     output: Option<&'static str>,
 }
-
-const ARP_REQ: &str = "ffffffffffff0200000000aa080600010800060400010200000000aa0a0000320000000000000a000064000000000000000000000000000000000000";
-const ARP_REP: &str = "0200000000aa020000000001080600010800060400020200000000010a0000640200000000aa0a000032000000000000000000000000000000000000";
-const PING: &str = "0200000000010200000000aa0800450000541c464000400109ce0a0000320a000064080083680a1b00037b9c5f6500000000c5a40b0000000000101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f3031323334353637";
-const PONG: &str = "0200000000aa0200000000010800450000541c464000400109ce0a0000640a00003200008b680a1b00037b9c5f6500000000c5a40b0000000000101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f3031323334353637";
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -74,26 +78,22 @@ fn fixture_table() {
             verdict: Verdict::Transmit { port: 0, len: 98 },
             output: Some(PONG),
         },
-        drop("our own ARP reply coming back is not for us", ARP_REP, DropReason::EthNotForUs),
-        drop("runt", "0200000000010200", DropReason::EthTruncated),
         drop(
-            "IPv6",
-            "0200000000010200000000aa86dd6000000000003a40",
-            DropReason::EthUnsupported,
+            "our own ARP reply coming back is not for us",
+            ARP_REP,
+            DropReason::EthNotForUs,
         ),
+        drop("runt", PING_RUNT, DropReason::EthTruncated),
+        drop("IPv6", IPV6_CUT, DropReason::EthUnsupported),
         drop(
-            "IPv4 header cut at 12 bytes",
-            "0200000000010200000000aa0800450000541c4640004001",
+            "IPv4 header cut at 10 bytes",
+            PING_IP_CUT,
             DropReason::Ipv4Truncated,
         ),
-        drop(
-            "IHL 4",
-            "0200000000010200000000aa0800440000541c464000400109ce0a0000320a000064",
-            DropReason::Ipv4BadHeaderLen,
-        ),
+        drop("IHL 4", PING_IHL4, DropReason::Ipv4BadHeaderLen),
         drop(
             "checksum off by one",
-            "0200000000010200000000aa0800450000541c464000400109cf0a0000320a000064080083680a1b00037b9c5f6500000000c5a40b0000000000101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f3031323334353637",
+            PING_BAD_IP_CHECKSUM,
             DropReason::Ipv4BadChecksum,
         ),
     ];

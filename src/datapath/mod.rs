@@ -15,6 +15,8 @@
 pub mod drop_reason;
 pub mod engine;
 #[cfg(test)]
+mod fixture_frames;
+#[cfg(test)]
 mod fixtures;
 pub mod harness;
 pub mod host;
