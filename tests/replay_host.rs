@@ -236,3 +236,76 @@ fn another_host_claiming_the_vip_is_reported() {
     );
     r.assert_accounted();
 }
+
+/// A neighbour-table flood (issue: one LAN host locked the director out of
+/// new next hops): 3,000 ARP requests for the VIP from random MACs with
+/// senders outside every connected subnet are answered but never learned,
+/// and 100 on-subnet senders overflow a 16-entry table by evicting one
+/// another; afterwards a client the director has not seen still resolves
+/// and gets its echo reply.
+#[test]
+fn a_flooded_neighbour_table_still_resolves_a_new_neighbour() {
+    let mut seed = 0x5eed_u64;
+    let mut rnd = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as u8
+    };
+    let mut frames = Vec::new();
+    for _ in 0..3000 {
+        let mac = [0x02, rnd(), rnd(), rnd(), rnd(), rnd()];
+        let (x, y) = (1 + rnd() % 254, rnd());
+        let sender = std::net::Ipv4Addr::new(10, x, y, 9);
+        frames.push(arp_request(mac, sender, VIP));
+    }
+    for n in 0..100u8 {
+        let mac = [0x02, 0, 0, 0, 1, n];
+        frames.push(arp_request(
+            mac,
+            std::net::Ipv4Addr::new(10, 0, 0, 150 + n),
+            VIP,
+        ));
+    }
+    // The client 10.0.0.50, new to the director: its echo request waits
+    // for ARP, its ARP reply releases the answer.
+    frames.push(echo_frame(CLIENT_IP, VIP, 0x4242, 1));
+    frames.push(arp_reply(CLIENT_MAC, CLIENT_IP, DIR_IP));
+    let r = replay(&config("table_size = 16\nqueue = 16"), &frames);
+    r.assert_accounted();
+    assert_eq!(r.dropped("neighbor_table_full"), 0, "{}", r.summary);
+    assert_eq!(r.num("arp_off_subnet"), 3000, "{}", r.summary);
+    assert!(r.num("neighbors_evicted") >= 84, "{}", r.summary);
+    let out = r.after_announcements();
+    let arp_replies = out
+        .iter()
+        .filter(|o| matches!(o, Out::Arp { op: 2, .. }))
+        .count();
+    assert_eq!(arp_replies, 3100, "every request for the VIP is answered");
+    assert!(
+        out.contains(&Out::Arp {
+            eth_dst: [0xff; 6],
+            eth_src: DIR_MAC,
+            op: 1,
+            sha: DIR_MAC,
+            spa: DIR_IP,
+            tha: [0; 6],
+            tpa: CLIENT_IP,
+        }),
+        "the director asks for the new client"
+    );
+    assert_eq!(
+        out.last(),
+        Some(&echo_reply(VIP, CLIENT_IP, CLIENT_MAC, 1)),
+        "{}",
+        r.summary
+    );
+}
+
+/// The drop-count helper refuses names that are not drop reasons.
+#[test]
+#[should_panic(expected = "\"arp_lerned\" is not a drop reason")]
+fn unknown_drop_reason_names_fail() {
+    let r = replay(&config(""), &[]);
+    r.dropped("arp_lerned");
+}

@@ -37,6 +37,8 @@ struct LcoreHandles {
     replied: Counter,
     generated: Counter,
     tx_refused: Counter,
+    arp_off_subnet: Counter,
+    neighbors_evicted: Counter,
     held: Gauge,
     drops: Vec<Counter>,
 }
@@ -82,6 +84,8 @@ impl MetricsPublisher {
                     replied: metrics::counter!("dlvs_lcore_replied_packets_total", &l),
                     generated: metrics::counter!("dlvs_lcore_generated_packets_total", &l),
                     tx_refused: metrics::counter!("dlvs_lcore_tx_refused_packets_total", &l),
+                    arp_off_subnet: metrics::counter!("dlvs_lcore_arp_off_subnet_total", &l),
+                    neighbors_evicted: metrics::counter!("dlvs_lcore_neighbors_evicted_total", &l),
                     held: metrics::gauge!("dlvs_lcore_held_packets", &l),
                     drops: DropReason::ALL
                         .iter()
@@ -125,6 +129,8 @@ impl MetricsPublisher {
             h.replied.absolute(s.replied);
             h.generated.absolute(s.generated);
             h.tx_refused.absolute(s.tx_refused);
+            h.arp_off_subnet.absolute(s.arp_off_subnet);
+            h.neighbors_evicted.absolute(s.neighbors_evicted);
             h.held.set(s.held as f64);
             for (c, v) in h.drops.iter().zip(s.drops.iter()) {
                 c.absolute(*v);
@@ -205,6 +211,16 @@ fn describe() {
         "dlvs_lcore_tx_refused_packets_total",
         Unit::Count,
         "Frames the device refused at transmit."
+    );
+    describe_counter!(
+        "dlvs_lcore_arp_off_subnet_total",
+        Unit::Count,
+        "ARP senders not learned: not on a connected subnet of the port."
+    );
+    describe_counter!(
+        "dlvs_lcore_neighbors_evicted_total",
+        Unit::Count,
+        "Learned neighbours evicted to make room in a full table."
     );
     describe_gauge!(
         "dlvs_lcore_held_packets",

@@ -29,6 +29,10 @@ pub struct Summary {
     pub generated: u64,
     pub dropped: BTreeMap<&'static str, u64>,
     pub tx_refused: u64,
+    /// ARP senders not learned: not on a connected subnet.
+    pub arp_off_subnet: u64,
+    /// Learned neighbours evicted from a full table.
+    pub neighbors_evicted: u64,
     pub ports: Vec<PortSummary>,
 }
 
@@ -50,6 +54,8 @@ impl Summary {
             generated: s.generated,
             dropped,
             tx_refused: s.tx_refused,
+            arp_off_subnet: s.arp_off_subnet,
+            neighbors_evicted: s.neighbors_evicted,
             ports: names
                 .iter()
                 .zip(s.ports.iter().zip(ports))

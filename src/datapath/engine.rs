@@ -149,6 +149,8 @@ impl<B: PacketBuf> Engine<B> {
                 }
             }
         }
+        self.stats.arp_off_subnet = self.ctx.arp_off_subnet();
+        self.stats.neighbors_evicted = self.ctx.neighbors_evicted();
         self.follow_up(out);
     }
 

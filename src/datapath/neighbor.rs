@@ -15,6 +15,18 @@
 //!
 //! Time is the data plane's clock in microseconds. Timer work is bounded
 //! by the number of incomplete entries, itself bounded by `MAX_INCOMPLETE`.
+//!
+//! Under pressure the table behaves like a kernel's (Linux's neighbour
+//! garbage collection): `table_size` bounds the learned and incomplete
+//! entries (static ones come on top), and when it is full a new entry
+//! takes the place of a learned one that nothing holds: a stale one if the
+//! clock hand meets one first, else the least recently used as CLOCK (the
+//! second-chance algorithm) approximates it. Static entries are never
+//! evicted, nor incomplete ones (frames wait on them), so a legitimate new
+//! neighbour always gets an entry while any learned entry exists. The
+//! search is bounded by two turns of the hand. Which senders are worth
+//! learning at all (only those on a connected subnet) is the pipeline's
+//! call.
 
 use std::net::Ipv4Addr;
 
@@ -43,7 +55,13 @@ struct Entry {
     confirmed: u64,
     probe_at: u64,
     probes: u32,
+    /// Index in the CLOCK ring (`NO_SLOT` for static entries).
+    slot: u32,
+    /// Used since the hand last passed (CLOCK's reference bit).
+    referenced: bool,
 }
+
+const NO_SLOT: u32 = u32::MAX;
 
 /// The result of a lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,8 +102,16 @@ pub enum TimerEvent {
 #[derive(Debug)]
 pub struct NeighborTable {
     map: HashMap<Key, Entry, foldhash::fast::RandomState>,
+    /// Dynamic (learned and incomplete) entries at most.
     capacity: usize,
     incomplete: Vec<Key>,
+    /// The CLOCK ring: the key of each dynamic entry, by slot.
+    slots: Vec<Option<Key>>,
+    /// Slots no entry uses.
+    free: Vec<u32>,
+    hand: usize,
+    /// Learned entries evicted to make room.
+    evicted: u64,
     cfg: ArpConfig,
 }
 
@@ -100,22 +126,89 @@ impl NeighborTable {
             map: HashMap::with_capacity_and_hasher(capacity, Default::default()),
             capacity,
             incomplete: Vec::with_capacity(MAX_INCOMPLETE),
+            slots: vec![None; capacity],
+            free: (0..capacity as u32).rev().collect(),
+            hand: 0,
+            evicted: 0,
             cfg,
         }
     }
 
-    /// Adds a static entry (configuration time).
+    /// Adds a static entry (configuration time). Static entries come on
+    /// top of `table_size`, which bounds what is learned.
     pub fn add_static(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr) {
+        let k = key(port, ip);
+        self.remove(k);
+        self.map.reserve(1);
         self.map.insert(
-            key(port, ip),
+            k,
             Entry {
                 mac,
                 state: State::Static,
                 confirmed: 0,
                 probe_at: 0,
                 probes: 0,
+                slot: NO_SLOT,
+                referenced: false,
             },
         );
+    }
+
+    /// Learned entries evicted so far to make room for new ones.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Removes an entry, freeing its slot.
+    fn remove(&mut self, k: Key) {
+        if let Some(e) = self.map.remove(&k) {
+            if e.slot != NO_SLOT {
+                self.slots[e.slot as usize] = None;
+                self.free.push(e.slot);
+            }
+        }
+    }
+
+    /// A free slot, evicting a learned entry nothing holds if need be.
+    fn take_slot(&mut self, now: u64) -> Option<u32> {
+        if let Some(s) = self.free.pop() {
+            return Some(s);
+        }
+        let reachable = self.cfg.reachable_us;
+        for _ in 0..2 * self.capacity {
+            let slot = self.hand;
+            self.hand = (self.hand + 1) % self.capacity;
+            let Some(k) = self.slots[slot] else {
+                continue;
+            };
+            let Some(e) = self.map.get_mut(&k) else {
+                continue;
+            };
+            if e.state != State::Reachable {
+                // Incomplete: frames are waiting on it.
+                continue;
+            }
+            let stale = now >= e.confirmed.saturating_add(reachable);
+            if e.referenced && !stale {
+                e.referenced = false;
+                continue;
+            }
+            self.remove(k);
+            self.evicted += 1;
+            return self.free.pop();
+        }
+        None
+    }
+
+    /// Inserts a new dynamic entry; false if there is no room.
+    fn insert_dynamic(&mut self, k: Key, mut e: Entry, now: u64) -> bool {
+        let Some(slot) = self.take_slot(now) else {
+            return false;
+        };
+        e.slot = slot;
+        self.slots[slot as usize] = Some(k);
+        self.map.insert(k, e);
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -135,6 +228,7 @@ impl NeighborTable {
                 State::Static => return Lookup::Hit(e.mac),
                 State::Incomplete => return Lookup::MissPending,
                 State::Reachable => {
+                    e.referenced = true;
                     if now < e.confirmed.saturating_add(cfg.reachable_us) {
                         return Lookup::Hit(e.mac);
                     }
@@ -147,23 +241,25 @@ impl NeighborTable {
                         return Lookup::HitProbe(e.mac);
                     }
                     // Stale and silent through every probe: forget it.
-                    self.map.remove(&k);
+                    self.remove(k);
                 }
             }
         }
-        if self.map.len() >= self.capacity || self.incomplete.len() >= MAX_INCOMPLETE {
+        if self.incomplete.len() >= MAX_INCOMPLETE {
             return Lookup::Full;
         }
-        self.map.insert(
-            k,
-            Entry {
-                mac: MacAddr::ZERO,
-                state: State::Incomplete,
-                confirmed: 0,
-                probe_at: now.saturating_add(cfg.retry_us),
-                probes: 1,
-            },
-        );
+        let e = Entry {
+            mac: MacAddr::ZERO,
+            state: State::Incomplete,
+            confirmed: 0,
+            probe_at: now.saturating_add(cfg.retry_us),
+            probes: 1,
+            slot: NO_SLOT,
+            referenced: true,
+        };
+        if !self.insert_dynamic(k, e, now) {
+            return Lookup::Full;
+        }
         self.incomplete.push(k);
         Lookup::MissSolicit
     }
@@ -180,7 +276,6 @@ impl NeighborTable {
         create: bool,
     ) -> Learn {
         let k = key(port, ip);
-        let room = self.map.len() < self.capacity;
         match self.map.get_mut(&k) {
             Some(e) if e.state == State::Static => Learn::Ignored,
             Some(e) => {
@@ -191,6 +286,8 @@ impl NeighborTable {
                     confirmed: now,
                     probe_at: 0,
                     probes: 0,
+                    slot: e.slot,
+                    referenced: true,
                 };
                 if was == State::Incomplete {
                     self.incomplete.retain(|&x| x != k);
@@ -199,18 +296,22 @@ impl NeighborTable {
                     Learn::Updated
                 }
             }
-            None if create && room => {
-                self.map.insert(
-                    k,
-                    Entry {
-                        mac,
-                        state: State::Reachable,
-                        confirmed: now,
-                        probe_at: 0,
-                        probes: 0,
-                    },
-                );
-                Learn::Updated
+            None if create => {
+                let e = Entry {
+                    mac,
+                    state: State::Reachable,
+                    confirmed: now,
+                    probe_at: 0,
+                    probes: 0,
+                    slot: NO_SLOT,
+                    // Not used yet: the first to go if nothing uses it.
+                    referenced: false,
+                };
+                if self.insert_dynamic(k, e, now) {
+                    Learn::Updated
+                } else {
+                    Learn::Ignored
+                }
             }
             None => Learn::Ignored,
         }
@@ -221,6 +322,7 @@ impl NeighborTable {
     pub fn on_timer(&mut self, now: u64, mut f: impl FnMut(TimerEvent)) {
         let cfg = self.cfg;
         let map = &mut self.map;
+        let (slots, free) = (&mut self.slots, &mut self.free);
         self.incomplete.retain(|&k| {
             let Some(e) = map.get_mut(&k) else {
                 return false;
@@ -230,6 +332,10 @@ impl NeighborTable {
             }
             let (port, ip) = (k.0 as usize, Ipv4Addr::from(k.1));
             if e.probes >= cfg.retries {
+                if e.slot != NO_SLOT {
+                    slots[e.slot as usize] = None;
+                    free.push(e.slot);
+                }
                 map.remove(&k);
                 f(TimerEvent::Failed { port, ip });
                 false
@@ -336,13 +442,71 @@ mod tests {
     }
 
     #[test]
-    fn bounded() {
+    fn bounded_by_incomplete_entries() {
         let mut t = NeighborTable::new(cfg());
         for n in 0..16 {
             assert_eq!(t.lookup(0, ip(n), 0), Lookup::MissSolicit);
         }
+        // Every entry has frames waiting: nothing can be evicted.
         assert_eq!(t.lookup(0, ip(200), 0), Lookup::Full);
         assert_eq!(t.learn(0, ip(201), MAC, 0, true), Learn::Ignored);
         assert_eq!(t.len(), 16);
+        assert_eq!(t.evicted(), 0);
+    }
+
+    /// A full table of learned entries makes room for a new neighbour by
+    /// evicting one nothing uses; static entries stay, and so do entries
+    /// in use while an unused one exists.
+    #[test]
+    fn full_tables_evict_unused_learned_entries() {
+        let mut t = NeighborTable::new(cfg());
+        t.add_static(0, ip(250), MAC);
+        for n in 0..16 {
+            assert_eq!(t.learn(0, ip(n), MAC, 0, true), Learn::Updated);
+        }
+        assert_eq!(t.len(), 17);
+        // ip(3) is in use all along, while a flood of new senders goes on.
+        for n in 100..140 {
+            assert_eq!(t.lookup(0, ip(3), 1), Lookup::Hit(MAC));
+            assert_eq!(t.learn(0, ip(n), MAC, 2, true), Learn::Updated);
+            assert_eq!(t.len(), 17, "bounded");
+        }
+        assert_eq!(t.evicted(), 40);
+        assert_eq!(t.peek(0, ip(250)), Some(MAC), "static entries stay");
+        assert_eq!(t.peek(0, ip(3)), Some(MAC), "the used entry stays");
+        // A new next hop still resolves.
+        assert_eq!(t.lookup(0, ip(200), 3), Lookup::MissSolicit);
+        assert_eq!(t.learn(0, ip(200), MAC, 4, false), Learn::Resolved);
+        assert_eq!(t.lookup(0, ip(200), 5), Lookup::Hit(MAC));
+    }
+
+    /// Stale entries go first, even if they were used.
+    #[test]
+    fn stale_entries_are_evicted_before_fresh_ones() {
+        let mut t = NeighborTable::new(cfg());
+        for n in 0..16 {
+            t.learn(0, ip(n), MAC, if n == 9 { 0 } else { 500 }, true);
+            t.lookup(0, ip(n), 550);
+        }
+        // ip(9) was confirmed at 0: stale at 550 (reachable 100).
+        assert_eq!(t.learn(0, ip(99), MAC, 560, true), Learn::Updated);
+        assert_eq!(t.peek(0, ip(9)), None);
+        assert_eq!(t.evicted(), 1);
+    }
+
+    /// Slots freed by failures and forgotten entries are reused.
+    #[test]
+    fn freed_slots_are_reused() {
+        let mut t = NeighborTable::new(cfg());
+        for round in 0..5u64 {
+            for n in 0..16 {
+                assert_eq!(t.lookup(0, ip(n), round * 100), Lookup::MissSolicit);
+            }
+            for now in 1..=3 {
+                t.on_timer(round * 100 + now * 10, |_| {});
+            }
+            assert!(t.is_empty(), "round {round}");
+        }
+        assert_eq!(t.evicted(), 0);
     }
 }

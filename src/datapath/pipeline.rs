@@ -104,6 +104,9 @@ struct State {
     resolved: Notes<(usize, Ipv4Addr, MacAddr)>,
     learned: Notes<Learned>,
     conflict: Option<Conflict>,
+    /// ARP senders not learned because they are not on a connected subnet
+    /// of the port they came in on.
+    arp_off_subnet: u64,
 }
 
 impl Ctx {
@@ -121,6 +124,7 @@ impl Ctx {
                 resolved: Notes::new(),
                 learned: Notes::new(),
                 conflict: None,
+                arp_off_subnet: 0,
             },
         }
     }
@@ -157,6 +161,16 @@ impl Ctx {
     /// The address conflict the last frame revealed, if any.
     pub fn take_conflict(&mut self) -> Option<Conflict> {
         self.st.conflict.take()
+    }
+
+    /// ARP senders not learned so far because they were off-subnet.
+    pub fn arp_off_subnet(&self) -> u64 {
+        self.st.arp_off_subnet
+    }
+
+    /// Learned neighbours evicted so far to make room for new ones.
+    pub fn neighbors_evicted(&self) -> u64 {
+        self.st.neighbors.evicted()
     }
 
     /// Next neighbour fact to share with other lcores.
@@ -246,11 +260,22 @@ fn arp(frame: &mut [u8], port: usize, st: &mut State, host: &Host) -> Result<Ver
         return Err(DropReason::ArpBadSender);
     }
     let ours = host.local_port(req.target_ip) == Some(port);
+    // Only neighbours on a connected subnet of this port are learned, as a
+    // next hop can only be one of those: a sender elsewhere (a host with
+    // the wrong address, or one flooding the table) is answered if it asks
+    // for our address, but never takes an entry.
+    let on_link = me
+        .addresses
+        .iter()
+        .any(|a| a.len < 32 && a.contains(sender_ip));
+    if !on_link && !sender_ip.is_unspecified() {
+        st.arp_off_subnet += 1;
+    }
     match req.op {
         ArpOp::Request => {
             // RFC 826: merge the sender first; create only when we are the
             // target. A probe (sender 0.0.0.0, RFC 5227) teaches nothing.
-            let learned = if sender_ip.is_unspecified() {
+            let learned = if sender_ip.is_unspecified() || !on_link {
                 Learn::Ignored
             } else {
                 st.learn(port, sender_ip, req.sender_mac, ours)
@@ -285,6 +310,9 @@ fn arp(frame: &mut [u8], port: usize, st: &mut State, host: &Host) -> Result<Ver
         ArpOp::Reply => {
             if sender_ip.is_unspecified() {
                 return Err(DropReason::ArpBadSender);
+            }
+            if !on_link {
+                return Err(DropReason::ArpNotForUs);
             }
             match st.learn(port, sender_ip, req.sender_mac, ours) {
                 Learn::Ignored => Err(DropReason::ArpNotForUs),

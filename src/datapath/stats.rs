@@ -49,6 +49,11 @@ pub struct Stats {
     pub generate_failed: u64,
     /// Frames currently held awaiting ARP resolution.
     pub held: u64,
+    /// ARP senders not learned because they were not on a connected
+    /// subnet of the receiving port.
+    pub arp_off_subnet: u64,
+    /// Learned neighbours evicted to make room in a full table.
+    pub neighbors_evicted: u64,
     /// The latest address conflict seen (see `DropReason::ArpConflict`).
     pub last_conflict: Option<Conflict>,
     pub drops: [u64; DropReason::COUNT],
@@ -67,6 +72,8 @@ impl Stats {
             tx_refused: 0,
             generate_failed: 0,
             held: 0,
+            arp_off_subnet: 0,
+            neighbors_evicted: 0,
             last_conflict: None,
             drops: [0; DropReason::COUNT],
             loops: 0,
@@ -97,6 +104,8 @@ impl Stats {
         self.tx_refused += o.tx_refused;
         self.generate_failed += o.generate_failed;
         self.held += o.held;
+        self.arp_off_subnet += o.arp_off_subnet;
+        self.neighbors_evicted += o.neighbors_evicted;
         if o.last_conflict.is_some() {
             self.last_conflict = o.last_conflict;
         }

@@ -240,7 +240,14 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// Frames dropped for `reason` (0 if none were); a name that is not
+    /// a drop reason fails the test, so a typo cannot pass as "none".
     pub fn dropped(&self, reason: &str) -> u64 {
+        let known = reason == "rx_error"
+            || dlvs::datapath::DropReason::ALL
+                .iter()
+                .any(|r| r.as_str() == reason);
+        assert!(known, "{reason:?} is not a drop reason");
         self.summary["dropped"][reason].as_u64().unwrap_or(0)
     }
 
