@@ -12,15 +12,23 @@
 # fact learned by one must serve the other.
 # It builds a lab with scripts/lab (PREFIX dlvst$$), runs `dlvs run --config`
 # in the director's namespace with config/demo.toml's settings (metrics on
-# 127.0.0.1:9911), and checks from a real Linux client (10.0.0.50):
+# 127.0.0.1:9911) plus `[arp] table_size = 512`, and checks from a real
+# Linux client (10.0.0.50):
 #   (a) the kernel's own ARP resolves the VIP 10.0.0.100 to 02:00:00:00:00:01
 #   (b) 5/5 echo replies from the VIP and from the director's 10.0.0.2
 #   (c) the metrics: dlvs_lcore_replied_packets_total >= 10 and
-#       dlvs_port_rx_packets_total{port="lan0"}
+#       dlvs_port_rx_packets_total{port="lan0"}; with two or more workers,
+#       after UDP datagrams from 64 source ports per worker, every worker's
+#       dlvs_lcore_received_packets_total is at least 1
 #   (d) the log reports the tap's link as up
-#   (e) a real server that claims the VIP in ARP (the VIP on its eth0 with
+#   (e) neighbour-table flood: 3000 ARP requests for the VIP from random
+#       MACs with off-subnet senders 10.x.y.9 reach the director
+#       (dlvs_port_rx_packets_total grows by at least 2700); then a
+#       neighbour it has not met yet (rs2, 10.0.0.12) gets 5/5 echo replies
+#       from 10.0.0.2, and no lcore reports a neighbor_table_full drop
+#   (f) a real server that claims the VIP in ARP (the VIP on its eth0 with
 #       the default arp_announce: LVS-DR's classic fault) is named in the log
-#   (f) dlvs exits 0 within 10 s of SIGTERM
+#   (g) dlvs exits 0 within 10 s of SIGTERM
 # Prints `ok - ...` / `not ok - ...` per check and last
 # `e2e: N passed, M failed`; exits non-zero on any failure. The director is
 # stopped by its PID and the lab removed on exit, pass or fail.
@@ -55,6 +63,27 @@ check() {
     local what=$1
     shift
     if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+# scrape: the director's metrics page (empty if it does not answer)
+scrape() { ip netns exec "$DIR_NS" curl -s --max-time 2 "http://$METRICS/metrics" || true; }
+# msum TEXT ERE: the sum of the samples in TEXT whose line starts with ERE
+# (write braces as [{] and [}])
+msum() { awk -v re="^$2" '$0 ~ re {s += $NF} END {printf "%d", s}' <<<"$1"; }
+# lcores LIST: the lcores of an EAL list such as 0, 0-1 or 0,2-3, one a
+# line; fails on any other form
+lcores() {
+    local part l
+    local -a parts
+    IFS=, read -ra parts <<<"$1"
+    for part in "${parts[@]}"; do
+        if [[ $part =~ ^([0-9]+)-([0-9]+)$ ]]; then
+            for ((l = BASH_REMATCH[1]; l <= BASH_REMATCH[2]; l++)); do echo "$l"; done
+        elif [[ $part =~ ^[0-9]+$ ]]; then
+            echo "$part"
+        else
+            return 1
+        fi
+    done
 }
 
 dlvs_pid=
@@ -106,6 +135,12 @@ fi
 cfg=$tmp/dlvs.toml
 sed -E -e "s|^listen = .*|listen = \"$METRICS\"|" \
     -e "s|\"-l\", \"0\"|\"-l\", \"$LCORES\"|" "$root/config/demo.toml" >"$cfg"
+# A small neighbour table for (e) (demo.toml has no [arp] section).
+cat >>"$cfg" <<'EOF'
+
+[arp]
+table_size = 512
+EOF
 grep -q "^listen = \"$METRICS\"" "$cfg" && grep -q "\"-l\", \"$LCORES\"" "$cfg" ||
     { not_ok "writing the config $cfg"; finish; }
 echo "# lcores $LCORES"
@@ -143,9 +178,9 @@ check "client resolves $VIP to $DIRECTOR_MAC by ARP" \
 
 # (b) echo replies.
 # shellcheck disable=SC2317 # called from a trap or through check
-pings() { # pings ADDR: 5/5 replies
+pings() { # pings ADDR [NS]: 5/5 replies to pings from NS (default: the client)
     local out
-    out=$(ip netns exec "$CLI_NS" ping -c 5 -i 0.2 -W 1 "$1" 2>&1) || true
+    out=$(ip netns exec "${2:-$CLI_NS}" ping -c 5 -i 0.2 -W 1 "$1" 2>&1) || true
     echo "# $(grep 'packets transmitted' <<<"$out")"
     grep -q '5 packets transmitted, 5 received' <<<"$out"
 }
@@ -156,9 +191,8 @@ check "ping $DIRECTOR_IP: 5/5 replies" pings "$DIRECTOR_IP"
 replied=0
 metrics=
 for ((i = 0; i < 30; i++)); do
-    metrics=$(ip netns exec "$DIR_NS" curl -s --max-time 2 "http://$METRICS/metrics" || true)
-    replied=$(awk '/^dlvs_lcore_replied_packets_total[{ ]/ {s += $NF} END {printf "%d", s}' \
-        <<<"$metrics")
+    metrics=$(scrape)
+    replied=$(msum "$metrics" 'dlvs_lcore_replied_packets_total[{ ]')
     ((replied >= 10)) && break
     sleep 0.1
 done
@@ -168,11 +202,119 @@ check "metrics: ${rx:-no dlvs_port_rx_packets_total for port lan0}" test -n "$rx
 # Which worker saw what (the kernel's flow hash picks the tap queue).
 echo "# per worker: $(grep -E '^dlvs_lcore_received_packets_total' <<<"$metrics" |
     sed -E 's/.*lcore="([0-9]+)"} ([0-9]+)/lcore \1 received \2/' | paste -sd, -)"
+# With two or more workers, prove that every one of them receives frames.
+# The ARP and ping traffic above usually lands on a single tap queue: the
+# kernel's tun driver picks the queue by a flow hash (addresses and ports),
+# and ARP, like one ping flow, hashes the same every time. UDP datagrams
+# from distinct source ports (40000, 40001, ...) are distinct flows, and the
+# hash's key is random per boot: with 64 datagrams per worker the chance
+# that a worker gets none is about N * (1 - 1/N)^(64 N) for N workers
+# (2^-127 for two). dlvs counts them as received and drops them
+# (host_unhandled). The lcores are those of DLVS_LCORES (every EAL lcore
+# runs a worker), or, for a list this script cannot read, those the metrics
+# name.
+workers=()
+if ! list=$(lcores "$LCORES"); then
+    list=$(sed -nE 's/^dlvs_lcore_received_packets_total[{]lcore="([0-9]+)"[}].*/\1/p' <<<"$metrics")
+fi
+mapfile -t workers < <(sort -nu <<<"$list" | grep .)
+if ((${#workers[@]} >= 2)); then
+    ip netns exec "$CLI_NS" /usr/bin/python3 - "$VIP" $((64 * ${#workers[@]})) <<'PY' || true
+import socket
+import sys
+
+vip, n = sys.argv[1], int(sys.argv[2])
+for port in range(40000, 40000 + n):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", port))
+        s.sendto(b"dlvs e2e", (vip, 9))
+PY
+    for ((i = 0; i < 30; i++)); do
+        metrics=$(scrape)
+        seen=()
+        all=1
+        for l in "${workers[@]}"; do
+            n=$(msum "$metrics" "dlvs_lcore_received_packets_total[{]lcore=\"$l\"[}] ")
+            seen+=("lcore $l: $n")
+            ((n >= 1)) || all=0
+        done
+        ((all)) && break
+        sleep 0.1
+    done
+    if ((${#workers[@]} == 2)); then what="both workers"; else what="all ${#workers[@]} workers"; fi
+    check "$what received traffic ($(printf '%s, ' "${seen[@]}" | sed 's/, $//'))" test "$all" = 1
+fi
 
 # (d) the control thread logs the port's link state.
 check "log: interface lan0: link up" grep -q 'interface lan0: link up' "$log"
 
-# (e) LVS-DR's classic fault: a real server with the VIP on its interface
+# (e) neighbour-table flood. ARP requests for the VIP from many MACs whose
+# sender addresses lie outside the director's connected subnet 10.0.0.0/24
+# (a scan, a spoofer, a misconfigured host) must not fill the neighbour
+# table (table_size = 512 above), or the director can no longer resolve
+# the neighbours it needs. The flood is 3000 requests from random locally
+# administered MACs and distinct senders 10.x.y.9, (x, y) != (0, 0): one
+# scapy process builds them all, then one sendp sends them (a few seconds).
+# Then rs2, which has sent nothing to the director so far (rs1 pings rs2
+# only in (f)), pings the director's 10.0.0.2: the director must learn rs2
+# and answer, without a neighbor_table_full drop on any lcore.
+RS2_NS=$PREFIX-rs2
+RS2_IP=10.0.0.12
+FLOOD=3000
+rx_lan0='dlvs_port_rx_packets_total[{]port="lan0"[}] '
+rx0=$(msum "$(scrape)" "$rx_lan0")
+t0=$EPOCHREALTIME
+if ip netns exec "$CLI_NS" /usr/bin/python3 - "$VIP" "$FLOOD" <<'PY'; then
+import random
+import sys
+
+from scapy.all import ARP, Ether, sendp
+
+vip, n = sys.argv[1], int(sys.argv[2])
+frames = []
+for xy in random.sample(range(1, 1 << 16), n):
+    mac = "02:%02x:%02x:%02x:%02x:%02x" % (
+        random.randrange(1, 256), *(random.randrange(256) for _ in range(4)))
+    psrc = "10.%d.%d.9" % (xy >> 8, xy & 0xFF)
+    frames.append(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") /
+                  ARP(op=1, hwsrc=mac, psrc=psrc, pdst=vip))
+sendp(frames, iface="eth0", verbose=False)
+PY
+    echo "# flood: $FLOOD ARP requests built and sent in $(awk -v a="$t0" -v b="$EPOCHREALTIME" \
+        'BEGIN {printf "%.1f", b - a}') s"
+    # All of them normally arrive; allow for a few lost in the tap's queue.
+    grown=0
+    for ((i = 0; i < 30; i++)); do
+        rx1=$(msum "$(scrape)" "$rx_lan0")
+        grown=$((rx1 - rx0))
+        ((grown >= FLOOD)) && break
+        sleep 0.1
+    done
+    check "the flood reached the director: dlvs_port_rx_packets_total{port=\"lan0\"} grew by $grown >= $((FLOOD * 9 / 10))" \
+        test "$grown" -ge $((FLOOD * 9 / 10))
+else
+    not_ok "sending $FLOOD ARP requests with scapy (/usr/bin/python3, python3-scapy)"
+    rx1=$(msum "$(scrape)" "$rx_lan0")
+fi
+echo "# rs2: ip neigh show $DIRECTOR_IP: $(ip -n "$RS2_NS" neigh show "$DIRECTOR_IP" | grep . || echo none)"
+check "after a flood of $FLOOD ARP requests from off-subnet senders, a new neighbour (rs2 $RS2_IP) gets 5/5 echo replies from $DIRECTOR_IP" \
+    pings "$DIRECTOR_IP" "$RS2_NS"
+# Wait until the workers' counters cover rs2's frames (its ARP request and
+# echo requests come after the $rx1 frames counted above), then sum the drops.
+full_series=0
+full=0
+for ((i = 0; i < 30; i++)); do
+    metrics=$(scrape)
+    full_series=$(grep -c '^dlvs_lcore_dropped_packets_total{.*reason="neighbor_table_full"' <<<"$metrics" || true)
+    full=$(msum "$metrics" 'dlvs_lcore_dropped_packets_total[{].*reason="neighbor_table_full"')
+    (($(msum "$metrics" 'dlvs_lcore_received_packets_total[{]') >= rx1 + 5)) && break
+    sleep 0.1
+done
+# shellcheck disable=SC2317 # called through check
+no_table_full() { ((full_series > 0 && full == 0)); }
+check "metrics: no neighbor_table_full drops (sum over $full_series lcore(s): $full)" no_table_full
+
+# (f) LVS-DR's classic fault: a real server with the VIP on its interface
 # and the default arp_announce uses the VIP as the sender of its own ARP
 # requests. The director must name it in its log (run mode: the control
 # thread's periodic check).
@@ -191,7 +333,7 @@ done
 check "log names the real server $rs1_mac that claims $VIP" test "$conflict" = 1
 ip -n "$RS1_NS" addr del "$VIP/32" dev eth0
 
-# (f) clean stop.
+# (g) clean stop.
 kill -TERM "$dlvs_pid"
 stopped=0
 for ((i = 0; i < 100; i++)); do
