@@ -61,8 +61,9 @@ type Job<'env> = Box<dyn FnOnce() -> i32 + Send + 'env>;
 extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the Box<Job> leaked by `LcoreScope::launch` for
     // exactly this call; DPDK passes it back once, so ownership is taken
-    // back once. The job's borrows outlive it: the scope that launched it
-    // waits for this function to return before the borrows end.
+    // back once. The job's borrows outlive it: they outlive 'env (the
+    // scope is invariant in it, and 'env outlives the `Eal::scope` call),
+    // and that call waits for this function to return.
     let job: Box<Job<'static>> = unsafe { Box::from_raw(arg as *mut Job<'static>) };
     // A panic must not unwind into C (the workspace builds with
     // panic = "unwind" in every profile, so this is live): report it as
@@ -192,6 +193,7 @@ impl Eal {
         let scope = LcoreScope {
             eal: self,
             running: RefCell::new(Vec::new()),
+            _invariant: PhantomData,
         };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&scope)));
         let left: Vec<Lcore> = scope.running.borrow_mut().drain(..).collect();
@@ -206,10 +208,15 @@ impl Eal {
 }
 
 /// Launches jobs on worker lcores; see [`Eal::scope`].
+///
+/// Invariant in `'env` (as `std::thread::Scope` is): a covariant scope
+/// could be shrunk at a `launch` call to a lifetime that ends inside the
+/// scope's closure, and a job could then borrow the closure's locals.
 #[derive(Debug)]
 pub struct LcoreScope<'env> {
     eal: &'env Eal,
     running: RefCell<Vec<Lcore>>,
+    _invariant: PhantomData<&'env mut &'env ()>,
 }
 
 impl<'env> LcoreScope<'env> {

@@ -83,6 +83,18 @@
 //! port.monitor().stop();
 //! ```
 //!
+//! A job on a worker lcore cannot borrow what ends before the scope joins
+//! it:
+//!
+//! ```compile_fail,E0597
+//! # let eal = dpdk::Eal::init(&["--no-huge"]).unwrap();
+//! # let lcore = eal.worker_lcores()[0];
+//! eal.scope(|s| {
+//!     let v = vec![1u8];
+//!     s.launch(lcore, || v[0] as i32).unwrap();
+//! });
+//! ```
+//!
 //! The EAL handle stays on the thread that started it:
 //!
 //! ```compile_fail,E0277

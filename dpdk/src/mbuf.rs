@@ -88,6 +88,12 @@ impl<'p> Mbuf<'p> {
         unsafe { std::slice::from_raw_parts_mut(self.data_ptr(), len) }
     }
 
+    /// The pool the mbuf belongs to (for comparison only).
+    #[inline]
+    pub(crate) fn pool(&self) -> *const ffi::rte_mempool {
+        self.raw().pool
+    }
+
     /// Packet length in bytes.
     #[inline]
     pub fn len(&self) -> usize {

@@ -87,7 +87,10 @@ impl<'e> Mempool<'e> {
 impl Drop for Mempool<'_> {
     fn drop(&mut self) {
         // SAFETY: ports set up on this pool and mbufs from it borrow it, so
-        // none is left; the EAL is still up (the pool borrows it).
+        // none is left; mbufs a device still holds in a TX ring were
+        // accepted only by ports of this pool (`TxQueue::push` checks), and
+        // those ports are closed (they borrow the pool); the EAL is still
+        // up (the pool borrows it).
         unsafe { ffi::rte_mempool_free(self.ptr.as_ptr()) }
     }
 }

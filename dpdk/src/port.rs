@@ -17,6 +17,7 @@
 use std::ffi::CString;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::error::{strerror, DpdkError};
 use crate::{ffi, Eal, Mbuf, Mempool, BURST};
@@ -87,6 +88,30 @@ pub struct LinkInfo {
     pub full_duplex: bool,
 }
 
+/// Port ids a `Device` or `Port` of this process holds. Probing a spec
+/// twice yields the same port id; one owner per id keeps one handle from
+/// closing a port that another one's workers poll.
+static HELD: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+fn hold(id: u16, name: &str) -> Result<(), DpdkError> {
+    let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+    if held.contains(&id) {
+        return Err(DpdkError::Port {
+            port: id,
+            call: "probe",
+            reason: format!("{name} is already attached in this process"),
+        });
+    }
+    held.push(id);
+    Ok(())
+}
+
+fn release(id: u16) {
+    HELD.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|&x| x != id);
+}
+
 fn port_err(port: u16, call: &'static str, rc: i32) -> DpdkError {
     DpdkError::Port {
         port,
@@ -125,6 +150,7 @@ impl<'e> Device<'e> {
         if rc != 0 {
             return Err(DpdkError::NoSuchPort(name.to_owned()));
         }
+        hold(id, name)?;
         Ok(Device {
             id,
             name: name.to_owned(),
@@ -282,10 +308,11 @@ impl<'e> Device<'e> {
                 return Err(port_err(id, "rte_eth_tx_queue_setup", rc));
             }
         }
-        // The Port closes the device from now on.
+        // The Port holds and closes the device from now on.
         let mut dev = std::mem::ManuallyDrop::new(self);
         let port = Port {
             id,
+            pool: pool.as_ptr(),
             name: std::mem::take(&mut dev.name),
             rx_queues: conf.rx_queues,
             tx_queues: conf.tx_queues,
@@ -301,10 +328,12 @@ impl<'e> Device<'e> {
 impl Drop for Device<'_> {
     fn drop(&mut self) {
         // SAFETY: the device is probed and was never started (a Device is
-        // never started); closing releases it.
+        // never started); this Device is the id's only holder (`hold`), so
+        // no Port of it exists; closing releases it.
         unsafe {
             ffi::rte_eth_dev_close(self.id);
         }
+        release(self.id);
     }
 }
 
@@ -312,6 +341,8 @@ impl Drop for Device<'_> {
 #[derive(Debug)]
 pub struct Port<'p> {
     id: u16,
+    /// The pool the RX queues were set up on.
+    pool: *const ffi::rte_mempool,
     name: String,
     rx_queues: u16,
     tx_queues: u16,
@@ -324,14 +355,16 @@ pub struct Port<'p> {
 impl Drop for Port<'_> {
     fn drop(&mut self) {
         // SAFETY: queue handles and monitors borrow the port, so none is
-        // left and no worker polls it; stop and close are valid on a
-        // configured port, and the pool it uses is still alive ('p).
+        // left and no worker polls it; this Port is the id's only holder
+        // (`hold`); stop and close are valid on a configured port, and the
+        // pool it uses is still alive ('p).
         unsafe {
             if self.started {
                 ffi::rte_eth_dev_stop(self.id);
             }
             ffi::rte_eth_dev_close(self.id);
         }
+        release(self.id);
     }
 }
 
@@ -425,6 +458,7 @@ impl<'p> Port<'p> {
         take(self.id, "TX", &self.taken_tx, q, self.tx_queues)?;
         Ok(TxQueue {
             id: self.id,
+            pool: self.pool,
             queue: q,
             pending: [std::ptr::null_mut(); BURST],
             len: 0,
@@ -558,7 +592,10 @@ impl<'a> RxQueue<'a> {
         let mut bad = 0;
         for &p in &raw[..n] {
             // SAFETY: the PMD returned n valid mbufs that we now own, from
-            // the pool the port borrows for longer than 'a.
+            // the pool the port's queues were set up on, which the port
+            // borrows for longer than 'a. (A net_ring port hands over
+            // mbufs of the sender's pool: its pairing is the caller's
+            // set-up, outside this crate's checks.)
             let mut m = unsafe { Mbuf::from_raw(std::ptr::NonNull::new_unchecked(p)) };
             if m.linearize() {
                 out.push(m);
@@ -577,6 +614,8 @@ impl<'a> RxQueue<'a> {
 #[derive(Debug)]
 pub struct TxQueue<'a> {
     id: u16,
+    /// The port's pool: the only one whose mbufs it accepts.
+    pool: *const ffi::rte_mempool,
     queue: u16,
     pending: [*mut ffi::rte_mbuf; BURST],
     len: usize,
@@ -587,8 +626,9 @@ pub struct TxQueue<'a> {
     _port: PhantomData<&'a ()>,
 }
 
-// SAFETY: the pending pointers are mbufs this TxQueue owns exclusively;
-// moving the owner to another thread moves that ownership with it.
+// SAFETY: the pending pointers are mbufs this TxQueue owns exclusively,
+// and `pool` is only compared, never dereferenced; moving the owner to
+// another thread moves that ownership with it.
 unsafe impl Send for TxQueue<'_> {}
 
 impl<'a> TxQueue<'a> {
@@ -601,9 +641,16 @@ impl<'a> TxQueue<'a> {
         self.len
     }
 
-    /// Queues a packet; sends the buffer if it is full.
+    /// Queues a packet; sends the buffer if it is full. Only mbufs of the
+    /// port's own pool are sent (a device may keep a sent mbuf in its ring
+    /// until it is stopped, and only that pool surely outlives the port);
+    /// any other is freed and counted in `dropped`.
     #[inline]
     pub fn push(&mut self, m: Mbuf<'a>) {
+        if m.pool() != self.pool {
+            self.dropped += 1;
+            return;
+        }
         self.pending[self.len] = m.into_raw();
         self.len += 1;
         if self.len == BURST {

@@ -46,6 +46,12 @@ fn queues_lcores_and_scopes_are_checked() {
     let pool = Mempool::new(&eal, "t", 2047, 32, 2048, 0).expect("pool");
     assert_eq!(pool.data_room(), 2048);
     let dev = Device::probe(&eal, "net_null0,no-rx=1").expect("probe");
+    // One owner per port: a second probe of the same device is refused, so
+    // it cannot close the port under the first one's workers.
+    let e = Device::probe(&eal, "net_null0,no-rx=1")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already attached"), "{e}");
     let conf = PortConfig {
         rx_queues: 2,
         tx_queues: 1,
@@ -115,6 +121,12 @@ fn queues_lcores_and_scopes_are_checked() {
         tx0.push(m);
         tx0.flush();
         assert_eq!(tx0.sent, 1);
+        // An mbuf of another pool is refused (freed and counted): the
+        // device could keep it past that pool's life.
+        let other = small.alloc().expect("an mbuf of the small pool");
+        tx0.push(other);
+        tx0.flush();
+        assert_eq!((tx0.sent, tx0.dropped), (1, 1));
     }
     port.stop();
     drop(port);
