@@ -41,7 +41,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dpdk::{Device, Eal, Lcore, Mempool, PortConfig, PortMonitor, FRAME_OVERHEAD};
+use dpdk::{Device, Eal, Lcore, Mempool, Port, PortConfig, PortMonitor, FRAME_OVERHEAD};
 
 use super::budget::{self, Budget};
 use super::cpus::{self, ControlCpus};
@@ -217,89 +217,16 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
     let workers = lcores.len();
     let socket = eal.lcore_socket(main_lcore) as i32;
 
-    // Probe every device first: the buffer count depends on them.
-    let mut devices = Vec::with_capacity(cfg.interfaces.len());
-    let (mut rx_desc, mut tx_desc) = (0u16, 0u16);
-    for (i, itf) in cfg.interfaces.iter().enumerate() {
-        let spec = match (mode, i) {
-            (Mode::Replay { input, output }, 0) => replay_device(input, output),
-            _ => itf.device.clone(),
-        };
-        let ierr = |err| interface_error(itf, &spec, err);
-        let dev = Device::probe(&eal, &spec).map_err(ierr)?;
-        let (r, t) = dev
-            .adjust_desc(cfg.dpdk.rx_desc, cfg.dpdk.tx_desc)
-            .map_err(ierr)?;
-        rx_desc = rx_desc.max(r);
-        tx_desc = tx_desc.max(t);
-        devices.push((dev, spec));
-    }
-    let cache = budget::cache_size(cfg.dpdk.mbufs);
-    let need = Budget {
-        ports: devices.len(),
-        rx_desc: rx_desc as usize,
-        tx_desc: tx_desc as usize,
-        workers,
-        cache: cache as usize,
-        hold_queue: cfg.arp.queue,
-    };
-    if (cfg.dpdk.mbufs as u64) < need.needed() {
-        return Err(DaemonError::Mbufs {
-            have: cfg.dpdk.mbufs,
-            need: need.needed(),
-            explain: need.explain(),
-        });
-    }
-    let pool = Mempool::new(&eal, "dlvs_pkt", cfg.dpdk.mbufs, cache, data_room, socket)?;
-
-    let mut ports = Vec::with_capacity(devices.len());
-    let mut macs = Vec::with_capacity(devices.len());
-    for (i, ((dev, spec), itf)) in devices.into_iter().zip(&cfg.interfaces).enumerate() {
-        let ierr = |err| interface_error(itf, &spec, err);
-        let pc = PortConfig {
-            rx_queues: workers as u16,
-            tx_queues: workers as u16,
-            rx_desc: cfg.dpdk.rx_desc,
-            tx_desc: cfg.dpdk.tx_desc,
-            mtu: itf.mtu,
-        };
-        let mut port = dev.configure(&pc, &pool, socket).map_err(ierr)?;
-        if let Some(mac) = itf.mac {
-            if let Err(e) = port.set_mac(mac.0) {
-                // Virtual devices such as net_pcap cannot program a MAC;
-                // the director then uses the configured one in software.
-                let level = match (mode, i) {
-                    (Mode::Replay { .. }, 0) => log::Level::Info,
-                    _ => log::Level::Warn,
-                };
-                log::log!(
-                    level,
-                    "interface {}: the device keeps its own MAC ({e}); using {mac} in software",
-                    itf.name
-                );
-            }
-        }
-        port.start().map_err(ierr)?;
-        let mac = match itf.mac {
-            Some(m) => m,
-            None => MacAddr(port.mac().map_err(ierr)?),
-        };
-        log::info!(
-            "interface {} on {} (port {}): MAC {mac}, MTU {}, {} queue(s), addresses {}",
-            itf.name,
-            dev_name(&spec),
-            port.id(),
-            itf.mtu,
-            workers,
-            itf.addresses
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        ports.push(port);
-        macs.push(mac);
-    }
+    let (devices, need) = probe_devices(&eal, cfg, mode, workers)?;
+    let pool = Mempool::new(
+        &eal,
+        "dlvs_pkt",
+        cfg.dpdk.mbufs,
+        need.cache as u32,
+        data_room,
+        socket,
+    )?;
+    let (mut ports, macs) = configure_ports(devices, &pool, cfg, mode, workers, socket)?;
     let host = Arc::new(Host::new(cfg, &macs));
 
     // Control threads off the polling CPUs.
@@ -502,6 +429,110 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
     outcome?;
     let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
     Ok(Summary::new(&total, &names, &port_stats))
+}
+
+/// Probes every interface's device and checks `[dpdk] mbufs` against what
+/// they will need (the count depends on their descriptor limits).
+fn probe_devices<'e>(
+    eal: &'e Eal,
+    cfg: &Config,
+    mode: &Mode,
+    workers: usize,
+) -> Result<(Vec<(Device<'e>, String)>, Budget), DaemonError> {
+    let mut devices = Vec::with_capacity(cfg.interfaces.len());
+    let (mut rx_desc, mut tx_desc) = (0u16, 0u16);
+    for (i, itf) in cfg.interfaces.iter().enumerate() {
+        let spec = match (mode, i) {
+            (Mode::Replay { input, output }, 0) => replay_device(input, output),
+            _ => itf.device.clone(),
+        };
+        let ierr = |err| interface_error(itf, &spec, err);
+        let dev = Device::probe(eal, &spec).map_err(ierr)?;
+        let (r, t) = dev
+            .adjust_desc(cfg.dpdk.rx_desc, cfg.dpdk.tx_desc)
+            .map_err(ierr)?;
+        rx_desc = rx_desc.max(r);
+        tx_desc = tx_desc.max(t);
+        devices.push((dev, spec));
+    }
+    let need = Budget {
+        ports: devices.len(),
+        rx_desc: rx_desc as usize,
+        tx_desc: tx_desc as usize,
+        workers,
+        cache: budget::cache_size(cfg.dpdk.mbufs) as usize,
+        hold_queue: cfg.arp.queue,
+    };
+    if (cfg.dpdk.mbufs as u64) < need.needed() {
+        return Err(DaemonError::Mbufs {
+            have: cfg.dpdk.mbufs,
+            need: need.needed(),
+            explain: need.explain(),
+        });
+    }
+    Ok((devices, need))
+}
+
+/// Configures each device into a port on `pool` (one RX/TX queue per
+/// worker, the interface's MTU), programs its MAC if configured, starts
+/// it; returns the ports and the MAC each uses.
+fn configure_ports<'e, 'p>(
+    devices: Vec<(Device<'e>, String)>,
+    pool: &'p Mempool<'e>,
+    cfg: &Config,
+    mode: &Mode,
+    workers: usize,
+    socket: i32,
+) -> Result<(Vec<Port<'p>>, Vec<MacAddr>), DaemonError> {
+    let mut ports = Vec::with_capacity(devices.len());
+    let mut macs = Vec::with_capacity(devices.len());
+    for (i, ((dev, spec), itf)) in devices.into_iter().zip(&cfg.interfaces).enumerate() {
+        let ierr = |err| interface_error(itf, &spec, err);
+        let pc = PortConfig {
+            rx_queues: workers as u16,
+            tx_queues: workers as u16,
+            rx_desc: cfg.dpdk.rx_desc,
+            tx_desc: cfg.dpdk.tx_desc,
+            mtu: itf.mtu,
+        };
+        let mut port = dev.configure(&pc, pool, socket).map_err(ierr)?;
+        if let Some(mac) = itf.mac {
+            if let Err(e) = port.set_mac(mac.0) {
+                // Virtual devices such as net_pcap cannot program a MAC;
+                // the director then uses the configured one in software.
+                let level = match (mode, i) {
+                    (Mode::Replay { .. }, 0) => log::Level::Info,
+                    _ => log::Level::Warn,
+                };
+                log::log!(
+                    level,
+                    "interface {}: the device keeps its own MAC ({e}); using {mac} in software",
+                    itf.name
+                );
+            }
+        }
+        port.start().map_err(ierr)?;
+        let mac = match itf.mac {
+            Some(m) => m,
+            None => MacAddr(port.mac().map_err(ierr)?),
+        };
+        log::info!(
+            "interface {} on {} (port {}): MAC {mac}, MTU {}, {} queue(s), addresses {}",
+            itf.name,
+            dev_name(&spec),
+            port.id(),
+            itf.mtu,
+            workers,
+            itf.addresses
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        ports.push(port);
+        macs.push(mac);
+    }
+    Ok((ports, macs))
 }
 
 fn interface_error(itf: &Interface, spec: &str, err: dpdk::DpdkError) -> DaemonError {

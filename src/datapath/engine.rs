@@ -149,8 +149,6 @@ impl<B: PacketBuf> Engine<B> {
                 }
             }
         }
-        self.stats.arp_off_subnet = self.ctx.arp_off_subnet();
-        self.stats.neighbors_evicted = self.ctx.neighbors_evicted();
         self.follow_up(out);
     }
 
@@ -179,7 +177,15 @@ impl<B: PacketBuf> Engine<B> {
             self.stats.held -= 1;
             self.stats.drop(DropReason::NeighborUnresolved);
         }
+        self.sync_counters();
         self.follow_up(out);
+    }
+
+    /// Copies the counters the pipeline keeps itself into the stats: on
+    /// the timer, not per packet.
+    fn sync_counters(&mut self) {
+        self.stats.arp_off_subnet = self.ctx.arp_off_subnet();
+        self.stats.neighbors_evicted = self.ctx.neighbors_evicted();
     }
 
     /// Sends a gratuitous ARP for every own address (RFC 5227 §3).
@@ -215,6 +221,7 @@ impl<B: PacketBuf> Engine<B> {
 
     /// Drops everything still held (at shutdown), counting it unresolved.
     pub fn shutdown(&mut self) {
+        self.sync_counters();
         let n = self.held.len() as u64;
         self.held.clear();
         self.stats.held -= n;

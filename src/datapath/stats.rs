@@ -50,9 +50,10 @@ pub struct Stats {
     /// Frames currently held awaiting ARP resolution.
     pub held: u64,
     /// ARP senders not learned because they were not on a connected
-    /// subnet of the receiving port.
+    /// subnet of the receiving port (as of the last timer run).
     pub arp_off_subnet: u64,
-    /// Learned neighbours evicted to make room in a full table.
+    /// Learned neighbours evicted to make room in a full table (as of the
+    /// last timer run).
     pub neighbors_evicted: u64,
     /// The latest address conflict seen (see `DropReason::ArpConflict`).
     pub last_conflict: Option<Conflict>,

@@ -14,6 +14,8 @@
 # in the director's namespace with config/demo.toml's settings (metrics on
 # 127.0.0.1:9911) plus `[arp] table_size = 512`, and checks from a real
 # Linux client (10.0.0.50):
+#   (0) the interface's MTU (1400 here) is programmed on the tap: its
+#       kernel side dtap0 shows it
 #   (a) the kernel's own ARP resolves the VIP 10.0.0.100 to 02:00:00:00:00:01
 #   (b) 5/5 echo replies from the VIP and from the director's 10.0.0.2
 #   (c) the metrics: dlvs_lcore_replied_packets_total >= 10 and
@@ -131,17 +133,21 @@ if [[ ! -x $bin ]]; then
     finish
 fi
 
-# The demo's configuration, with this test's metrics port.
+# The demo's configuration, with this test's metrics port and an MTU of
+# 1400, which dlvs programs on the tap (its kernel side shows it).
+MTU=1400
 cfg=$tmp/dlvs.toml
 sed -E -e "s|^listen = .*|listen = \"$METRICS\"|" \
-    -e "s|\"-l\", \"0\"|\"-l\", \"$LCORES\"|" "$root/config/demo.toml" >"$cfg"
+    -e "s|\"-l\", \"0\"|\"-l\", \"$LCORES\"|" \
+    -e "s|^(addresses = .*)$|\1\nmtu = $MTU|" "$root/config/demo.toml" >"$cfg"
 # A small neighbour table for (e) (demo.toml has no [arp] section).
 cat >>"$cfg" <<'EOF'
 
 [arp]
 table_size = 512
 EOF
-grep -q "^listen = \"$METRICS\"" "$cfg" && grep -q "\"-l\", \"$LCORES\"" "$cfg" ||
+grep -q "^listen = \"$METRICS\"" "$cfg" && grep -q "\"-l\", \"$LCORES\"" "$cfg" &&
+    grep -q "^mtu = $MTU$" "$cfg" ||
     { not_ok "writing the config $cfg"; finish; }
 echo "# lcores $LCORES"
 
@@ -167,6 +173,8 @@ if ((ready == 0)); then
     finish
 fi
 ok "dlvs starts and its tap comes up ($((SECONDS - start)) s)"
+tap_mtu=$(ip -n "$DIR_NS" -o link show dev dtap0 | sed -nE 's/.* mtu ([0-9]+) .*/\1/p')
+check "the port's MTU is programmed: dtap0 has MTU ${tap_mtu:-?} = $MTU" test "${tap_mtu:-0}" = "$MTU"
 "$root/scripts/lab" retap "$PREFIX" | sed 's/^/# /'
 
 # (a) the client's kernel resolves the VIP with ARP.
