@@ -54,7 +54,7 @@ fn main() {
         // every system header drags clang's AMX intrinsics along.
         .allowlist_function("dlvs_.*")
         .allowlist_function(FUNCTIONS)
-        .allowlist_var("RTE_MAX_LCORE|RTE_PKTMBUF_HEADROOM|RTE_ETH_MQ_RX_RSS")
+        .allowlist_var("RTE_MAX_LCORE|RTE_PKTMBUF_HEADROOM|RTE_ETH_MQ_RX_RSS|RTE_MBUF_F_RX_(RSS_HASH|IP_CKSUM_.*|L4_CKSUM_.*)")
         // rte_os.h declares the cpuset functions only under _GNU_SOURCE.
         .clang_arg("-D_GNU_SOURCE")
         .clang_macro_fallback()

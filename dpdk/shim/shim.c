@@ -34,6 +34,7 @@ uint64_t dlvs_mbuf_dynfield_u64(const struct rte_mbuf *m, int offset)
 }
 
 uint64_t dlvs_mbuf_ol_flags(const struct rte_mbuf *m) { return m->ol_flags; }
+uint32_t dlvs_mbuf_rss(const struct rte_mbuf *m) { return m->hash.rss; }
 unsigned dlvs_mempool_avail_count(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
 uint64_t dlvs_rss_hf_l3_l4(void) { return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP; }
 int dlvs_eexist(void) { return EEXIST; }

@@ -42,6 +42,7 @@ uint8_t *dlvs_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
 int dlvs_pktmbuf_linearize(struct rte_mbuf *m);
 uint64_t dlvs_mbuf_dynfield_u64(const struct rte_mbuf *m, int offset);
 uint64_t dlvs_mbuf_ol_flags(const struct rte_mbuf *m);
+uint32_t dlvs_mbuf_rss(const struct rte_mbuf *m);
 unsigned dlvs_mempool_avail_count(const struct rte_mempool *mp);
 uint64_t dlvs_rss_hf_l3_l4(void);
 int dlvs_eexist(void);

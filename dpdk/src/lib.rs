@@ -112,7 +112,7 @@ pub mod thread;
 
 pub use eal::{Eal, Lcore, LcoreScope, JOB_PANICKED};
 pub use error::DpdkError;
-pub use mbuf::{Mbuf, RxTimestamp};
+pub use mbuf::{CsumStatus, Mbuf, RxInfo, RxTimestamp};
 pub use mempool::{Mempool, HEADROOM};
 pub use port::{
     Device, DeviceInfo, LinkInfo, Port, PortConfig, PortMonitor, PortStats, RxQueue, TxQueue,

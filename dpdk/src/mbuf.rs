@@ -22,6 +22,35 @@ pub struct Mbuf<'p> {
 // mbuf from any thread (mempool put is MT-safe).
 unsafe impl Send for Mbuf<'_> {}
 
+/// What a device checked of a packet's checksum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CsumStatus {
+    /// Not checked (or not said): verify in software.
+    #[default]
+    Unknown,
+    Good,
+    Bad,
+}
+
+/// What the driver says about a received packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RxInfo {
+    /// The RSS hash the device computed, if it did.
+    pub rss_hash: Option<u32>,
+    pub ip_csum: CsumStatus,
+    pub l4_csum: CsumStatus,
+    /// The RX timestamp (net_pcap: the capture time in microseconds).
+    pub timestamp: Option<u64>,
+}
+
+fn csum_status(flags: u64, mask: u64, good: u64, bad: u64) -> CsumStatus {
+    match flags & mask {
+        f if f == good => CsumStatus::Good,
+        f if f == bad => CsumStatus::Bad,
+        _ => CsumStatus::Unknown,
+    }
+}
+
 /// Where PMDs store the RX timestamp (`rte_mbuf_dyn_rx_timestamp_register`).
 #[derive(Debug, Clone, Copy)]
 pub struct RxTimestamp {
@@ -168,6 +197,67 @@ impl<'p> Mbuf<'p> {
         unsafe {
             let p = self.ptr.as_ptr();
             ffi::dlvs_pktmbuf_nb_segs(p) == 1 || ffi::dlvs_pktmbuf_linearize(p) == 0
+        }
+    }
+
+    /// The whole buffer (headroom, data, tailroom) and where the packet
+    /// is in it: (buffer, data offset, data length).
+    #[inline]
+    pub fn buffer_mut(&mut self) -> (&mut [u8], usize, usize) {
+        let m = self.raw();
+        let (addr, buf_len) = (m.buf_addr as *mut u8, m.buf_len as usize);
+        let (head, len) = (m.data_off as usize, m.data_len as usize);
+        // SAFETY: buf_addr..buf_addr+buf_len is this mbuf's buffer, which
+        // we own exclusively (&mut self); its bytes are initialised (the
+        // pool's memory came zero-filled from the OS, and packets since
+        // only wrote it). The data (data_off, data_len) lies inside it.
+        let buf = unsafe { std::slice::from_raw_parts_mut(addr, buf_len) };
+        (buf, head, len)
+    }
+
+    /// Moves the packet to `buffer[head..head + len]` (after a prepend,
+    /// strip or extension); false, and nothing changed, if that is not
+    /// inside the buffer. The mbuf is single-segment.
+    #[inline]
+    pub fn set_bounds(&mut self, head: usize, len: usize) -> bool {
+        let buf_len = self.raw().buf_len as usize;
+        if head.checked_add(len).map_or(true, |end| end > buf_len) || head > u16::MAX as usize {
+            return false;
+        }
+        // SAFETY: we own the mbuf exclusively; the new bounds lie inside
+        // its buffer (checked above), and a single-segment mbuf's packet
+        // length equals its data length.
+        let m = unsafe { self.ptr.as_mut() };
+        m.data_off = head as u16;
+        m.data_len = len as u16;
+        m.pkt_len = len as u32;
+        true
+    }
+
+    /// What the driver said about this received packet.
+    #[inline]
+    pub fn rx_info(&self, timestamp: Option<RxTimestamp>) -> RxInfo {
+        let flags = self.raw().ol_flags;
+        let rss_hash = (flags & ffi::RTE_MBUF_F_RX_RSS_HASH as u64 != 0).then(|| {
+            // SAFETY: the mbuf is valid; the shim reads hash.rss, which the
+            // driver set (the RSS flag says so).
+            unsafe { ffi::dlvs_mbuf_rss(self.ptr.as_ptr()) }
+        });
+        RxInfo {
+            rss_hash,
+            ip_csum: csum_status(
+                flags,
+                ffi::RTE_MBUF_F_RX_IP_CKSUM_MASK as u64,
+                ffi::RTE_MBUF_F_RX_IP_CKSUM_GOOD as u64,
+                ffi::RTE_MBUF_F_RX_IP_CKSUM_BAD as u64,
+            ),
+            l4_csum: csum_status(
+                flags,
+                ffi::RTE_MBUF_F_RX_L4_CKSUM_MASK as u64,
+                ffi::RTE_MBUF_F_RX_L4_CKSUM_GOOD as u64,
+                ffi::RTE_MBUF_F_RX_L4_CKSUM_BAD as u64,
+            ),
+            timestamp: timestamp.and_then(|f| self.rx_timestamp(f)),
         }
     }
 

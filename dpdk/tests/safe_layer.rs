@@ -117,7 +117,25 @@ fn queues_lcores_and_scopes_are_checked() {
         });
         assert_eq!(code, Some(dpdk::JOB_PANICKED));
 
-        let m = pool.alloc().expect("an mbuf");
+        let mut m = pool.alloc().expect("an mbuf");
+        // The whole buffer: headroom, (empty) data, room after.
+        let (buf, head, len) = m.buffer_mut();
+        assert_eq!(
+            (buf.len(), head, len),
+            (2048 + dpdk::HEADROOM as usize, 128, 0)
+        );
+        buf[100..160].fill(7);
+        assert!(m.set_bounds(100, 60), "a frame grown in front");
+        assert_eq!((m.data().len(), m.len(), m.headroom()), (60, 60, 100));
+        assert!(m.data().iter().all(|&b| b == 7));
+        assert!(!m.set_bounds(0, 2048 + 129), "past the buffer");
+        assert_eq!(m.len(), 60, "unchanged after a refused move");
+        let info = m.rx_info(None);
+        assert_eq!(
+            info,
+            dpdk::RxInfo::default(),
+            "not received: the driver said nothing"
+        );
         tx0.push(m);
         tx0.flush();
         assert_eq!(tx0.sent, 1);

@@ -3,7 +3,7 @@
 //! `Engine<B>` wraps the byte-level [`pipeline`](super::pipeline) with what
 //! needs buffers: holding frames while their next hop resolves, building
 //! ARP requests and announcements, counting. It is generic over the buffer
-//! (`Mbuf` in the DPDK worker, `Vec<u8>` in tests and fuzzers), so the
+//! (`Mbuf` in the DPDK worker, `TestBuf` in tests and fuzzers), so the
 //! whole per-lcore behaviour runs without an EAL.
 //!
 //! Accounting: every frame given to [`Engine::process`] is counted in
@@ -17,31 +17,11 @@ use std::sync::Arc;
 
 use super::host::Host;
 use super::neighbor::TimerEvent;
+use super::packet::{PacketBuf, RxMeta};
 use super::pipeline::{self, Ctx, Learned, Verdict};
 use super::{DropReason, Stats};
 use crate::wire::ethernet::MIN_FRAME_LEN;
 use crate::wire::{ArpOp, ArpRepr, MacAddr};
-
-/// A packet buffer the engine can read, rewrite and resize.
-pub trait PacketBuf {
-    fn data(&self) -> &[u8];
-    fn data_mut(&mut self) -> &mut [u8];
-    /// Sets the length, growing or shrinking; false if it cannot.
-    fn set_len(&mut self, len: usize) -> bool;
-}
-
-impl PacketBuf for Vec<u8> {
-    fn data(&self) -> &[u8] {
-        self
-    }
-    fn data_mut(&mut self) -> &mut [u8] {
-        self
-    }
-    fn set_len(&mut self, len: usize) -> bool {
-        self.resize(len, 0);
-        true
-    }
-}
 
 /// Where the engine gets new buffers and sends frames.
 pub trait Output<B> {
@@ -107,31 +87,28 @@ impl<B: PacketBuf> Engine<B> {
         self.ctx.now()
     }
 
-    /// Processes one received frame.
+    /// Processes one received frame, with what the driver said of it.
     #[inline]
-    pub fn process<O: Output<B>>(&mut self, port: usize, mut buf: B, out: &mut O) {
+    pub fn process<O: Output<B>>(&mut self, port: usize, mut buf: B, meta: RxMeta, out: &mut O) {
         self.stats.received += 1;
         if let Some(p) = self.stats.ports.get_mut(port) {
             p.rx_packets += 1;
             p.rx_bytes += buf.data().len() as u64;
         }
-        match pipeline::process(buf.data_mut(), port, &mut self.ctx) {
-            Verdict::Transmit { port, len } => {
-                if buf.set_len(len) {
-                    self.forward(port, buf, out);
-                } else {
-                    self.stats.drop(DropReason::Oversize);
-                }
-            }
-            Verdict::Hold {
-                port,
-                next_hop,
-                len,
-            } => {
+        let (verdict, head, len) = {
+            let mut pkt = buf.packet(meta);
+            let v = pipeline::process(&mut pkt, port, &mut self.ctx);
+            let (head, len) = pkt.bounds();
+            (v, head, len)
+        };
+        // The packet only moves its bounds within the buffer it was lent.
+        let moved = buf.set_bounds(head, len);
+        debug_assert!(moved, "packet bounds outside their buffer");
+        match verdict {
+            Verdict::Transmit { port } => self.forward(port, buf, out),
+            Verdict::Hold { port, next_hop } => {
                 if self.held.len() >= self.hold_cap {
                     self.stats.drop(DropReason::NeighborQueueFull);
-                } else if !buf.set_len(len) {
-                    self.stats.drop(DropReason::Oversize);
                 } else {
                     self.stats.held += 1;
                     self.held.push_back(Held {
@@ -261,12 +238,18 @@ impl<B: PacketBuf> Engine<B> {
             self.stats.generate_failed += 1;
             return;
         };
-        if !buf.set_len(MIN_FRAME_LEN) {
+        let bounds = {
+            let mut pkt = buf.packet(RxMeta::default());
+            pkt.set_len(MIN_FRAME_LEN).then(|| {
+                let len = pipeline::build_arp(pkt.data_mut(), dst, arp);
+                pkt.set_len(len);
+                pkt.bounds()
+            })
+        };
+        if !bounds.is_some_and(|(head, len)| buf.set_bounds(head, len)) {
             self.stats.generate_failed += 1;
             return;
         }
-        let len = pipeline::build_arp(buf.data_mut(), dst, arp);
-        let _ = buf.set_len(len);
         if self.transmit(port, buf, out) {
             self.stats.generated += 1;
         } else {
@@ -294,7 +277,7 @@ impl<B: PacketBuf> Engine<B> {
             self.stats.held -= 1;
             match mac {
                 Some(mac) => {
-                    h.buf.data_mut()[0..6].copy_from_slice(&mac.0);
+                    h.buf.packet(RxMeta::default()).data_mut()[0..6].copy_from_slice(&mac.0);
                     self.forward(port, h.buf, out);
                 }
                 None => self.stats.drop(DropReason::NeighborUnresolved),
@@ -337,6 +320,8 @@ mod tests {
     use crate::datapath::fixture_frames::{ARP_REQ, ECHO_LAN};
     use crate::datapath::harness::CONFIG;
 
+    use crate::datapath::packet::TestBuf;
+
     struct Sink(Vec<(usize, Vec<u8>)>, usize);
 
     impl Default for Sink {
@@ -352,27 +337,31 @@ mod tests {
         }
     }
 
-    impl Output<Vec<u8>> for Sink {
-        fn alloc(&mut self) -> Option<Vec<u8>> {
-            Some(Vec::new())
+    impl Output<TestBuf> for Sink {
+        fn alloc(&mut self) -> Option<TestBuf> {
+            Some(TestBuf::new())
         }
-        fn send(&mut self, port: usize, buf: Vec<u8>) -> bool {
+        fn send(&mut self, port: usize, buf: TestBuf) -> bool {
             if port >= self.1 {
                 return false;
             }
-            self.0.push((port, buf));
+            self.0.push((port, buf.to_vec()));
             true
         }
     }
 
-    fn hex(s: &str) -> Vec<u8> {
+    fn hex(s: &str) -> TestBuf {
+        TestBuf::with_frame(&bytes(s))
+    }
+
+    fn bytes(s: &str) -> Vec<u8> {
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
     }
 
-    fn engine() -> Engine<Vec<u8>> {
+    fn engine() -> Engine<TestBuf> {
         let cfg = Config::from_toml(CONFIG, std::path::Path::new("t.toml")).unwrap();
         let host = Host::new(
             &cfg,
@@ -390,10 +379,10 @@ mod tests {
         let (mut out_a, mut out_b) = (Sink::default(), Sink::default());
         a.set_now(1_000);
         b.set_now(1_000);
-        a.process(0, hex(ECHO_LAN), &mut out_a);
+        a.process(0, hex(ECHO_LAN), RxMeta::default(), &mut out_a);
         assert_eq!(a.stats().held, 1);
         assert_eq!(out_a.0.len(), 1, "one ARP request from A");
-        b.process(0, hex(ARP_REQ), &mut out_b);
+        b.process(0, hex(ARP_REQ), RxMeta::default(), &mut out_b);
         assert_eq!(out_b.0.len(), 1, "B answers the ARP request");
         let mut n = 0;
         while let Some(l) = b.take_learned() {
@@ -421,7 +410,7 @@ mod tests {
         // Port 0 (lan0) exists in the engine but not in the output.
         let mut out = Sink::with_ports(0);
         a.set_now(1_000);
-        a.process(0, hex(ARP_REQ), &mut out);
+        a.process(0, hex(ARP_REQ), RxMeta::default(), &mut out);
         let s = a.stats();
         assert!(out.0.is_empty());
         assert_eq!(s.replied, 0);
@@ -440,7 +429,7 @@ mod tests {
         let mut a = engine();
         let mut out = Sink::default();
         a.set_now(1_000);
-        a.process(0, hex(ECHO_LAN), &mut out);
+        a.process(0, hex(ECHO_LAN), RxMeta::default(), &mut out);
         // CONFIG: retry 100 ms, 2 retries.
         for t in [100_000, 200_000, 300_000, 400_000] {
             a.set_now(1_000 + t);

@@ -12,6 +12,8 @@
 //! - every frame the director builds (ARP requests and replies, echo
 //!   replies) parses, and its IPv4 and ICMP checksums verify (by the
 //!   harness's own RFC 1071 checksum, not `wire`'s);
+//! - no output frame holds bytes nobody wrote: frames live in
+//!   [`TestBuf`]s, whose spare room is poison;
 //! - counters add up: `received == replied + held + sum(drops)`, per port
 //!   too, and every transmitted frame was counted once.
 //!
@@ -23,6 +25,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use super::engine::{Engine, Output};
+use super::packet::{has_poison, RxMeta, TestBuf};
 use super::Host;
 use crate::config::Config;
 use crate::wire::{
@@ -82,18 +85,18 @@ struct Collect {
     sent: Vec<(usize, Vec<u8>)>,
 }
 
-impl Output<Vec<u8>> for Collect {
-    fn alloc(&mut self) -> Option<Vec<u8>> {
-        Some(Vec::with_capacity(64))
+impl Output<TestBuf> for Collect {
+    fn alloc(&mut self) -> Option<TestBuf> {
+        Some(TestBuf::new())
     }
-    fn send(&mut self, port: usize, buf: Vec<u8>) -> bool {
-        self.sent.push((port, buf));
+    fn send(&mut self, port: usize, buf: TestBuf) -> bool {
+        self.sent.push((port, buf.to_vec()));
         true
     }
 }
 
 pub struct Harness {
-    engine: Engine<Vec<u8>>,
+    engine: Engine<TestBuf>,
     host: Arc<Host>,
     out: Collect,
     transmitted: u64,
@@ -137,7 +140,12 @@ impl Harness {
         let port = port % self.ports();
         self.engine.set_now(now);
         self.engine.tick(&mut self.out);
-        self.engine.process(port, frame.to_vec(), &mut self.out);
+        self.engine.process(
+            port,
+            TestBuf::with_frame(frame),
+            RxMeta::default(),
+            &mut self.out,
+        );
         self.check(frame)
     }
 
@@ -166,6 +174,13 @@ impl Harness {
             self.transmitted += 1;
             if let Err(what) = check_output(&self.host, *port, f) {
                 return fail(what);
+            }
+            // Bytes a frame gained must all be written: the test buffers'
+            // spare room is poison (unless the input itself carried it).
+            if has_poison(f) && !has_poison(input) {
+                return fail(format!(
+                    "output on port {port} holds unwritten (poison) bytes"
+                ));
             }
         }
         self.out.sent.clear();

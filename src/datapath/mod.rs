@@ -1,6 +1,8 @@
 //! The data path.
 //!
-//! - [`pipeline`]: `process(&mut [u8], port, &mut Ctx) -> Verdict`, bytes
+//! - [`packet`]: the [`Packet`] the pipeline sees: a frame in its whole
+//!   buffer (headroom, data, tailroom) with the driver's RX metadata.
+//! - [`pipeline`]: `process(&mut Packet, port, &mut Ctx) -> Verdict`, bytes
 //!   only, no DPDK types: host duties (ARP, ICMP echo), classification.
 //! - [`engine`]: one lcore's data path over a generic packet buffer: hold
 //!   queue for unresolved next hops, generated ARP frames, counters.
@@ -21,13 +23,15 @@ mod fixtures;
 pub mod harness;
 pub mod host;
 pub mod neighbor;
+pub mod packet;
 pub mod pipeline;
 pub mod route;
 pub mod stats;
 pub mod worker;
 
 pub use drop_reason::DropReason;
-pub use engine::{Engine, Output, PacketBuf};
+pub use engine::{Engine, Output};
 pub use host::Host;
+pub use packet::{Packet, PacketBuf, RxMeta, TestBuf};
 pub use pipeline::{process, Ctx, Verdict};
 pub use stats::Stats;

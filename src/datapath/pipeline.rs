@@ -1,9 +1,10 @@
 //! The packet pipeline: one frame in, one verdict out, bytes only.
 //!
-//! `process` sees a frame as `&mut [u8]` and never a DPDK type, so unit
-//! tests, fixture tables and fuzzers drive it without an EAL. It rewrites
-//! the frame in place (an ARP or echo reply is the request, turned round)
-//! and says what to do with it. Work it cannot do on the frame itself, such
+//! `process` sees a frame as a [`Packet`] (the frame inside its whole
+//! buffer: it may grow in front or at the end) and never a DPDK type, so
+//! unit tests, fixture tables and fuzzers drive it without an EAL. It
+//! rewrites the frame in place (an ARP or echo reply is the request,
+//! turned round) and says what to do with it. Work it cannot do on the frame itself, such
 //! as sending an ARP request for an unresolved next hop, is noted in the
 //! [`Ctx`] for the caller (`engine`) to carry out after the frame.
 //!
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use super::host::Host;
 use super::neighbor::{Learn, Lookup, NeighborTable};
+use super::packet::{Csum, Packet, RxMeta};
 use super::stats::Conflict;
 use super::DropReason;
 use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
@@ -30,15 +32,12 @@ use crate::wire::{
 /// What to do with a processed frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Send the first `len` bytes of the frame on `port`; it is complete.
-    Transmit { port: usize, len: usize },
+    /// Send the frame (as the packet's bounds now say) on `port`; it is
+    /// complete.
+    Transmit { port: usize },
     /// The frame is complete but for the Ethernet destination, which waits
     /// on ARP for `next_hop`: hold it and send it on `port` once resolved.
-    Hold {
-        port: usize,
-        next_hop: Ipv4Addr,
-        len: usize,
-    },
+    Hold { port: usize, next_hop: Ipv4Addr },
     /// Discard the frame, counting the reason.
     Drop(DropReason),
 }
@@ -201,8 +200,9 @@ impl State {
 }
 
 /// Processes one frame received on `port`.
-pub fn process(frame: &mut [u8], port: usize, ctx: &mut Ctx) -> Verdict {
-    match process_inner(frame, port, &ctx.host, &mut ctx.st) {
+pub fn process(pkt: &mut Packet<'_>, port: usize, ctx: &mut Ctx) -> Verdict {
+    let meta = *pkt.meta();
+    match process_inner(pkt.data_mut(), &meta, port, &ctx.host, &mut ctx.st) {
         Ok(v) => v,
         Err(r) => Verdict::Drop(r),
     }
@@ -210,6 +210,7 @@ pub fn process(frame: &mut [u8], port: usize, ctx: &mut Ctx) -> Verdict {
 
 fn process_inner(
     frame: &mut [u8],
+    meta: &RxMeta,
     port: usize,
     host: &Host,
     st: &mut State,
@@ -227,7 +228,7 @@ fn process_inner(
     }
     match eth.ethertype() {
         EtherType::ARP => arp(frame, port, st, host),
-        EtherType::IPV4 => ipv4(frame, st, host),
+        EtherType::IPV4 => ipv4(frame, meta, st, host),
         _ => Err(DropReason::EthUnsupported),
     }
 }
@@ -294,7 +295,6 @@ fn arp(frame: &mut [u8], port: usize, st: &mut State, host: &Host) -> Result<Ver
                 target_mac: req.sender_mac,
                 target_ip: sender_ip,
             };
-            let len = frame.len();
             EthernetRepr {
                 src: me.mac,
                 dst: req.sender_mac,
@@ -305,7 +305,7 @@ fn arp(frame: &mut [u8], port: usize, st: &mut State, host: &Host) -> Result<Ver
             reply
                 .emit(&mut frame[ETH_LEN..])
                 .map_err(|_| DropReason::ArpTruncated)?;
-            Ok(Verdict::Transmit { port, len })
+            Ok(Verdict::Transmit { port })
         }
         ArpOp::Reply => {
             if sender_ip.is_unspecified() {
@@ -323,14 +323,25 @@ fn arp(frame: &mut [u8], port: usize, st: &mut State, host: &Host) -> Result<Ver
     }
 }
 
-fn ipv4(frame: &mut [u8], st: &mut State, host: &Host) -> Result<Verdict, DropReason> {
+fn ipv4(
+    frame: &mut [u8],
+    meta: &RxMeta,
+    st: &mut State,
+    host: &Host,
+) -> Result<Verdict, DropReason> {
     let ip = Ipv4Packet::new_checked(&frame[ETH_LEN..]).map_err(|e| match e {
         WireError::Truncated => DropReason::Ipv4Truncated,
         WireError::BadVersion => DropReason::Ipv4BadVersion,
         WireError::BadHeaderLen => DropReason::Ipv4BadHeaderLen,
         _ => DropReason::Ipv4BadTotalLen,
     })?;
-    if !ip.verify_checksum() {
+    // A device that checked the header says so; else verify it here.
+    let bad = match meta.ip_csum {
+        Csum::Good => false,
+        Csum::Bad => true,
+        Csum::Unknown => !ip.verify_checksum(),
+    };
+    if bad {
         return Err(DropReason::Ipv4BadChecksum);
     }
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
@@ -392,7 +403,6 @@ fn icmp_echo(
         ip.swap_addrs();
         ip.rewrite_ttl(64);
     }
-    let len = frame.len();
     EthernetRepr {
         src: out.mac,
         dst: MacAddr::ZERO,
@@ -400,7 +410,7 @@ fn icmp_echo(
     }
     .emit(frame)
     .map_err(|_| DropReason::EthTruncated)?;
-    resolve(frame, nh.port, nh.ip, len, st)
+    resolve(frame, nh.port, nh.ip, st)
 }
 
 /// Fills the Ethernet destination for `next_hop` or holds the frame.
@@ -408,33 +418,24 @@ fn resolve(
     frame: &mut [u8],
     port: usize,
     next_hop: Ipv4Addr,
-    len: usize,
     st: &mut State,
 ) -> Result<Verdict, DropReason> {
     let set_dst = |frame: &mut [u8], mac: MacAddr| frame[0..6].copy_from_slice(&mac.0);
     match st.neighbors.lookup(port, next_hop, st.now) {
         Lookup::Hit(mac) => {
             set_dst(frame, mac);
-            Ok(Verdict::Transmit { port, len })
+            Ok(Verdict::Transmit { port })
         }
         Lookup::HitProbe(mac) => {
             st.solicit.push((port, next_hop));
             set_dst(frame, mac);
-            Ok(Verdict::Transmit { port, len })
+            Ok(Verdict::Transmit { port })
         }
         Lookup::MissSolicit => {
             st.solicit.push((port, next_hop));
-            Ok(Verdict::Hold {
-                port,
-                next_hop,
-                len,
-            })
+            Ok(Verdict::Hold { port, next_hop })
         }
-        Lookup::MissPending => Ok(Verdict::Hold {
-            port,
-            next_hop,
-            len,
-        }),
+        Lookup::MissPending => Ok(Verdict::Hold { port, next_hop }),
         Lookup::Full => Err(DropReason::NeighborTableFull),
     }
 }

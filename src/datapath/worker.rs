@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 
 use dpdk::{Mbuf, Mempool, RxQueue, RxTimestamp, TxQueue, BURST};
 
-use super::engine::{Engine, Output, PacketBuf};
+use super::engine::{Engine, Output};
+use super::packet::{Csum, Packet, PacketBuf, RxMeta};
 use super::pipeline::Learned;
 use super::Stats;
 use crate::datapath::DropReason;
@@ -29,12 +30,33 @@ impl PacketBuf for Mbuf<'_> {
         Mbuf::data(self)
     }
     #[inline]
-    fn data_mut(&mut self) -> &mut [u8] {
-        Mbuf::data_mut(self)
+    fn packet(&mut self, meta: RxMeta) -> Packet<'_> {
+        let (buf, head, len) = self.buffer_mut();
+        Packet::new(buf, head, len, meta)
     }
     #[inline]
-    fn set_len(&mut self, len: usize) -> bool {
-        Mbuf::set_len(self, len)
+    fn set_bounds(&mut self, head: usize, len: usize) -> bool {
+        Mbuf::set_bounds(self, head, len)
+    }
+}
+
+fn csum(s: dpdk::CsumStatus) -> Csum {
+    match s {
+        dpdk::CsumStatus::Unknown => Csum::Unknown,
+        dpdk::CsumStatus::Good => Csum::Good,
+        dpdk::CsumStatus::Bad => Csum::Bad,
+    }
+}
+
+/// The driver's word on a received mbuf, as the pipeline takes it.
+#[inline]
+fn rx_meta(m: &Mbuf<'_>, timestamp: Option<RxTimestamp>) -> RxMeta {
+    let i = m.rx_info(timestamp);
+    RxMeta {
+        rss_hash: i.rss_hash,
+        ip_csum: csum(i.ip_csum),
+        l4_csum: csum(i.l4_csum),
+        timestamp: i.timestamp,
     }
 }
 
@@ -143,7 +165,8 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                 Clock::Tsc => {
                     engine.set_now(micros(dpdk::rdtsc(), hz));
                     for m in bufs.drain(..) {
-                        engine.process(port, m, &mut out);
+                        let meta = rx_meta(&m, None);
+                        engine.process(port, m, meta, &mut out);
                     }
                 }
                 Clock::Capture(field) => {
@@ -151,14 +174,15 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                     // passes them, so a replay is deterministic however
                     // the frames are batched into bursts.
                     for m in bufs.drain(..) {
-                        if let Some(ts) = m.rx_timestamp(field) {
+                        let meta = rx_meta(&m, Some(field));
+                        if let Some(ts) = meta.timestamp {
                             engine.set_now(ts);
                             if engine.now() >= next_tick {
                                 engine.tick(&mut out);
                                 next_tick = engine.now() + w.flush_us;
                             }
                         }
-                        engine.process(port, m, &mut out);
+                        engine.process(port, m, meta, &mut out);
                     }
                 }
             }
