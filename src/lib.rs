@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod conn;
 pub mod control;
 pub mod datapath;
 pub mod pcap;
