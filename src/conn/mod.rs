@@ -1,8 +1,8 @@
 //! Connections: what the director remembers of each client flow.
 //!
 //! - [`tcp_state`]: IPVS's TCP state table and timeouts.
+//! - [`table`]: one lcore's connection table: both directions of a NAT
+//!   connection, persistence templates, bounded expiry.
 //!
-//! The per-lcore connection table, timers and persistence templates build
-//! on these (the layer-4 issue).
-
+pub mod table;
 pub mod tcp_state;

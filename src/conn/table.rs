@@ -1,0 +1,483 @@
+//! One lcore's connection table.
+//!
+//! Entries live in a slab allocated at start (`[conn] capacity` of them)
+//! and are found through a hashbrown index with a randomly seeded keyed
+//! hash (foldhash), reserved at start too, so the packet path neither
+//! allocates nor rehashes, and chosen addresses cannot degrade it. A full
+//! table refuses new entries ([`Full`]); established ones keep flowing.
+//!
+//! Both directions of a NAT connection find the same entry: it is indexed
+//! by its inbound tuple (client to virtual service) and, when it has one,
+//! its outbound tuple (real server to client). Persistence templates
+//! (IPVS's TEMPLATE connections) live in the same table under keys of
+//! their own kind, so they never collide with a connection's.
+//!
+//! Expiry follows the data plane's clock (µs; capture time in replay).
+//! Work is bounded: [`ConnTable::expire`] checks a fixed number of slots
+//! per call, going round the slab (a full turn over `capacity / budget`
+//! calls), and a lookup that finds an expired entry treats it as gone and
+//! frees it. A template that still controls connections does not expire:
+//! its timer is re-armed, as IPVS's `ip_vs_conn_expire` does.
+//!
+//! Cost per entry: one [`Conn`] (56 bytes) in the slab plus one or two
+//! index entries (a 16-byte key and a 4-byte value each, with hashbrown's
+//! control byte and load factor): about 110 bytes for a NAT connection.
+
+use std::net::Ipv4Addr;
+
+use hashbrown::HashMap;
+
+use super::tcp_state::TcpState;
+
+/// What a key points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum KeyKind {
+    /// A connection's inbound tuple (client to virtual service).
+    In = 0,
+    /// A NAT connection's outbound tuple (real server to client).
+    Out = 1,
+    /// A persistence template.
+    Template = 2,
+}
+
+/// A lookup key: a protocol and a (source, destination) pair as the packet
+/// carries them, tagged with what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    pub kind: KeyKind,
+    pub proto: u8,
+    pub saddr: u32,
+    pub sport: u16,
+    pub daddr: u32,
+    pub dport: u16,
+}
+
+impl ConnKey {
+    /// The key of a packet going from (saddr, sport) to (daddr, dport).
+    pub fn new(
+        kind: KeyKind,
+        proto: u8,
+        saddr: Ipv4Addr,
+        sport: u16,
+        daddr: Ipv4Addr,
+        dport: u16,
+    ) -> ConnKey {
+        ConnKey {
+            kind,
+            proto,
+            saddr: saddr.into(),
+            sport,
+            daddr: daddr.into(),
+            dport,
+        }
+    }
+}
+
+/// How a connection is forwarded (IPVS's IP_VS_CONN_F_FWD_MASK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Fwd {
+    Nat = 0,
+    Dr = 1,
+    Tun = 2,
+}
+
+/// The state a connection is in: TCP's, or the single state of UDP and
+/// ICMP (IPVS's NORMAL), or a template's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    Tcp(TcpState),
+    Normal,
+}
+
+impl ConnState {
+    /// Active as IPVS counts it (TCP ESTABLISHED only).
+    pub fn is_active(self) -> bool {
+        matches!(self, ConnState::Tcp(s) if s.is_active())
+    }
+}
+
+/// A slot number in the table; stable while the entry lives.
+pub type Slot = u32;
+
+/// No slot (a connection without a template).
+pub const NO_SLOT: Slot = Slot::MAX;
+
+/// One connection or persistence template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conn {
+    pub proto: u8,
+    pub fwd: Fwd,
+    pub state: ConnState,
+    /// A persistence template (IPVS's IP_VS_CONN_F_TEMPLATE).
+    pub template: bool,
+    /// Counted inactive at its real server (IPVS's IP_VS_CONN_F_INACTIVE).
+    pub inactive: bool,
+    /// No reply seen yet through the director (IPVS's NOOUTPUT; DR, TUN).
+    pub no_output: bool,
+    pub caddr: Ipv4Addr,
+    pub cport: u16,
+    pub vaddr: Ipv4Addr,
+    pub vport: u16,
+    pub daddr: Ipv4Addr,
+    pub dport: u16,
+    /// The real server's stable id.
+    pub dest: u32,
+    /// The virtual service's stable id.
+    pub service: u32,
+    /// The template this connection is controlled by, or [`NO_SLOT`].
+    pub control: Slot,
+    /// Connections this template controls.
+    pub n_control: u32,
+    /// Timeout in µs, and when it runs out (the data plane's clock).
+    pub timeout_us: u64,
+    pub expires: u64,
+}
+
+impl Conn {
+    /// The inbound key.
+    pub fn in_key(&self) -> ConnKey {
+        let kind = if self.template {
+            KeyKind::Template
+        } else {
+            KeyKind::In
+        };
+        ConnKey::new(
+            kind, self.proto, self.caddr, self.cport, self.vaddr, self.vport,
+        )
+    }
+
+    /// The outbound key: NAT connections only (the replies of the others
+    /// bypass the director).
+    pub fn out_key(&self) -> Option<ConnKey> {
+        (self.fwd == Fwd::Nat && !self.template).then(|| {
+            ConnKey::new(
+                KeyKind::Out,
+                self.proto,
+                self.daddr,
+                self.dport,
+                self.caddr,
+                self.cport,
+            )
+        })
+    }
+}
+
+/// The table is full: the new connection is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+/// A connection found by a lookup, and which way the packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub slot: Slot,
+    /// The key was the outbound one: a reply from the real server.
+    pub reply: bool,
+}
+
+#[derive(Debug)]
+pub struct ConnTable {
+    slots: Vec<Option<Conn>>,
+    free: Vec<Slot>,
+    index: HashMap<ConnKey, Slot, foldhash::fast::RandomState>,
+    len: usize,
+    cursor: usize,
+}
+
+impl ConnTable {
+    /// A table of `capacity` entries, every byte of it allocated now.
+    pub fn new(capacity: usize) -> ConnTable {
+        let capacity = capacity.min(Slot::MAX as usize - 1);
+        ConnTable {
+            slots: vec![None; capacity],
+            free: (0..capacity as Slot).rev().collect(),
+            index: HashMap::with_capacity_and_hasher(2 * capacity, Default::default()),
+            len: 0,
+            cursor: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds an entry (expiring `timeout_us` after `now`); [`Full`] when no
+    /// slot is free. Callers look up first; an entry under the same key
+    /// is shadowed (its own removal later leaves the new one's keys).
+    pub fn insert(&mut self, mut conn: Conn, now: u64) -> Result<Slot, Full> {
+        let slot = self.free.pop().ok_or(Full)?;
+        conn.expires = now.saturating_add(conn.timeout_us);
+        self.index.insert(conn.in_key(), slot);
+        if let Some(k) = conn.out_key() {
+            self.index.insert(k, slot);
+        }
+        if conn.control != NO_SLOT {
+            if let Some(Some(t)) = self.slots.get_mut(conn.control as usize) {
+                t.n_control += 1;
+            }
+        }
+        self.slots[slot as usize] = Some(conn);
+        self.len += 1;
+        Ok(slot)
+    }
+
+    /// The live entry under `key`, if any. An entry whose time ran out is
+    /// removed on the way and handed to `expired` (the caller's
+    /// accounting) as if the sweep had found it.
+    pub fn lookup(&mut self, key: &ConnKey, now: u64, expired: impl FnMut(Conn)) -> Option<Found> {
+        let slot = *self.index.get(key)?;
+        if self.due(slot, now) {
+            self.expire_slot(slot, now, expired);
+            // Gone, unless a template was re-armed.
+            self.slots[slot as usize].as_ref()?;
+        }
+        Some(Found {
+            slot,
+            reply: key.kind == KeyKind::Out,
+        })
+    }
+
+    pub fn get(&self, slot: Slot) -> Option<&Conn> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    pub fn get_mut(&mut self, slot: Slot) -> Option<&mut Conn> {
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// Restarts an entry's timer with `timeout_us` from `now`.
+    pub fn touch(&mut self, slot: Slot, timeout_us: u64, now: u64) {
+        if let Some(c) = self.get_mut(slot) {
+            c.timeout_us = timeout_us;
+            c.expires = now.saturating_add(timeout_us);
+        }
+    }
+
+    /// Removes an entry now; returns it for the caller's accounting.
+    pub fn remove(&mut self, slot: Slot) -> Option<Conn> {
+        let conn = self.slots.get_mut(slot as usize)?.take()?;
+        // Only the keys that still lead here: a later entry may have taken
+        // one over.
+        for k in std::iter::once(conn.in_key()).chain(conn.out_key()) {
+            if self.index.get(&k) == Some(&slot) {
+                self.index.remove(&k);
+            }
+        }
+        if conn.control != NO_SLOT {
+            if let Some(Some(t)) = self.slots.get_mut(conn.control as usize) {
+                t.n_control = t.n_control.saturating_sub(1);
+            }
+        }
+        self.free.push(slot);
+        self.len -= 1;
+        Some(conn)
+    }
+
+    /// Checks the next `budget` slots for entries whose time ran out and
+    /// removes them, handing each to `expired`; bounded work.
+    pub fn expire(&mut self, now: u64, budget: usize, mut expired: impl FnMut(Conn)) {
+        let n = self.slots.len();
+        if n == 0 {
+            return;
+        }
+        for _ in 0..budget.min(n) {
+            let slot = self.cursor as Slot;
+            self.cursor = (self.cursor + 1) % n;
+            if self.due(slot, now) {
+                self.expire_slot(slot, now, &mut expired);
+            }
+        }
+    }
+
+    fn due(&self, slot: Slot, now: u64) -> bool {
+        self.slots[slot as usize]
+            .as_ref()
+            .is_some_and(|c| c.expires <= now)
+    }
+
+    /// A template that still controls connections is re-armed for its
+    /// full timeout (ip_vs_conn.c `ip_vs_conn_expire`); anything else goes.
+    fn expire_slot(&mut self, slot: Slot, now: u64, mut expired: impl FnMut(Conn)) {
+        let Some(c) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        if c.template && c.n_control > 0 {
+            c.expires = now.saturating_add(c.timeout_us);
+            return;
+        }
+        if let Some(conn) = self.remove(slot) {
+            expired(conn);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+    const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+    const RIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 11);
+
+    fn conn(fwd: Fwd, cport: u16) -> Conn {
+        Conn {
+            proto: 6,
+            fwd,
+            state: ConnState::Tcp(TcpState::SynRecv),
+            template: false,
+            inactive: true,
+            no_output: fwd != Fwd::Nat,
+            caddr: CIP,
+            cport,
+            vaddr: VIP,
+            vport: 80,
+            daddr: RIP,
+            dport: 8080,
+            dest: 1,
+            service: 1,
+            control: NO_SLOT,
+            n_control: 0,
+            timeout_us: 60_000_000,
+            expires: 0,
+        }
+    }
+
+    fn in_key(cport: u16) -> ConnKey {
+        ConnKey::new(KeyKind::In, 6, CIP, cport, VIP, 80)
+    }
+
+    fn out_key(cport: u16) -> ConnKey {
+        ConnKey::new(KeyKind::Out, 6, RIP, 8080, CIP, cport)
+    }
+
+    #[test]
+    fn both_directions_of_a_nat_connection_find_it() {
+        let mut t = ConnTable::new(8);
+        let s = t.insert(conn(Fwd::Nat, 40000), 0).unwrap();
+        let none = |_| panic!("nothing expires");
+        assert_eq!(
+            t.lookup(&in_key(40000), 1, none),
+            Some(Found {
+                slot: s,
+                reply: false
+            })
+        );
+        assert_eq!(
+            t.lookup(&out_key(40000), 1, none),
+            Some(Found {
+                slot: s,
+                reply: true
+            })
+        );
+        assert_eq!(t.lookup(&in_key(40001), 1, none), None);
+        // DR: replies bypass the director, no outbound key.
+        let d = t.insert(conn(Fwd::Dr, 40001), 0).unwrap();
+        assert_eq!(t.lookup(&in_key(40001), 1, none).unwrap().slot, d);
+        assert_eq!(t.lookup(&out_key(40001), 1, none), None);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.remove(s).unwrap().cport, 40000);
+        assert_eq!(t.lookup(&out_key(40000), 1, none), None);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_entries_and_keeps_old_ones() {
+        let mut t = ConnTable::new(2);
+        t.insert(conn(Fwd::Nat, 1), 0).unwrap();
+        t.insert(conn(Fwd::Nat, 2), 0).unwrap();
+        assert_eq!(t.insert(conn(Fwd::Nat, 3), 0), Err(Full));
+        assert!(t.lookup(&in_key(1), 5, |_| ()).is_some());
+    }
+
+    #[test]
+    fn expiry_is_lazy_on_lookup_and_bounded_in_the_sweep() {
+        let mut t = ConnTable::new(100);
+        for p in 0..10 {
+            t.insert(conn(Fwd::Nat, p), 0).unwrap();
+        }
+        let mut gone = Vec::new();
+        // Not yet.
+        t.expire(59_999_999, 100, |c| gone.push(c.cport));
+        assert!(gone.is_empty());
+        // A lookup after the deadline frees the entry.
+        assert_eq!(
+            t.lookup(&in_key(3), 60_000_000, |c| gone.push(c.cport)),
+            None
+        );
+        assert_eq!(gone, vec![3]);
+        // The sweep checks `budget` slots per call: the 9 left, in slots
+        // 0..10, go in two calls of 5.
+        t.expire(60_000_000, 5, |c| gone.push(c.cport));
+        assert_eq!(gone.len(), 1 + 4, "slots 0..5 minus the one looked up");
+        t.expire(60_000_000, 5, |c| gone.push(c.cport));
+        assert_eq!(gone.len(), 10);
+        assert!(t.is_empty());
+        // Freed slots are reused.
+        for p in 0..100 {
+            t.insert(conn(Fwd::Nat, p), 1).unwrap();
+        }
+        assert_eq!(t.insert(conn(Fwd::Nat, 100), 1), Err(Full));
+    }
+
+    #[test]
+    fn a_template_lives_while_it_controls_connections() {
+        let mut t = ConnTable::new(8);
+        let mut tpl = conn(Fwd::Nat, 0);
+        tpl.template = true;
+        tpl.proto = 6;
+        tpl.timeout_us = 300_000_000;
+        let ts = t.insert(tpl, 0).unwrap();
+        let mut c = conn(Fwd::Nat, 40000);
+        c.control = ts;
+        c.timeout_us = 900_000_000;
+        let cs = t.insert(c, 0).unwrap();
+        assert_eq!(t.get(ts).unwrap().n_control, 1);
+        // A template key never finds a connection, and back.
+        let tkey = ConnKey::new(KeyKind::Template, 6, CIP, 0, VIP, 80);
+        assert_eq!(t.lookup(&tkey, 1, |_| ()).unwrap().slot, ts);
+        // At 300 s the template is due but controls a connection: re-armed.
+        let mut gone = Vec::new();
+        t.expire(300_000_000, 8, |c| gone.push(c.template));
+        assert!(gone.is_empty());
+        assert_eq!(t.get(ts).unwrap().expires, 600_000_000);
+        // The connection ends; the template then runs out its own time.
+        t.remove(cs);
+        assert_eq!(t.get(ts).unwrap().n_control, 0);
+        t.expire(600_000_000, 8, |c| gone.push(c.template));
+        assert_eq!(gone, vec![true]);
+    }
+
+    #[test]
+    fn removing_a_shadowed_entry_keeps_the_new_ones_keys() {
+        let mut t = ConnTable::new(4);
+        let old = t.insert(conn(Fwd::Nat, 1), 0).unwrap();
+        let new = t.insert(conn(Fwd::Nat, 1), 0).unwrap();
+        t.remove(old);
+        assert_eq!(t.lookup(&in_key(1), 1, |_| ()).unwrap().slot, new);
+        assert_eq!(t.lookup(&out_key(1), 1, |_| ()).unwrap().slot, new);
+    }
+
+    #[test]
+    fn touch_restarts_the_timer() {
+        let mut t = ConnTable::new(4);
+        let s = t.insert(conn(Fwd::Dr, 1), 0).unwrap();
+        t.touch(s, 900_000_000, 50_000_000);
+        assert!(t.lookup(&in_key(1), 100_000_000, |_| panic!()).is_some());
+        assert_eq!(t.get(s).unwrap().expires, 950_000_000);
+    }
+
+    #[test]
+    fn entry_size_is_what_the_docs_say() {
+        assert_eq!(std::mem::size_of::<Option<Conn>>(), 56);
+        assert_eq!(std::mem::size_of::<ConnKey>(), 16);
+    }
+}
