@@ -40,6 +40,16 @@
 //! queue = 256                   # packets held per lcore while resolving (default 256)
 //! table_size = 4096             # neighbour entries per lcore (default 4096)
 //!
+//! [[mark]]                      # the director's own packet marking, for fwmark services
+//! mark = 1                      # 1..=2^32-1, as ipvsadm's -f
+//! destination = "10.0.0.100/32" # destination prefix
+//! protocol = "tcp"              # tcp or udp; absent: both
+//! ports = [80, 443]             # destination ports; absent or empty: every port
+//!
+//! [conn]
+//! capacity = 1048576            # connection entries per lcore, allocated at start (default 1048576)
+//! sloppy = false                # true: a mid-connection TCP packet with no entry is scheduled
+//!
 //! [metrics]
 //! listen = "127.0.0.1:9900"     # Prometheus exporter; absent: no exporter
 //! publish_ms = 100              # how often workers' counters are published (default 100)
@@ -81,6 +91,27 @@ struct RawConfig {
     #[serde(default)]
     arp: RawArp,
     metrics: Option<RawMetrics>,
+    #[serde(default)]
+    mark: Vec<RawMark>,
+    #[serde(default)]
+    conn: RawConn,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMark {
+    mark: u64,
+    destination: String,
+    protocol: Option<String>,
+    #[serde(default)]
+    ports: Vec<u16>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConn {
+    capacity: Option<usize>,
+    sloppy: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -275,6 +306,72 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub arp: ArpConfig,
     pub metrics: Option<MetricsConfig>,
+    /// Mark rules, in file order: the first that matches a packet marks it.
+    pub marks: Vec<MarkRule>,
+    pub conn: ConnConfig,
+}
+
+/// An L4 protocol a mark rule or service applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum L4Proto {
+    Tcp,
+    Udp,
+}
+
+impl L4Proto {
+    /// The IP protocol number.
+    pub const fn number(self) -> u8 {
+        match self {
+            L4Proto::Tcp => 6,
+            L4Proto::Udp => 17,
+        }
+    }
+}
+
+/// `[[mark]]`: packets to `destination` (and `protocol`, `ports`, when
+/// given) carry `mark`, which fwmark services match (IPVS's `-f`; there is
+/// no iptables in front of a DPDK port to set it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkRule {
+    pub mark: u32,
+    pub destination: Prefix,
+    /// `None`: TCP and UDP.
+    pub protocol: Option<L4Proto>,
+    /// Empty: every port.
+    pub ports: Vec<u16>,
+}
+
+impl MarkRule {
+    /// Whether a packet of `proto` to `daddr:dport` matches.
+    pub fn matches(&self, proto: u8, daddr: Ipv4Addr, dport: u16) -> bool {
+        self.destination.contains(daddr)
+            && self
+                .protocol
+                .map_or(proto == 6 || proto == 17, |p| p.number() == proto)
+            && (self.ports.is_empty() || self.ports.contains(&dport))
+    }
+}
+
+/// `[conn]`: the connection tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnConfig {
+    /// Entries per lcore, allocated at start.
+    pub capacity: usize,
+    /// Schedule a mid-connection TCP packet that has no entry (IPVS's
+    /// `sloppy_tcp`).
+    pub sloppy: bool,
+}
+
+/// Default connection entries per lcore.
+pub const DEFAULT_CONN_CAPACITY: usize = 1 << 20;
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig {
+            capacity: DEFAULT_CONN_CAPACITY,
+            sloppy: false,
+        }
+    }
 }
 
 /// Default number of mbufs in the packet pool.
@@ -623,6 +720,64 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         }
     };
 
+    let mut marks: Vec<MarkRule> = Vec::new();
+    for (i, rm) in raw.mark.into_iter().enumerate() {
+        let f = |k: &str| format!("mark[{i}].{k}");
+        let mark = u32::try_from(rm.mark)
+            .ok()
+            .filter(|&m| m != 0)
+            .ok_or_else(|| invalid(f("mark"), format!("{} is outside 1..=4294967295", rm.mark)))?;
+        let destination: Prefix = rm
+            .destination
+            .parse()
+            .map_err(|e| invalid(f("destination"), e))?;
+        if destination.network() != destination.addr {
+            return Err(invalid(
+                f("destination"),
+                format!(
+                    "{destination} has host bits set (did you mean {}/{}?)",
+                    destination.network(),
+                    destination.len
+                ),
+            ));
+        }
+        let protocol = match rm.protocol.as_deref() {
+            None => None,
+            Some("tcp") => Some(L4Proto::Tcp),
+            Some("udp") => Some(L4Proto::Udp),
+            Some(p) => {
+                return Err(invalid(
+                    f("protocol"),
+                    format!("{p:?} is not \"tcp\" or \"udp\""),
+                ))
+            }
+        };
+        if rm.ports.contains(&0) {
+            return Err(invalid(
+                f("ports"),
+                "port 0 is not a port (leave `ports` out to match every port)".into(),
+            ));
+        }
+        marks.push(MarkRule {
+            mark,
+            destination,
+            protocol,
+            ports: rm.ports,
+        });
+    }
+
+    let mut conn = ConnConfig::default();
+    if let Some(c) = raw.conn.capacity {
+        if !(1024..=1 << 27).contains(&c) {
+            return Err(invalid(
+                "conn.capacity".into(),
+                format!("{c} is outside 1024..=134217728"),
+            ));
+        }
+        conn.capacity = c;
+    }
+    conn.sloppy = raw.conn.sloppy.unwrap_or(false);
+
     Ok(Config {
         dpdk: DpdkConfig {
             eal_args: raw.dpdk.eal_args,
@@ -636,6 +791,8 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         routes,
         arp,
         metrics,
+        marks,
+        conn,
     })
 }
 
@@ -839,6 +996,59 @@ listen = "127.0.0.1:9900"
         ] {
             let e = err(&GOOD.replace("[dpdk]\n", &format!("[dpdk]\n{k} = {v}\n")));
             assert!(e.contains(want), "{k} = {v}: {e}");
+        }
+    }
+
+    #[test]
+    fn marks_and_conn() {
+        let c = load(&format!(
+            "{GOOD}\n[[mark]]\nmark = 1\ndestination = \"10.0.0.100/32\"\nprotocol = \"tcp\"\nports = [80, 443]\n\n[[mark]]\nmark = 2\ndestination = \"10.0.1.0/24\"\n\n[conn]\ncapacity = 4096\nsloppy = true\n"
+        ))
+        .unwrap();
+        assert_eq!(c.marks.len(), 2);
+        let vip = Ipv4Addr::new(10, 0, 0, 100);
+        assert!(c.marks[0].matches(6, vip, 443));
+        assert!(!c.marks[0].matches(17, vip, 443));
+        assert!(!c.marks[0].matches(6, vip, 8080));
+        assert!(c.marks[1].matches(17, Ipv4Addr::new(10, 0, 1, 9), 53));
+        assert!(!c.marks[1].matches(1, Ipv4Addr::new(10, 0, 1, 9), 0));
+        assert_eq!(
+            c.conn,
+            ConnConfig {
+                capacity: 4096,
+                sloppy: true
+            }
+        );
+        assert_eq!(load(GOOD).unwrap().conn, ConnConfig::default());
+        for (extra, want) in [
+            (
+                "[[mark]]\nmark = 0\ndestination = \"10.0.0.0/8\"",
+                "mark[0].mark",
+            ),
+            (
+                "[[mark]]\nmark = 4294967296\ndestination = \"10.0.0.0/8\"",
+                "mark[0].mark",
+            ),
+            (
+                "[[mark]]\nmark = 1\ndestination = \"10.0.0.1/8\"",
+                "host bits",
+            ),
+            (
+                "[[mark]]\nmark = 1\ndestination = \"10.0.0.0/8\"\nprotocol = \"sctp\"",
+                "mark[0].protocol",
+            ),
+            (
+                "[[mark]]\nmark = 1\ndestination = \"10.0.0.0/8\"\nports = [0]",
+                "mark[0].ports",
+            ),
+            (
+                "[[mark]]\nmark = 1\ndestination = \"10.0.0.0/8\"\nport = 80",
+                "port",
+            ),
+            ("[conn]\ncapacity = 10", "conn.capacity"),
+        ] {
+            let e = err(&format!("{GOOD}\n{extra}\n"));
+            assert!(e.contains(want), "{extra}: {e}");
         }
     }
 

@@ -109,6 +109,34 @@ fn real_main() -> anyhow::Result<()> {
                     r.prefix, cfg.interfaces[r.port].name
                 );
             }
+            for m in &cfg.marks {
+                println!(
+                    "  mark {} for {}{}{}",
+                    m.mark,
+                    m.destination,
+                    m.protocol.map_or(String::new(), |p| format!(
+                        " {}",
+                        format!("{p:?}").to_lowercase()
+                    )),
+                    if m.ports.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " ports {}",
+                            m.ports
+                                .iter()
+                                .map(|p| p.to_string())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        )
+                    }
+                );
+            }
+            println!(
+                "  {} connection(s) per lcore{}",
+                cfg.conn.capacity,
+                if cfg.conn.sloppy { ", sloppy TCP" } else { "" }
+            );
             println!(
                 "  {} static neighbour(s); metrics {}",
                 cfg.neighbors.len(),

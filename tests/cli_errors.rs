@@ -129,6 +129,7 @@ fn check_accepts_a_good_config_and_summarises_it() {
         text.contains("route 0.0.0.0/0 via 10.0.0.1 on lan0"),
         "{text}"
     );
+    assert!(text.contains("1048576 connection(s) per lcore"), "{text}");
     // Without --config: the built-in demo lab configuration.
     let (ok, text, _) = dlvs(&["check"]);
     assert!(ok);
