@@ -34,6 +34,30 @@ fn expected(b: &[u8]) -> Result<(), WireError> {
     Ok(())
 }
 
+/// `new_quoted`'s contract: as `new_checked`, but the buffer may end
+/// before the total length once it holds the header and min(8, total -
+/// header) payload bytes (RFC 792's quote).
+fn expected_quoted(b: &[u8]) -> Result<(), WireError> {
+    if b.len() < 20 {
+        return Err(WireError::Truncated);
+    }
+    if b[0] >> 4 != 4 {
+        return Err(WireError::BadVersion);
+    }
+    let hl = usize::from(b[0] & 0xf) * 4;
+    if hl < 20 {
+        return Err(WireError::BadHeaderLen);
+    }
+    let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
+    if total < hl {
+        return Err(WireError::BadTotalLen);
+    }
+    if b.len() < hl + (total - hl).min(8) {
+        return Err(WireError::Truncated);
+    }
+    Ok(())
+}
+
 /// The header checksum verifies; also checked against the reference sum.
 fn valid<T: AsRef<[u8]>>(p: &Ipv4Packet<T>) -> bool {
     let ok = p.verify_checksum();
@@ -53,6 +77,13 @@ fn slices_in_bounds<T: AsRef<[u8]>>(p: &Ipv4Packet<T>, len: usize) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    let quoted = Ipv4Packet::new_quoted(data).map(|_| ());
+    assert_eq!(quoted, expected_quoted(data), "new_quoted vs contract");
+    if let Ok(q) = Ipv4Packet::new_quoted(data) {
+        // A quote's slices stay inside what was quoted.
+        slices_in_bounds(&q, data.len());
+        assert!(q.payload().len() >= (usize::from(q.total_len()) - q.header_len()).min(8));
+    }
     let res = Ipv4Packet::new_checked(data).map(|_| ());
     assert_eq!(res, expected(data), "new_checked vs contract");
     let Ok(pkt) = Ipv4Packet::new_checked(data) else {

@@ -77,3 +77,9 @@ pub const TCP_SYN: &str = "0200000000010200000000aa08004500003c00014000400626260
 /// / IP(src=10.0.0.50, dst=10.0.0.100, id=1, ttl=64) / UDP(sport=54321,
 /// dport=53) / DNS(id=0, rd=1, qd=DNSQR(qname=example.com, qtype=A)).
 pub const DNS_QUERY: &str = "0200000000010200000000aa080045000039000100004011661e0a0000320a000064d43100350025473a000001000001000000000000076578616d706c6503636f6d0000010001";
+
+/// What an ICMP error quotes of a 40-byte TCP packet from the VIP (RFC 792: the
+/// IP header and the first 8 payload bytes, no Ethernet header): the first 28
+/// bytes of IP(src=10.0.0.100, dst=198.51.100.7, id=1, ttl=64) / TCP(sport=80,
+/// dport=40000, seq=0, flags=SA, window=8192).
+pub const QUOTED_TCP: &str = "4500002800010000400646310a000064c633640700509c4000000000";

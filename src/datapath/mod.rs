@@ -17,7 +17,7 @@
 pub mod drop_reason;
 pub mod engine;
 #[cfg(test)]
-mod fixture_frames;
+pub(crate) mod fixture_frames;
 #[cfg(test)]
 mod fixtures;
 pub mod harness;

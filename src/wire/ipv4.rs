@@ -118,6 +118,39 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         Ok(Ipv4Packet { buffer })
     }
 
+    /// Wraps the IPv4 packet quoted in an ICMP error. RFC 792 guarantees
+    /// its header and the first 8 bytes of its payload (RFC 1812 routers
+    /// may quote more), so unlike [`Ipv4Packet::new_checked`] the buffer
+    /// may end before the total length: it must hold the header and
+    /// `min(8, total - header)` payload bytes. [`Ipv4Packet::payload`] then
+    /// gives what was quoted.
+    ///
+    /// # Errors
+    /// As `new_checked`, with [`WireError::Truncated`] for a quote shorter
+    /// than that.
+    #[inline]
+    pub fn new_quoted(buffer: T) -> Result<Self, WireError> {
+        let b = buffer.as_ref();
+        if b.len() < MIN_HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        if b[field::VER_IHL] >> 4 != 4 {
+            return Err(WireError::BadVersion);
+        }
+        let header_len = usize::from(b[field::VER_IHL] & 0x0f) * 4;
+        if header_len < MIN_HEADER_LEN {
+            return Err(WireError::BadHeaderLen);
+        }
+        let total_len = usize::from(read_u16(b, field::TOTAL_LEN));
+        if total_len < header_len {
+            return Err(WireError::BadTotalLen);
+        }
+        if b.len() < header_len + (total_len - header_len).min(8) {
+            return Err(WireError::Truncated);
+        }
+        Ok(Ipv4Packet { buffer })
+    }
+
     /// Give the buffer back.
     #[inline]
     pub fn into_inner(self) -> T {
@@ -499,6 +532,59 @@ impl Ipv4Repr {
         let c = checksum::checksum(b);
         write_u16(b, field::CHECKSUM, c);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod quoted_tests {
+    use super::*;
+
+    use crate::datapath::fixture_frames::QUOTED_TCP;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_quote_needs_the_header_and_eight_payload_bytes() {
+        // 20 header bytes and the first 8 of the 20-byte TCP header.
+        let q = hex(QUOTED_TCP);
+        assert_eq!(
+            Ipv4Packet::new_checked(&q[..]).err(),
+            Some(WireError::BadTotalLen)
+        );
+        let p = Ipv4Packet::new_quoted(&q[..]).unwrap();
+        assert_eq!(p.total_len(), 40);
+        assert_eq!(p.payload(), &q[20..], "what was quoted");
+        assert_eq!(p.payload()[..4], [0, 80, 0x9c, 0x40], "the ports");
+        assert_eq!(p.src_addr(), Ipv4Addr::new(10, 0, 0, 100));
+        assert!(p.verify_checksum());
+        assert_eq!(
+            Ipv4Packet::new_quoted(&q[..27]).err(),
+            Some(WireError::Truncated),
+            "7 payload bytes"
+        );
+        assert_eq!(
+            Ipv4Packet::new_quoted(&q[..19]).err(),
+            Some(WireError::Truncated)
+        );
+        // A packet with less than 8 payload bytes is quoted whole.
+        let mut short = q[..24].to_vec();
+        short[2..4].copy_from_slice(&24u16.to_be_bytes());
+        assert!(Ipv4Packet::new_quoted(&short[..]).is_ok());
+        assert_eq!(
+            Ipv4Packet::new_quoted(&short[..23]).err(),
+            Some(WireError::Truncated)
+        );
+        let mut bad = q.clone();
+        bad[2..4].copy_from_slice(&10u16.to_be_bytes());
+        assert_eq!(
+            Ipv4Packet::new_quoted(&bad[..]).err(),
+            Some(WireError::BadTotalLen)
+        );
     }
 }
 
