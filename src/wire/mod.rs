@@ -33,6 +33,7 @@ pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod tcp;
+pub mod tunnel;
 pub mod udp;
 
 #[cfg(test)]
