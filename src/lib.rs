@@ -2,7 +2,8 @@
 //!
 //! The library holds everything but the binary's edge: the packet views
 //! (`wire`), the configuration (`config`), the byte-level data path
-//! (`datapath`), the control plane (`control`) and capture files (`pcap`).
+//! (`datapath`), the control plane (`control`), capture files (`pcap`) and
+//! the virtual services of ipvsadm-style rules files (`service`).
 //! Only the `dpdk` crate touches FFI; this crate forbids unsafe code.
 #![forbid(unsafe_code)]
 
@@ -11,4 +12,5 @@ pub mod conn;
 pub mod control;
 pub mod datapath;
 pub mod pcap;
+pub mod service;
 pub mod wire;
