@@ -1118,6 +1118,16 @@ fn endpoint(
         Err(_) if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
             return Err(format!("`{host}` is not an IPv4 address"));
         }
+        // Only a plausible host name goes to the resolver: a word such as
+        // `-m` is an option that took the place of a missing address.
+        Err(_)
+            if host.starts_with(['-', '.'])
+                || !host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) =>
+        {
+            return Err(format!("`{text}` is not ADDRESS[:PORT]"));
+        }
         Err(_) => (lookup.host)(host)?,
     };
     let port = port.map(|p| port_number(p, protocol, lookup)).transpose()?;

@@ -838,6 +838,9 @@ fn addresses_ports_and_names() {
     assert_eq!(err("-A -t 80"), "`80` is not ADDRESS[:PORT]");
     assert_eq!(err("-A -t :80"), "`:80` is not ADDRESS[:PORT]");
     assert_eq!(err("-A -t 10.0.0.1:"), "empty port after ':'");
+    // An option in place of a missing address is not looked up as a host.
+    assert_eq!(dest_err("-r -m -w 1"), "`-m` is not ADDRESS[:PORT]");
+    assert_eq!(err("-A -t we/b:80"), "`we/b:80` is not ADDRESS[:PORT]");
     assert_eq!(
         err("-A -t 10.0.0.300:80"),
         "`10.0.0.300` is not an IPv4 address"
@@ -1010,4 +1013,154 @@ fn parse_uses_the_system_names() {
     .unwrap();
     assert_eq!(r.services[0].key, tcp(Ipv4Addr::LOCALHOST, 443));
     assert_eq!(r.services[0].dests[0].port, 443);
+}
+
+mod round_trip_property {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    fn arb_key() -> impl Strategy<Value = ServiceKey> {
+        prop_oneof![
+            (any::<bool>(), any::<u32>(), any::<u16>()).prop_map(|(udp, addr, port)| {
+                ServiceKey::Addr {
+                    protocol: if udp { Protocol::Udp } else { Protocol::Tcp },
+                    addr: Ipv4Addr::from(addr),
+                    port,
+                }
+            }),
+            (1..=u32::MAX).prop_map(ServiceKey::Fwmark),
+        ]
+    }
+
+    fn arb_method() -> impl Strategy<Value = Method> {
+        let csum = prop_oneof![
+            Just(TunCsum::NoCsum),
+            Just(TunCsum::Csum),
+            Just(TunCsum::RemCsum)
+        ];
+        prop_oneof![
+            Just(Method::Dr),
+            Just(Method::Nat),
+            Just(Method::Tun(TunConfig {
+                kind: TunKind::Ipip,
+                port: 0,
+                csum: TunCsum::NoCsum
+            })),
+            (1..=u16::MAX, csum).prop_map(|(port, csum)| Method::Tun(TunConfig {
+                kind: TunKind::Gue,
+                port,
+                csum
+            })),
+            any::<bool>().prop_map(|c| Method::Tun(TunConfig {
+                kind: TunKind::Gre,
+                port: 0,
+                csum: if c { TunCsum::Csum } else { TunCsum::NoCsum }
+            })),
+        ]
+    }
+
+    fn arb_dest() -> impl Strategy<Value = DestRule> {
+        (
+            any::<u32>(),
+            any::<u16>(),
+            arb_method(),
+            0..=MAX_WEIGHT,
+            0..=MAX_THRESHOLD,
+            any::<u32>(),
+        )
+            .prop_map(|(addr, port, method, weight, u, l)| DestRule {
+                addr: Ipv4Addr::from(addr),
+                port,
+                method,
+                weight,
+                u_threshold: u,
+                // The kernel's rule: never above the upper threshold.
+                l_threshold: if u == 0 { 0 } else { l % (u + 1) },
+                line: 0,
+            })
+    }
+
+    fn arb_service() -> impl Strategy<Value = ServiceRule> {
+        (
+            arb_key(),
+            proptest::sample::select(SCHEDULERS),
+            (any::<bool>(), any::<bool>(), any::<bool>()),
+            proptest::option::of((1..=MAX_PERSISTENT_TIMEOUT_S, any::<u32>())),
+            any::<bool>(),
+            vec(arb_dest(), 0..4),
+        )
+            .prop_map(
+                |(key, sched, (fallback, port, flag3), persistence, ops, dests)| {
+                    let mut persistence = persistence.map(|(t, m)| Persistence {
+                        timeout_s: t,
+                        netmask: Ipv4Addr::from(m),
+                    });
+                    let (one_packet, vport) = match key {
+                        ServiceKey::Addr { protocol, port, .. } => {
+                            if port == 0 && persistence.is_none() {
+                                persistence = Some(Persistence {
+                                    timeout_s: DEFAULT_PERSISTENT_TIMEOUT_S,
+                                    netmask: DEFAULT_NETMASK,
+                                });
+                            }
+                            (ops && protocol == Protocol::Udp, Some(port))
+                        }
+                        ServiceKey::Fwmark(_) => (ops, None),
+                    };
+                    let mut unique: Vec<DestRule> = Vec::new();
+                    for mut d in dests {
+                        if let (Some(vport), false) = (vport, d.method == Method::Nat) {
+                            d.port = vport;
+                        }
+                        if !unique.iter().any(|u| (u.addr, u.port) == (d.addr, d.port)) {
+                            unique.push(d);
+                        }
+                    }
+                    ServiceRule {
+                        key,
+                        scheduler: sched.to_string(),
+                        flags: SchedFlags {
+                            fallback,
+                            port,
+                            flag3,
+                        },
+                        persistence,
+                        one_packet,
+                        line: 0,
+                        dests: unique,
+                    }
+                },
+            )
+    }
+
+    /// Valid rules, numbered as their saved form numbers them.
+    fn arb_rules() -> impl Strategy<Value = Rules> {
+        vec(arb_service(), 0..6).prop_map(|services| {
+            let mut rules = Rules::default();
+            let mut line = 0;
+            for mut s in services {
+                if rules.services.iter().any(|o| o.key == s.key) {
+                    continue;
+                }
+                line += 1;
+                s.line = line;
+                for d in &mut s.dests {
+                    line += 1;
+                    d.line = line;
+                }
+                rules.services.push(s);
+            }
+            rules
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parse_of_to_save_n_is_identity(rules in arb_rules()) {
+            let text = rules.to_save_n();
+            let back = parse(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            prop_assert_eq!(back, rules);
+        }
+    }
 }
