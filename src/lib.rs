@@ -12,5 +12,6 @@ pub mod conn;
 pub mod control;
 pub mod datapath;
 pub mod pcap;
+pub mod sched;
 pub mod service;
 pub mod wire;
