@@ -2,8 +2,9 @@
 //!
 //! The library holds everything but the binary's edge: the packet views
 //! (`wire`), the configuration (`config`), the byte-level data path
-//! (`datapath`), the control plane (`control`), capture files (`pcap`) and
-//! the virtual services of ipvsadm-style rules files (`service`).
+//! (`datapath`), the connection tables (`conn`), the IPVS schedulers
+//! (`sched`), the virtual services of ipvsadm-style rules files
+//! (`service`), the control plane (`control`) and capture files (`pcap`).
 //! Only the `dpdk` crate touches FFI; this crate forbids unsafe code.
 #![forbid(unsafe_code)]
 

@@ -84,7 +84,11 @@ pub(crate) struct Cache<V> {
 
 impl<V> std::fmt::Debug for Cache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cache").field("len", &self.len).field("cap", &self.cap).field("gc", &self.gc).finish()
+        f.debug_struct("Cache")
+            .field("len", &self.len)
+            .field("cap", &self.cap)
+            .field("gc", &self.gc)
+            .finish()
     }
 }
 
@@ -97,7 +101,12 @@ impl<V: Copy> Cache<V> {
             cap,
             free: NONE,
             len: 0,
-            gc: Gc { next_due: None, counter: 1, rover: 0, pass: None },
+            gc: Gc {
+                next_due: None,
+                counter: 1,
+                rover: 0,
+                pass: None,
+            },
         }
     }
 
@@ -133,7 +142,12 @@ impl<V: Copy> Cache<V> {
     /// as `hlist_add_head` does. None when the pool is full.
     pub fn insert(&mut self, key: u32, val: V, now: u64) -> Option<usize> {
         let b = Self::bucket(key);
-        let slot = Slot { key, lastuse: now, next: self.heads[b], val };
+        let slot = Slot {
+            key,
+            lastuse: now,
+            next: self.heads[b],
+            val,
+        };
         let i = if self.free != NONE {
             let i = self.free as usize;
             self.free = self.slots[i].next;
@@ -165,7 +179,13 @@ impl<V: Copy> Cache<V> {
     /// Deletes the entries of bucket `b` unused since `now - timeout` (the
     /// kernel's `!time_before(now, lastuse + timeout)`), handing each value
     /// to `on_remove`. Returns how many went.
-    fn collect_bucket(&mut self, b: usize, now: u64, timeout: u64, on_remove: &mut impl FnMut(V)) -> i64 {
+    fn collect_bucket(
+        &mut self,
+        b: usize,
+        now: u64,
+        timeout: u64,
+        on_remove: &mut impl FnMut(V),
+    ) -> i64 {
         let mut removed = 0;
         let mut prev = NONE;
         let mut s = self.heads[b];
@@ -211,17 +231,33 @@ impl<V: Copy> Cache<V> {
                 let j = self.gc.rover;
                 if self.gc.counter % COUNT_FOR_FULL_EXPIRATION == 0 {
                     self.gc.counter = 1;
-                    Pass { full: true, goal: 0, now, left: TAB_SIZE, j }
+                    Pass {
+                        full: true,
+                        goal: 0,
+                        now,
+                        left: TAB_SIZE,
+                        j,
+                    }
                 } else if self.len <= MAX_SIZE {
                     self.gc.counter += 1;
                     return;
                 } else {
                     let goal = ((self.len - MAX_SIZE) * 4 / 3).min(MAX_SIZE / 2);
-                    Pass { full: false, goal: goal as i64, now, left: TAB_SIZE, j }
+                    Pass {
+                        full: false,
+                        goal: goal as i64,
+                        now,
+                        left: TAB_SIZE,
+                        j,
+                    }
                 }
             }
         };
-        let timeout = if pass.full { expiration } else { ENTRY_TIMEOUT_US };
+        let timeout = if pass.full {
+            expiration
+        } else {
+            ENTRY_TIMEOUT_US
+        };
         for _ in 0..GC_BUCKETS_PER_TICK {
             pass.j = (pass.j + 1) & TAB_MASK;
             let removed = self.collect_bucket(pass.j, pass.now, timeout, &mut on_remove);

@@ -82,7 +82,11 @@ pub(crate) struct DestRef {
 
 impl DestRef {
     pub fn of(d: &dyn Dests, i: usize) -> Self {
-        DestRef { addr: u32::from(d.addr(i)), port: d.port(i), idx: i as u32 }
+        DestRef {
+            addr: u32::from(d.addr(i)),
+            port: d.port(i),
+            idx: i as u32,
+        }
     }
 
     /// The destination's index in `d`, or None if it is not in this snapshot
@@ -106,15 +110,19 @@ pub(crate) struct DestIndex(Vec<(u32, u16, u32)>);
 
 impl DestIndex {
     pub fn new(d: &dyn Dests) -> Self {
-        let mut v: Vec<_> =
-            (0..d.len()).map(|i| (u32::from(d.addr(i)), d.port(i), i as u32)).collect();
+        let mut v: Vec<_> = (0..d.len())
+            .map(|i| (u32::from(d.addr(i)), d.port(i), i as u32))
+            .collect();
         v.sort_unstable();
         DestIndex(v)
     }
 
     /// Points `r.idx` at the destination's index in this snapshot, or NONE.
     pub fn reresolve(&self, r: &mut DestRef) {
-        r.idx = match self.0.binary_search_by(|e| (e.0, e.1).cmp(&(r.addr, r.port))) {
+        r.idx = match self
+            .0
+            .binary_search_by(|e| (e.0, e.1).cmp(&(r.addr, r.port)))
+        {
             Ok(pos) => self.0[pos].2,
             Err(_) => NONE,
         };

@@ -52,7 +52,9 @@ impl Scheduler for Dh {
 
     fn schedule(&self, _: &mut SchedState, dests: &dyn Dests, input: &Input) -> Option<usize> {
         let i = self.buckets[Self::bucket_of(u32::from(input.daddr))];
-        let i = (i != NONE).then_some(i as usize).filter(|&i| i < dests.len())?;
+        let i = (i != NONE)
+            .then_some(i as usize)
+            .filter(|&i| i < dests.len())?;
         (dests.available(i) && dests.weight(i) > 0 && !dests.overloaded(i)).then_some(i)
     }
 }
@@ -83,7 +85,11 @@ mod tests {
     fn weight_ignored_and_no_fallback() {
         let ds = VecDests(vec![d(1, 5), d(2, 1), d(3, 1)]);
         let dh = Dh::new(&ds);
-        assert!(dh.buckets.iter().enumerate().all(|(i, &b)| b as usize == i % 3));
+        assert!(dh
+            .buckets
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b as usize == i % 3));
         // 192.168.0.1 -> bucket 192 -> 192 % 3 = 0 -> A; A unusable -> NULL.
         let mut st = SchedState::Stateless;
         for down in [d(1, 0), d(1, 5).over(), {
@@ -95,6 +101,9 @@ mod tests {
             assert_eq!(dh.schedule(&mut st, &ds, &to([192, 168, 0, 1])), None);
         }
         let empty = VecDests(vec![]);
-        assert_eq!(Dh::new(&empty).schedule(&mut st, &empty, &to([192, 168, 0, 1])), None);
+        assert_eq!(
+            Dh::new(&empty).schedule(&mut st, &empty, &to([192, 168, 0, 1])),
+            None
+        );
     }
 }

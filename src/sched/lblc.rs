@@ -35,7 +35,10 @@ pub struct LblcState {
 
 impl LblcState {
     fn new(capacity: usize) -> Self {
-        LblcState { cache: Cache::new(capacity), insert_failures: 0 }
+        LblcState {
+            cache: Cache::new(capacity),
+            insert_failures: 0,
+        }
     }
 
     /// Cached destination addresses.
@@ -54,14 +57,22 @@ impl LblcState {
 }
 
 pub fn build(_: SchedFlags, dests: &dyn Dests) -> Result<Box<dyn Scheduler>, SchedError> {
-    Ok(Box::new(Lblc::new(dests, DEFAULT_EXPIRATION_US, DEFAULT_CAPACITY)))
+    Ok(Box::new(Lblc::new(
+        dests,
+        DEFAULT_EXPIRATION_US,
+        DEFAULT_CAPACITY,
+    )))
 }
 
 impl Lblc {
     /// `expiration_us` is sysctl lblc_expiration; `capacity` the cache
     /// entries preallocated per worker.
     pub fn new(dests: &dyn Dests, expiration_us: u64, capacity: usize) -> Self {
-        Lblc { index: DestIndex::new(dests), expiration_us, capacity }
+        Lblc {
+            index: DestIndex::new(dests),
+            expiration_us,
+            capacity,
+        }
     }
 
     fn state<'a>(&self, st: &'a mut SchedState) -> &'a mut LblcState {
@@ -85,7 +96,9 @@ impl Scheduler for Lblc {
     }
 
     fn refresh_state(&self, st: &mut SchedState, _: &dyn Dests) {
-        self.state(st).cache.for_each_val_mut(|r| self.index.reresolve(r));
+        self.state(st)
+            .cache
+            .for_each_val_mut(|r| self.index.reresolve(r));
     }
 
     fn schedule(&self, st: &mut SchedState, dests: &dyn Dests, input: &Input) -> Option<usize> {
@@ -118,7 +131,9 @@ impl Scheduler for Lblc {
     }
 
     fn tick(&self, st: &mut SchedState, now_us: u64) {
-        self.state(st).cache.tick(now_us, self.expiration_us, |_| {});
+        self.state(st)
+            .cache
+            .tick(now_us, self.expiration_us, |_| {});
     }
 }
 
@@ -144,7 +159,11 @@ mod tests {
         assert_eq!(l.schedule(&mut st, &ds, &to(x, 1)), Some(1));
         ds.0[0].active = 0;
         ds.0[1].active = 1;
-        assert_eq!(l.schedule(&mut st, &ds, &to(x, 2)), Some(1), "B is now cached");
+        assert_eq!(
+            l.schedule(&mut st, &ds, &to(x, 2)),
+            Some(1),
+            "B is now cached"
+        );
         let SchedState::Lblc(s) = &st else { panic!() };
         assert_eq!(s.len(), 1);
     }
@@ -179,7 +198,12 @@ mod tests {
         let x = [172, 16, 0, 1];
         assert_eq!(l.schedule(&mut st, &a, &to(x, 0)), Some(0));
         // A new server in front: the entry follows 10.0.0.1 to index 1.
-        let b = VecDests(vec![d(4, 1).act(9), d(1, 1).act(3), d(2, 1).act(1), d(3, 1).act(1)]);
+        let b = VecDests(vec![
+            d(4, 1).act(9),
+            d(1, 1).act(3),
+            d(2, 1).act(1),
+            d(3, 1).act(1),
+        ]);
         let l2 = Lblc::new(&b, DEFAULT_EXPIRATION_US, 64);
         l2.refresh_state(&mut st, &b);
         assert_eq!(l2.schedule(&mut st, &b, &to(x, 1)), Some(1));
@@ -208,7 +232,10 @@ mod tests {
             t += 1_000_000;
         }
         let SchedState::Lblc(s) = &st else { panic!() };
-        assert!(s.is_empty(), "the 30th run's full check removed the idle entry");
+        assert!(
+            s.is_empty(),
+            "the 30th run's full check removed the idle entry"
+        );
     }
 
     #[test]

@@ -143,7 +143,9 @@ impl Pool {
     /// `ip_vs_dest_set_max`: the weighted most-loaded member with weight
     /// > 0 (strict `<`, so the first wins a tie), as a pool index.
     fn max(&self, set: Set, d: &dyn Dests) -> Option<u32> {
-        let mut members = self.iter(set).filter_map(|(m, mem)| mem.dest.resolve(d).map(|i| (m, i)));
+        let mut members = self
+            .iter(set)
+            .filter_map(|(m, mem)| mem.dest.resolve(d).map(|i| (m, i)));
         let (mut most_m, mut most) = members.find(|&(_, i)| d.weight(i) > 0)?;
         let mut moh = overhead(d, most);
         for (m, i) in members {
@@ -169,7 +171,11 @@ impl LblcrState {
         LblcrState {
             cache: Cache::new(capacity),
             // Two members per entry on average before the pool runs dry.
-            pool: Pool { members: Vec::with_capacity(2 * capacity), cap: 2 * capacity, free: NONE },
+            pool: Pool {
+                members: Vec::with_capacity(2 * capacity),
+                cap: 2 * capacity,
+                free: NONE,
+            },
             insert_failures: 0,
         }
     }
@@ -190,9 +196,14 @@ impl LblcrState {
 
     /// The servers (address, port) cached for `daddr`, in set order.
     pub fn set_of(&self, daddr: std::net::Ipv4Addr) -> Vec<(std::net::Ipv4Addr, u16)> {
-        let Some(slot) = self.cache.find(u32::from(daddr)) else { return vec![] };
+        let Some(slot) = self.cache.find(u32::from(daddr)) else {
+            return vec![];
+        };
         let set = self.cache.slot(slot).val;
-        self.pool.iter(set).map(|(_, m)| (m.dest.addr.into(), m.dest.port)).collect()
+        self.pool
+            .iter(set)
+            .map(|(_, m)| (m.dest.addr.into(), m.dest.port))
+            .collect()
     }
 }
 
@@ -204,14 +215,22 @@ pub struct Lblcr {
 }
 
 pub fn build(_: SchedFlags, dests: &dyn Dests) -> Result<Box<dyn Scheduler>, SchedError> {
-    Ok(Box::new(Lblcr::new(dests, DEFAULT_EXPIRATION_US, DEFAULT_CAPACITY)))
+    Ok(Box::new(Lblcr::new(
+        dests,
+        DEFAULT_EXPIRATION_US,
+        DEFAULT_CAPACITY,
+    )))
 }
 
 impl Lblcr {
     /// `expiration_us` is sysctl lblcr_expiration; `capacity` the cache
     /// entries preallocated per worker (members: twice that).
     pub fn new(dests: &dyn Dests, expiration_us: u64, capacity: usize) -> Self {
-        Lblcr { index: DestIndex::new(dests), expiration_us, capacity }
+        Lblcr {
+            index: DestIndex::new(dests),
+            expiration_us,
+            capacity,
+        }
     }
 
     fn state<'a>(&self, st: &'a mut SchedState) -> &'a mut LblcrState {
@@ -252,7 +271,11 @@ impl Scheduler for Lblcr {
         let (key, now) = (u32::from(input.daddr), input.now_us);
         let Some(slot) = s.cache.find(key) else {
             let d = weighted_least(dests, overhead)?;
-            let empty = Set { head: NONE, size: 0, lastmod: now };
+            let empty = Set {
+                head: NONE,
+                size: 0,
+                lastmod: now,
+            };
             match s.cache.insert(key, empty, now) {
                 Some(slot) => {
                     let mut set = empty;
@@ -286,7 +309,8 @@ impl Scheduler for Lblcr {
     fn tick(&self, st: &mut SchedState, now_us: u64) {
         let s = self.state(st);
         let pool = &mut s.pool;
-        s.cache.tick(now_us, self.expiration_us, |set| pool.release_set(set));
+        s.cache
+            .tick(now_us, self.expiration_us, |set| pool.release_set(set));
     }
 }
 
@@ -304,7 +328,10 @@ mod tests {
 
     fn set(st: &SchedState) -> Vec<u8> {
         let SchedState::Lblcr(s) = st else { panic!() };
-        s.set_of(Ipv4Addr::from(X)).iter().map(|(a, _)| a.octets()[3]).collect()
+        s.set_of(Ipv4Addr::from(X))
+            .iter()
+            .map(|(a, _)| a.octets()[3])
+            .collect()
     }
 
     #[test]

@@ -52,7 +52,12 @@ mod tests {
 
     #[test]
     fn skips_quiesced_and_overloaded_ignores_weight() {
-        let ds = VecDests(vec![d(1, 0), d(2, 1).over(), d(3, 100).inact(5), d(4, 1).inact(4)]);
+        let ds = VecDests(vec![
+            d(1, 0),
+            d(2, 1).over(),
+            d(3, 100).inact(5),
+            d(4, 1).inact(4),
+        ]);
         assert_eq!(picks(&Lc, &ds, 1), [Some(3)]);
         let ds = VecDests(vec![d(1, 0), d(2, 1).over()]);
         assert_eq!(picks(&Lc, &ds, 1), [None]);

@@ -129,7 +129,10 @@ pub struct Mh {
 
 impl std::fmt::Debug for Mh {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mh").field("slots", &self.table.len()).field("flags", &self.flags).finish()
+        f.debug_struct("Mh")
+            .field("slots", &self.table.len())
+            .field("flags", &self.flags)
+            .finish()
     }
 }
 
@@ -139,7 +142,11 @@ pub fn build(flags: SchedFlags, dests: &dyn Dests) -> Result<Box<dyn Scheduler>,
 
 /// `ip_vs_mh_gcd_weight`: gcd of the positive last weights, 0 if none.
 fn gcd_weight(dests: &dyn Dests) -> i32 {
-    (0..dests.len()).map(|i| dests.last_weight(i)).filter(|&w| w > 0).reduce(gcd).unwrap_or(0)
+    (0..dests.len())
+        .map(|i| dests.last_weight(i))
+        .filter(|&w| w > 0)
+        .reduce(gcd)
+        .unwrap_or(0)
 }
 
 /// `ip_vs_mh_shift_weight`: how far to shift `lw / g` right so that the
@@ -148,7 +155,9 @@ fn shift_weight(dests: &dyn Dests, g: i32) -> u32 {
     if g < 1 {
         return 0;
     }
-    let maxw = (0..dests.len()).map(|i| dests.last_weight(i)).fold(0, i32::max);
+    let maxw = (0..dests.len())
+        .map(|i| dests.last_weight(i))
+        .fold(0, i32::max);
     let fls = 32 - (maxw / g).leading_zeros() as i32;
     (fls - TAB_BITS).max(0) as u32
 }
@@ -158,7 +167,11 @@ impl Mh {
     pub fn new(flags: SchedFlags, dests: &dyn Dests) -> Result<Self, SchedError> {
         let n = dests.len();
         if n > TAB_SIZE as usize {
-            return Err(SchedError::TooManyDests { sched: "mh", max: TAB_SIZE as usize, count: n });
+            return Err(SchedError::TooManyDests {
+                sched: "mh",
+                max: TAB_SIZE as usize,
+                count: n,
+            });
         }
         let mut table = vec![NONE; TAB_SIZE as usize].into_boxed_slice();
         let g = gcd_weight(dests);
@@ -184,7 +197,11 @@ impl Mh {
                     0 => i32::from(lw != 0),
                     t => t,
                 };
-                Setup { perm: offset, skip, turns }
+                Setup {
+                    perm: offset,
+                    skip,
+                    turns,
+                }
             })
             .collect();
 
@@ -312,7 +329,10 @@ mod tests {
         assert_eq!(mh.slot_counts(2), [2047, 2046]);
         // Any equal weight gives the same table (gcd).
         let ds5 = VecDests(vec![d(1, 5), d(2, 5)]);
-        assert_eq!(Mh::new(SchedFlags::default(), &ds5).unwrap().table, mh.table);
+        assert_eq!(
+            Mh::new(SchedFlags::default(), &ds5).unwrap().table,
+            mh.table
+        );
     }
 
     #[test]
@@ -342,7 +362,10 @@ mod tests {
         let mh = Mh::new(SchedFlags::default(), &ds).unwrap();
         assert_eq!(mh.slot_counts(2), [0, 0]);
         let mut st = SchedState::Stateless;
-        assert_eq!(mh.schedule(&mut st, &ds, &from_ip(Ipv4Addr::new(1, 2, 3, 4))), None);
+        assert_eq!(
+            mh.schedule(&mut st, &ds, &from_ip(Ipv4Addr::new(1, 2, 3, 4))),
+            None
+        );
     }
 
     fn client(k: u32) -> Ipv4Addr {
@@ -351,6 +374,7 @@ mod tests {
 
     #[test]
     fn removing_a_server_keeps_other_clients_mostly() {
+        // Server 3 of 5 is deleted (not quiesced): the table is rebuilt.
         let servers: Vec<_> = (1..=5).map(|n| d(n, 1)).collect();
         let before = VecDests(servers.clone());
         let mut after_v = servers;
@@ -376,7 +400,9 @@ mod tests {
         }
         // Maglev promises minimal, not zero, disruption: a server that loses
         // a contested slot to its new neighbour moves a few clients.
-        assert!(moved * 100 <= others * 3, "moved {moved} of {others}");
+        // Here 4 of the 797 clients of the other servers move (0.5%); the
+        // tables are deterministic (fixed keys), so the count is pinned.
+        assert_eq!((moved, others), (4, 797));
     }
 
     #[test]
@@ -387,7 +413,14 @@ mod tests {
         q[1].weight = 0; // last_weight stays 1: same table
         let quiesced = VecDests(q);
         let plain = Mh::new(SchedFlags::default(), &quiesced).unwrap();
-        let fb = Mh::new(SchedFlags { fallback: true, port: false }, &quiesced).unwrap();
+        let fb = Mh::new(
+            SchedFlags {
+                fallback: true,
+                port: false,
+            },
+            &quiesced,
+        )
+        .unwrap();
         let mut st = SchedState::Stateless;
         let mut nulls = 0;
         for k in 0..1000 {
@@ -409,7 +442,14 @@ mod tests {
     #[test]
     fn port_flag() {
         let ds = VecDests((1..=8).map(|n| d(n, 1)).collect());
-        let with_port = Mh::new(SchedFlags { fallback: false, port: true }, &ds).unwrap();
+        let with_port = Mh::new(
+            SchedFlags {
+                fallback: false,
+                port: true,
+            },
+            &ds,
+        )
+        .unwrap();
         let mut st = SchedState::Stateless;
         let mut input = from_ip(client(1));
         let picks: std::collections::HashSet<_> = (0..64)
@@ -422,12 +462,20 @@ mod tests {
         input.protocol = 1;
         let icmp = with_port.schedule(&mut st, &ds, &input);
         input.sport = 1;
-        assert_eq!(with_port.schedule(&mut st, &ds, &input), icmp, "ICMP hashes port 0");
+        assert_eq!(
+            with_port.schedule(&mut st, &ds, &input),
+            icmp,
+            "ICMP hashes port 0"
+        );
     }
 
     #[test]
     fn too_many_dests() {
-        let ds = VecDests((0..4094u32).map(|k| d(1, 1).at((0x0A00_0000 + k).to_be_bytes(), 80)).collect());
+        let ds = VecDests(
+            (0..4094u32)
+                .map(|k| d(1, 1).at((0x0A00_0000 + k).to_be_bytes(), 80))
+                .collect(),
+        );
         assert!(matches!(
             Mh::new(SchedFlags::default(), &ds),
             Err(SchedError::TooManyDests { max: 4093, .. })

@@ -152,9 +152,16 @@ pub enum SchedError {
     #[error("unknown scheduler {name:?} (known: {})", NAMES.join(", "))]
     Unknown { name: String },
     #[error("scheduler {sched} does not take the {flag} flag (only sh and mh take flags)")]
-    FlagNotApplicable { sched: &'static str, flag: &'static str },
+    FlagNotApplicable {
+        sched: &'static str,
+        flag: &'static str,
+    },
     #[error("scheduler {sched} supports at most {max} destinations, the service has {count}")]
-    TooManyDests { sched: &'static str, max: usize, count: usize },
+    TooManyDests {
+        sched: &'static str,
+        max: usize,
+        count: usize,
+    },
 }
 
 /// Every scheduler name, as `ipvsadm -s` spells it.
@@ -187,16 +194,28 @@ const REGISTRY: &[(&str, bool, BuildFn)] = &[
 /// destinations and flags. Unknown names, and flags on a scheduler other
 /// than sh and mh, are errors (the kernel ignores SCHED flags elsewhere;
 /// refusing them catches a misconfiguration early).
-pub fn build(name: &str, flags: SchedFlags, dests: &dyn Dests) -> Result<Box<dyn Scheduler>, SchedError> {
+pub fn build(
+    name: &str,
+    flags: SchedFlags,
+    dests: &dyn Dests,
+) -> Result<Box<dyn Scheduler>, SchedError> {
     let Some(&(sched, takes_flags, build_fn)) = REGISTRY.iter().find(|(n, _, _)| *n == name) else {
-        return Err(SchedError::Unknown { name: name.to_owned() });
+        return Err(SchedError::Unknown {
+            name: name.to_owned(),
+        });
     };
     if !takes_flags {
         if flags.fallback {
-            return Err(SchedError::FlagNotApplicable { sched, flag: "fallback" });
+            return Err(SchedError::FlagNotApplicable {
+                sched,
+                flag: "fallback",
+            });
         }
         if flags.port {
-            return Err(SchedError::FlagNotApplicable { sched, flag: "port" });
+            return Err(SchedError::FlagNotApplicable {
+                sched,
+                flag: "port",
+            });
         }
     }
     build_fn(flags, dests)
@@ -227,11 +246,26 @@ mod tests {
         let err = build("xx", SchedFlags::default(), &dests).unwrap_err();
         assert_eq!(err, SchedError::Unknown { name: "xx".into() });
         assert!(err.to_string().contains("rr, wrr"));
-        let fb = SchedFlags { fallback: true, port: false };
+        let fb = SchedFlags {
+            fallback: true,
+            port: false,
+        };
         let err = build("rr", fb, &dests).unwrap_err();
-        assert_eq!(err, SchedError::FlagNotApplicable { sched: "rr", flag: "fallback" });
-        let port = SchedFlags { fallback: false, port: true };
-        assert!(matches!(build("wlc", port, &dests), Err(SchedError::FlagNotApplicable { .. })));
+        assert_eq!(
+            err,
+            SchedError::FlagNotApplicable {
+                sched: "rr",
+                flag: "fallback"
+            }
+        );
+        let port = SchedFlags {
+            fallback: false,
+            port: true,
+        };
+        assert!(matches!(
+            build("wlc", port, &dests),
+            Err(SchedError::FlagNotApplicable { .. })
+        ));
         assert!(build("sh", fb, &dests).is_ok());
         assert!(build("mh", port, &dests).is_ok());
     }

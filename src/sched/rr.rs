@@ -49,9 +49,12 @@ impl Scheduler for Rr {
     /// deletion is the only change), or to the head.
     fn refresh_state(&self, st: &mut SchedState, dests: &dyn Dests) {
         let s = state(st);
-        let Some((old, addr, port)) = s.cursor else { return };
+        let Some((old, addr, port)) = s.cursor else {
+            return;
+        };
         let n = dests.len();
-        s.cursor = match (0..n).find(|&i| u32::from(dests.addr(i)) == addr && dests.port(i) == port) {
+        s.cursor = match (0..n).find(|&i| u32::from(dests.addr(i)) == addr && dests.port(i) == port)
+        {
             Some(i) => Some((i, addr, port)),
             None if old == 0 || n == 0 => None,
             None => {
@@ -70,7 +73,9 @@ impl Scheduler for Rr {
             Some((i, _, _)) if i < n => i + 1,
             _ => 0,
         };
-        let hit = (start..start + n).map(|k| k % n).find(|&i| !dests.overloaded(i) && dests.weight(i) > 0)?;
+        let hit = (start..start + n)
+            .map(|k| k % n)
+            .find(|&i| !dests.overloaded(i) && dests.weight(i) > 0)?;
         s.cursor = Some((hit, u32::from(dests.addr(hit)), dests.port(hit)));
         Some(hit)
     }

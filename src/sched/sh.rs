@@ -110,7 +110,10 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
-    const FALLBACK: SchedFlags = SchedFlags { fallback: true, port: false };
+    const FALLBACK: SchedFlags = SchedFlags {
+        fallback: true,
+        port: false,
+    };
     const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
 
     #[test]
@@ -150,14 +153,23 @@ mod tests {
         let mut st = SchedState::Stateless;
         assert_eq!(fb.schedule(&mut st, &ds, &from_ip(CLIENT)), None);
         let empty = VecDests(vec![]);
-        assert_eq!(Sh::new(FALLBACK, &empty).schedule(&mut st, &empty, &from_ip(CLIENT)), None);
+        assert_eq!(
+            Sh::new(FALLBACK, &empty).schedule(&mut st, &empty, &from_ip(CLIENT)),
+            None
+        );
     }
 
     #[test]
     fn port_flag_hashes_source_port_of_tcp_udp_sctp_only() {
         let ds: Vec<_> = (1..=7).map(|n| d(n, 1)).collect();
         let ds = VecDests(ds);
-        let with_port = Sh::new(SchedFlags { fallback: false, port: true }, &ds);
+        let with_port = Sh::new(
+            SchedFlags {
+                fallback: false,
+                port: true,
+            },
+            &ds,
+        );
         let without = Sh::new(SchedFlags::default(), &ds);
         let mut st = SchedState::Stateless;
         let addr = u32::from(CLIENT);

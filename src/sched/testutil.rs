@@ -100,15 +100,18 @@ pub(crate) fn input_from(saddr: [u8; 4], sport: u16, daddr: [u8; 4], now_us: u64
 
 /// A packet whose only interesting field is the client address.
 pub(crate) fn from_ip(saddr: Ipv4Addr) -> Input {
-    Input { saddr, sport: 1234, daddr: Ipv4Addr::new(10, 9, 9, 9), dport: 80, protocol: 6, now_us: 0 }
+    Input {
+        saddr,
+        sport: 1234,
+        daddr: Ipv4Addr::new(10, 9, 9, 9),
+        dport: 80,
+        protocol: 6,
+        now_us: 0,
+    }
 }
 
 /// Runs `n` picks with one state and returns the picked indices.
-pub(crate) fn picks(
-    s: &dyn super::Scheduler,
-    dests: &dyn Dests,
-    n: usize,
-) -> Vec<Option<usize>> {
+pub(crate) fn picks(s: &dyn super::Scheduler, dests: &dyn Dests, n: usize) -> Vec<Option<usize>> {
     let mut st = s.new_state(7);
     let input = input_from([10, 1, 1, 1], 1000, [10, 9, 9, 9], 0);
     (0..n).map(|_| s.schedule(&mut st, dests, &input)).collect()

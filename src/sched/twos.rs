@@ -57,15 +57,19 @@ impl Scheduler for Twos {
     fn refresh_state(&self, _: &mut SchedState, _: &dyn Dests) {}
 
     fn schedule(&self, st: &mut SchedState, dests: &dyn Dests, _: &Input) -> Option<usize> {
-        let total: i64 =
-            (0..dests.len()).filter(|&i| eligible(dests, i)).map(|i| i64::from(dests.weight(i))).sum();
+        let total: i64 = (0..dests.len())
+            .filter(|&i| eligible(dests, i))
+            .map(|i| i64::from(dests.weight(i)))
+            .sum();
         if total == 0 {
             return None;
         }
         if !matches!(st, SchedState::Rng(_)) {
             *st = SchedState::Rng(Prng::new(0));
         }
-        let SchedState::Rng(rng) = st else { unreachable!("just set") };
+        let SchedState::Rng(rng) = st else {
+            unreachable!("just set")
+        };
         // +1 so the draws are inclusive from 0 to the total weight, as the
         // kernel does; the modulo is on u64 so no weight sum can overflow it.
         let t = (total + 1) as u64;

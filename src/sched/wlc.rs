@@ -52,10 +52,16 @@ mod tests {
     #[test]
     fn no_overflow_with_large_counts() {
         // The largest counters with ipvsadm's largest weight fit in i64.
-        let ds = VecDests(vec![d(1, 65535).act(u32::MAX), d(2, 65535).act(u32::MAX - 1)]);
+        let ds = VecDests(vec![
+            d(1, 65535).act(u32::MAX),
+            d(2, 65535).act(u32::MAX - 1),
+        ]);
         assert_eq!(picks(&Wlc, &ds, 1), [Some(1)]);
         // Beyond that the compare saturates instead of wrapping or panicking.
-        let ds = VecDests(vec![d(1, i32::MAX).act(u32::MAX), d(2, i32::MAX).act(u32::MAX)]);
+        let ds = VecDests(vec![
+            d(1, i32::MAX).act(u32::MAX),
+            d(2, i32::MAX).act(u32::MAX),
+        ]);
         assert_eq!(picks(&Wlc, &ds, 1), [Some(0)]);
     }
 }

@@ -34,7 +34,10 @@ impl Wrr {
         // gcd of the positive weights, 1 if there are none.
         let di = weights.clone().filter(|&w| w > 0).reduce(gcd).unwrap_or(1);
         let max = weights.fold(0, i32::max);
-        Wrr { di, mw: max - (di - 1) }
+        Wrr {
+            di,
+            mw: max - (di - 1),
+        }
     }
 }
 
@@ -54,7 +57,10 @@ impl Scheduler for Wrr {
     }
 
     fn new_state(&self, _seed: u64) -> SchedState {
-        SchedState::Wrr(WrrState { cl: None, cw: self.mw })
+        SchedState::Wrr(WrrState {
+            cl: None,
+            cw: self.mw,
+        })
     }
 
     /// `ip_vs_wrr_dest_changed`: back to the head; keep cw if it is still
@@ -122,7 +128,9 @@ mod tests {
     use super::*;
 
     fn names(p: &[Option<usize>]) -> String {
-        p.iter().map(|x| x.map_or('-', |i| (b'A' + i as u8) as char)).collect()
+        p.iter()
+            .map(|x| x.map_or('-', |i| (b'A' + i as u8) as char))
+            .collect()
     }
 
     #[test]
