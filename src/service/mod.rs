@@ -1,11 +1,13 @@
 //! Virtual services and real servers as configured: the rules file in
-//! ipvsadm's syntax (`rules`) and the names it may use (`names`).
+//! ipvsadm's syntax (`rules`), the names it may use (`names`), and the
+//! snapshot the data path looks services up in (`table`).
 //!
 //! These are the typed, validated rules others build on: the service table
 //! of the data path and `dlvsadm` both start from a [`Rules`] value.
 
 pub mod names;
 pub mod rules;
+pub mod table;
 
 pub use rules::{
     DestRule, Method, Persistence, Protocol, Rules, RulesError, SchedFlags, ServiceKey,
