@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 use dlvs::config::Config;
 use dlvs::control::daemon::{self, Mode};
+use dlvs::service::table::{Registry, ServiceTable};
+use dlvs::service::Rules;
 
 /// The demo lab's configuration, used by `dlvs run` without `--config`.
 const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
@@ -19,6 +21,11 @@ fn load(path: Option<&Path>) -> Result<Config, dlvs::config::ConfigError> {
         Some(p) => Config::load(p),
         None => Config::from_toml(DEMO_CONFIG, Path::new(DEMO_NAME)),
     }
+}
+
+/// Loads a rules file, or none.
+fn load_rules(path: Option<&Path>) -> Result<Rules, dlvs::service::RulesError> {
+    path.map_or_else(|| Ok(Rules::default()), Rules::load)
 }
 
 #[derive(Parser)]
@@ -40,6 +47,10 @@ enum Cmd {
         /// see config/demo.toml].
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Virtual services and real servers in ipvsadm-save syntax
+        /// [default: none].
+        #[arg(long, short)]
+        rules: Option<PathBuf>,
     },
     /// Check a configuration without starting DPDK: exit 0 and a summary
     /// if it would load, else the error naming the file and field. (Device
@@ -48,12 +59,19 @@ enum Cmd {
         /// The TOML configuration file [default: the built-in demo config].
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// A rules file (ipvsadm-save syntax) to check too; its services
+        /// are printed as `ipvsadm -S -n` would.
+        #[arg(long, short)]
+        rules: Option<PathBuf>,
     },
     /// Run the data path over a capture: the first interface reads IN and
     /// writes every frame it sends to OUT; prints a JSON summary last.
     Replay {
         #[arg(long, short)]
         config: PathBuf,
+        /// Virtual services and real servers in ipvsadm-save syntax.
+        #[arg(long, short)]
+        rules: Option<PathBuf>,
         /// Input capture (pcap).
         #[arg(long, short)]
         input: PathBuf,
@@ -79,8 +97,12 @@ fn main() -> ExitCode {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Check { config } => {
+        Cmd::Check { config, rules } => {
             let cfg = load(config.as_deref())?;
+            let rules = load_rules(rules.as_deref())?;
+            // Building the table checks what the parser cannot alone (each
+            // scheduler with its servers).
+            ServiceTable::build(&rules, &cfg.marks, &mut Registry::default())?;
             println!(
                 "{}: ok",
                 config.as_deref().unwrap_or(Path::new(DEMO_NAME)).display()
@@ -143,21 +165,32 @@ fn real_main() -> anyhow::Result<()> {
                 cfg.metrics
                     .map_or("off".to_string(), |m| format!("on {}", m.listen))
             );
+            let dests: usize = rules.services.iter().map(|s| s.dests.len()).sum();
+            println!(
+                "  {} virtual service(s), {dests} real server(s)",
+                rules.services.len()
+            );
+            for line in rules.to_save_n().lines() {
+                println!("  {line}");
+            }
             Ok(())
         }
-        Cmd::Run { config } => {
+        Cmd::Run { config, rules } => {
             let cfg = load(config.as_deref())?;
-            let s = daemon::run(&cfg, &Mode::Run)?;
+            let rules = load_rules(rules.as_deref())?;
+            let s = daemon::run(&cfg, &rules, &Mode::Run)?;
             log::info!("stopped: {}", s.to_json());
             Ok(())
         }
         Cmd::Replay {
             config,
+            rules,
             input,
             output,
         } => {
             let cfg = Config::load(&config)?;
-            let s = daemon::run(&cfg, &Mode::Replay { input, output })?;
+            let rules = load_rules(rules.as_deref())?;
+            let s = daemon::run(&cfg, &rules, &Mode::Replay { input, output })?;
             println!("{}", s.to_json());
             Ok(())
         }

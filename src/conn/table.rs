@@ -16,18 +16,28 @@
 //! Work is bounded: [`ConnTable::expire`] checks a fixed number of slots
 //! per call, going round the slab (a full turn over `capacity / budget`
 //! calls), and a lookup that finds an expired entry treats it as gone and
-//! frees it. A template that still controls connections does not expire:
-//! its timer is re-armed, as IPVS's `ip_vs_conn_expire` does.
+//! frees it. A template lasts its own timeout after its last use and
+//! `timeout` after the last connection it controls ends (IPVS re-arms a
+//! template's timer while it controls connections, `ip_vs_conn_expire`;
+//! ../shared/IPVS-SPEC.md section 4). Entries are reaped lazily here, so
+//! a template keeps its connections in a list (linked through their
+//! slots) and, once its own time is up, reads their deadlines instead of
+//! re-arming itself blindly; one whose time is up but whose connections
+//! the sweep has not reaped yet is no longer found, and is freed after
+//! them (a connection's link to its template never dangles). The walk
+//! happens only after a template's own timeout, when its client has
+//! opened no connection for that long.
 //!
-//! Cost per entry: one [`Conn`] (56 bytes) in the slab plus one or two
+//! Cost per entry: one [`Conn`] (72 bytes) in the slab plus one or two
 //! index entries (a 16-byte key and a 4-byte value each, with hashbrown's
-//! control byte and load factor): about 110 bytes for a NAT connection.
+//! control byte and load factor): about 120 bytes for a NAT connection.
 
 use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
 
 use super::tcp_state::TcpState;
+use crate::wire::tunnel::Tunnel;
 
 /// What a key points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,13 +84,13 @@ impl ConnKey {
     }
 }
 
-/// How a connection is forwarded (IPVS's IP_VS_CONN_F_FWD_MASK).
+/// How a connection is forwarded (IPVS's IP_VS_CONN_F_FWD_MASK), with
+/// the tunnel's parameters for TUN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Fwd {
-    Nat = 0,
-    Dr = 1,
-    Tun = 2,
+    Nat,
+    Dr,
+    Tun(Tunnel),
 }
 
 /// The state a connection is in: TCP's, or the single state of UDP and
@@ -133,6 +143,10 @@ pub struct Conn {
     /// Timeout in µs, and when it runs out (the data plane's clock).
     pub timeout_us: u64,
     pub expires: u64,
+    /// The list of a template's connections: in a template, the first;
+    /// in a connection, the next and previous of its template's.
+    pub ctl_next: Slot,
+    pub ctl_prev: Slot,
 }
 
 impl Conn {
@@ -216,13 +230,24 @@ impl ConnTable {
     pub fn insert(&mut self, mut conn: Conn, now: u64) -> Result<Slot, Full> {
         let slot = self.free.pop().ok_or(Full)?;
         conn.expires = now.saturating_add(conn.timeout_us);
+        conn.ctl_next = NO_SLOT;
+        conn.ctl_prev = NO_SLOT;
         self.index.insert(conn.in_key(), slot);
         if let Some(k) = conn.out_key() {
             self.index.insert(k, slot);
         }
         if conn.control != NO_SLOT {
-            if let Some(Some(t)) = self.slots.get_mut(conn.control as usize) {
-                t.n_control += 1;
+            // At the head of its template's list.
+            match self.slots.get_mut(conn.control as usize) {
+                Some(Some(t)) if t.template => {
+                    t.n_control += 1;
+                    conn.ctl_next = t.ctl_next;
+                    t.ctl_next = slot;
+                }
+                _ => conn.control = NO_SLOT,
+            }
+            if let Some(next) = self.get_mut(conn.ctl_next) {
+                next.ctl_prev = slot;
             }
         }
         self.slots[slot as usize] = Some(conn);
@@ -236,9 +261,10 @@ impl ConnTable {
     pub fn lookup(&mut self, key: &ConnKey, now: u64, expired: impl FnMut(Conn)) -> Option<Found> {
         let slot = *self.index.get(key)?;
         if self.due(slot, now) {
-            self.expire_slot(slot, now, expired);
-            // Gone, unless a template was re-armed.
-            self.slots[slot as usize].as_ref()?;
+            // Freed, or (a template waiting for its connections to be
+            // reaped) no longer to be found.
+            self.expire_slot(slot, expired);
+            return None;
         }
         Some(Found {
             slot,
@@ -273,8 +299,20 @@ impl ConnTable {
             }
         }
         if conn.control != NO_SLOT {
-            if let Some(Some(t)) = self.slots.get_mut(conn.control as usize) {
+            // Out of its template's list.
+            if let Some(p) = self.get_mut(conn.ctl_prev) {
+                p.ctl_next = conn.ctl_next;
+            }
+            if let Some(n) = self.get_mut(conn.ctl_next) {
+                n.ctl_prev = conn.ctl_prev;
+            }
+            if let Some(t) = self.get_mut(conn.control) {
                 t.n_control = t.n_control.saturating_sub(1);
+                if t.ctl_next == slot {
+                    t.ctl_next = conn.ctl_next;
+                }
+                // The template outlives its connection by its timeout.
+                t.expires = t.expires.max(conn.expires.saturating_add(t.timeout_us));
             }
         }
         self.free.push(slot);
@@ -293,25 +331,40 @@ impl ConnTable {
             let slot = self.cursor as Slot;
             self.cursor = (self.cursor + 1) % n;
             if self.due(slot, now) {
-                self.expire_slot(slot, now, &mut expired);
+                self.expire_slot(slot, &mut expired);
             }
         }
     }
 
+    /// Whether an entry's time has run out: a connection's deadline; a
+    /// template's own, and `timeout` after its connections' latest.
     fn due(&self, slot: Slot, now: u64) -> bool {
-        self.slots[slot as usize]
-            .as_ref()
-            .is_some_and(|c| c.expires <= now)
+        let Some(c) = self.slots[slot as usize].as_ref() else {
+            return false;
+        };
+        if c.expires > now {
+            return false;
+        }
+        if !c.template {
+            return true;
+        }
+        let mut next = c.ctl_next;
+        while let Some(k) = self.get(next) {
+            if k.expires.saturating_add(c.timeout_us) > now {
+                return false;
+            }
+            next = k.ctl_next;
+        }
+        true
     }
 
-    /// A template that still controls connections is re-armed for its
-    /// full timeout (ip_vs_conn.c `ip_vs_conn_expire`); anything else goes.
-    fn expire_slot(&mut self, slot: Slot, now: u64, mut expired: impl FnMut(Conn)) {
-        let Some(c) = self.slots[slot as usize].as_mut() else {
+    /// Frees an entry whose time ran out; a template still linked to
+    /// connections waits for the sweep to reap them first.
+    fn expire_slot(&mut self, slot: Slot, mut expired: impl FnMut(Conn)) {
+        let Some(c) = self.slots[slot as usize].as_ref() else {
             return;
         };
         if c.template && c.n_control > 0 {
-            c.expires = now.saturating_add(c.timeout_us);
             return;
         }
         if let Some(conn) = self.remove(slot) {
@@ -348,6 +401,8 @@ mod tests {
             n_control: 0,
             timeout_us: 60_000_000,
             expires: 0,
+            ctl_next: NO_SLOT,
+            ctl_prev: NO_SLOT,
         }
     }
 
@@ -429,11 +484,10 @@ mod tests {
     }
 
     #[test]
-    fn a_template_lives_while_it_controls_connections() {
+    fn a_template_lives_its_timeout_after_its_last_connection() {
         let mut t = ConnTable::new(8);
         let mut tpl = conn(Fwd::Nat, 0);
         tpl.template = true;
-        tpl.proto = 6;
         tpl.timeout_us = 300_000_000;
         let ts = t.insert(tpl, 0).unwrap();
         let mut c = conn(Fwd::Nat, 40000);
@@ -444,16 +498,54 @@ mod tests {
         // A template key never finds a connection, and back.
         let tkey = ConnKey::new(KeyKind::Template, 6, CIP, 0, VIP, 80);
         assert_eq!(t.lookup(&tkey, 1, |_| ()).unwrap().slot, ts);
-        // At 300 s the template is due but controls a connection: re-armed.
+        // At 300 s its own time is up, but its connection lives (to 900 s):
+        // it stays, until 300 s after the connection's end.
         let mut gone = Vec::new();
         t.expire(300_000_000, 8, |c| gone.push(c.template));
         assert!(gone.is_empty());
-        assert_eq!(t.get(ts).unwrap().expires, 600_000_000);
-        // The connection ends; the template then runs out its own time.
-        t.remove(cs);
+        assert!(t.lookup(&tkey, 1_199_999_999, |_| ()).is_some());
+        // Past 1200 s: not found; freed once the connection is reaped.
+        assert!(t.lookup(&tkey, 1_200_000_000, |_| ()).is_none());
+        assert!(t.get(ts).is_some(), "its connection is not reaped yet");
+        t.expire(1_200_000_000, 8, |c| gone.push(c.template));
+        t.expire(1_200_000_000, 8, |c| gone.push(c.template));
+        assert_eq!(gone, vec![false, true], "the connection, then the template");
+        assert!(t.get(cs).is_none() && t.get(ts).is_none());
+    }
+
+    #[test]
+    fn a_template_follows_its_connections_deadlines() {
+        let mut t = ConnTable::new(8);
+        let mut tpl = conn(Fwd::Nat, 0);
+        tpl.template = true;
+        tpl.timeout_us = 10;
+        let ts = t.insert(tpl, 0).unwrap();
+        let mut conns = Vec::new();
+        for p in 1..=3 {
+            let mut c = conn(Fwd::Nat, p);
+            c.control = ts;
+            c.timeout_us = 100;
+            conns.push(t.insert(c, 0).unwrap());
+        }
+        assert_eq!(t.get(ts).unwrap().n_control, 3);
+        // One connection lives longer; another is closed early.
+        t.touch(conns[1], 100, 1000);
+        t.touch(conns[2], 1, 500);
+        let tkey = ConnKey::new(KeyKind::Template, 6, CIP, 0, VIP, 80);
+        assert!(t.lookup(&tkey, 1109, |_| ()).is_some());
+        assert!(
+            t.lookup(&tkey, 1110, |_| ()).is_none(),
+            "10 after the latest (1100)"
+        );
+        // Unlinking from the middle, the head and the tail keeps the list;
+        // a reaped connection's deadline still holds its template.
+        t.remove(conns[1]);
+        assert_eq!(t.get(ts).unwrap().expires, 1110);
+        t.remove(conns[2]);
+        t.remove(conns[0]);
+        assert!(t.lookup(&tkey, 1109, |_| ()).is_some());
         assert_eq!(t.get(ts).unwrap().n_control, 0);
-        t.expire(600_000_000, 8, |c| gone.push(c.template));
-        assert_eq!(gone, vec![true]);
+        assert_eq!(t.get(ts).unwrap().ctl_next, NO_SLOT);
     }
 
     #[test]
@@ -477,7 +569,7 @@ mod tests {
 
     #[test]
     fn entry_size_is_what_the_docs_say() {
-        assert_eq!(std::mem::size_of::<Option<Conn>>(), 56);
+        assert_eq!(std::mem::size_of::<Option<Conn>>(), 72);
         assert_eq!(std::mem::size_of::<ConnKey>(), 16);
     }
 }

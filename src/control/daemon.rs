@@ -34,6 +34,7 @@
 //! Logging: the control thread logs link changes and address conflicts as
 //! they happen (the workers never log).
 
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +53,8 @@ use crate::datapath::pipeline::Learned;
 use crate::datapath::stats::Conflict;
 use crate::datapath::worker::{self, Clock, WorkerSetup};
 use crate::datapath::{DropReason, Engine, Host, Stats};
+use crate::service::rules::{Rules, ServiceKey};
+use crate::service::table::{Registry, ServiceTable};
 use crate::wire::MacAddr;
 
 /// How the director is being run.
@@ -112,6 +115,8 @@ pub enum DaemonError {
     Metrics { listen: String, reason: String },
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
+    #[error(transparent)]
+    Services(#[from] crate::service::table::BuildError),
     #[error("control thread: {0}")]
     ControlThread(String),
     #[error("worker on lcore {lcore} failed: {reason}")]
@@ -167,7 +172,7 @@ impl Drop for ExitFlag<'_> {
 }
 
 /// Runs the director; returns the final counters.
-pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
+pub fn run(cfg: &Config, rules: &Rules, mode: &Mode) -> Result<Summary, DaemonError> {
     // Validate the replay files before touching DPDK.
     let expected = match mode {
         Mode::Run => None,
@@ -191,6 +196,10 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
         }
     };
     let data_room = buffer_size(cfg)?;
+    // The service table, built before DPDK starts: a bad rule costs nothing.
+    let mut registry = Registry::default();
+    let services = Arc::new(ServiceTable::build(rules, &cfg.marks, &mut registry)?);
+    log_services(&services, cfg);
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -228,6 +237,8 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
     )?;
     let (mut ports, macs) = configure_ports(devices, &pool, cfg, mode, workers, socket)?;
     let host = Arc::new(Host::new(cfg, &macs));
+    // Per-start randomness for the schedulers (twos) and tunnel idents.
+    let seeds = std::collections::hash_map::RandomState::new();
 
     // Control threads off the polling CPUs.
     let mut worker_cpus: Vec<usize> = lcores.iter().flat_map(|&l| eal.lcore_cpus(l)).collect();
@@ -342,7 +353,12 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
                 .map(|(i, s)| (i + 1, s))
                 .zip(&lcores[1..])
             {
-                let engine = Engine::new(Arc::clone(&host));
+                let engine = Engine::with_services(
+                    Arc::clone(&host),
+                    Arc::clone(&services),
+                    &cfg.conn,
+                    seeds.hash_one(w),
+                );
                 let flag = &exited[w];
                 let job = move || {
                     let _exit = ExitFlag(flag);
@@ -373,7 +389,12 @@ pub fn run(cfg: &Config, mode: &Mode) -> Result<Summary, DaemonError> {
                 }
             );
 
-            let engine = Engine::new(Arc::clone(&host));
+            let engine = Engine::with_services(
+                Arc::clone(&host),
+                Arc::clone(&services),
+                &cfg.conn,
+                seeds.hash_one(0usize),
+            );
             let main = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let _exit = ExitFlag(&exited[0]);
                 if injected_panic(0) {
@@ -533,6 +554,35 @@ fn configure_ports<'e, 'p>(
         macs.push(mac);
     }
     Ok((ports, macs))
+}
+
+/// One line on the services, and a warning for each virtual address that
+/// is not one of the director's: nothing answers ARP for it, so traffic
+/// reaches it only if routed to the director.
+fn log_services(services: &ServiceTable, cfg: &Config) {
+    if services.is_empty() {
+        log::info!("no virtual services (give a rules file with --rules)");
+        return;
+    }
+    let dests: usize = services.services().iter().map(|s| s.dests.len()).sum();
+    log::info!(
+        "{} virtual service(s), {dests} real server(s)",
+        services.services().len()
+    );
+    for s in services.services() {
+        if let ServiceKey::Addr { addr, .. } = s.key {
+            let own = cfg
+                .interfaces
+                .iter()
+                .any(|i| i.addresses.iter().any(|a| a.addr == addr));
+            if !own {
+                log::warn!(
+                    "rules line {}: {addr} is not an address of any [[interface]]; the director answers no ARP for it",
+                    s.line
+                );
+            }
+        }
+    }
 }
 
 fn interface_error(itf: &Interface, spec: &str, err: dpdk::DpdkError) -> DaemonError {

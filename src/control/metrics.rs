@@ -39,6 +39,7 @@ struct LcoreHandles {
     tx_refused: Counter,
     arp_off_subnet: Counter,
     neighbors_evicted: Counter,
+    connections: Gauge,
     held: Gauge,
     drops: Vec<Counter>,
 }
@@ -86,6 +87,7 @@ impl MetricsPublisher {
                     tx_refused: metrics::counter!("dlvs_lcore_tx_refused_packets_total", &l),
                     arp_off_subnet: metrics::counter!("dlvs_lcore_arp_off_subnet_total", &l),
                     neighbors_evicted: metrics::counter!("dlvs_lcore_neighbors_evicted_total", &l),
+                    connections: metrics::gauge!("dlvs_lcore_connections", &l),
                     held: metrics::gauge!("dlvs_lcore_held_packets", &l),
                     drops: DropReason::ALL
                         .iter()
@@ -132,6 +134,7 @@ impl MetricsPublisher {
             h.arp_off_subnet.absolute(s.arp_off_subnet);
             h.neighbors_evicted.absolute(s.neighbors_evicted);
             h.held.set(s.held as f64);
+            h.connections.set(s.connections as f64);
             for (c, v) in h.drops.iter().zip(s.drops.iter()) {
                 c.absolute(*v);
             }
@@ -221,6 +224,10 @@ fn describe() {
         "dlvs_lcore_neighbors_evicted_total",
         Unit::Count,
         "Learned neighbours evicted to make room in a full table."
+    );
+    describe_gauge!(
+        "dlvs_lcore_connections",
+        "Connections and persistence templates in the lcore's table."
     );
     describe_gauge!(
         "dlvs_lcore_held_packets",

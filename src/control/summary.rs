@@ -33,6 +33,8 @@ pub struct Summary {
     pub arp_off_subnet: u64,
     /// Learned neighbours evicted from a full table.
     pub neighbors_evicted: u64,
+    /// Connections and templates still in the tables at the end.
+    pub connections: u64,
     pub ports: Vec<PortSummary>,
 }
 
@@ -56,6 +58,7 @@ impl Summary {
             tx_refused: s.tx_refused,
             arp_off_subnet: s.arp_off_subnet,
             neighbors_evicted: s.neighbors_evicted,
+            connections: s.connections,
             ports: names
                 .iter()
                 .zip(s.ports.iter().zip(ports))

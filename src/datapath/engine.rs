@@ -20,6 +20,8 @@ use super::neighbor::TimerEvent;
 use super::packet::{PacketBuf, RxMeta};
 use super::pipeline::{self, Ctx, Learned, Verdict};
 use super::{DropReason, Stats};
+use crate::config::ConnConfig;
+use crate::service::table::ServiceTable;
 use crate::wire::ethernet::MIN_FRAME_LEN;
 use crate::wire::{ArpOp, ArpRepr, MacAddr};
 
@@ -47,11 +49,28 @@ pub struct Engine<B> {
 }
 
 impl<B: PacketBuf> Engine<B> {
+    /// An engine with no virtual services (host duties only).
     pub fn new(host: Arc<Host>) -> Engine<B> {
+        Self::with_ctx(Ctx::new(host))
+    }
+
+    /// An engine serving `services` with a connection table sized by
+    /// `conn`; `seed` seeds the schedulers' randomness.
+    pub fn with_services(
+        host: Arc<Host>,
+        services: Arc<ServiceTable>,
+        conn: &ConnConfig,
+        seed: u64,
+    ) -> Engine<B> {
+        Self::with_ctx(Ctx::with_services(host, services, conn, seed))
+    }
+
+    fn with_ctx(ctx: Ctx) -> Engine<B> {
+        let host = Arc::clone(ctx.host());
         let arp = host.arp;
         let ports = host.ports.len();
         Engine {
-            ctx: Ctx::new(host),
+            ctx,
             held: VecDeque::with_capacity(arp.queue),
             hold_cap: arp.queue,
             // One retry interval beyond the last request: the neighbour
@@ -133,6 +152,7 @@ impl<B: PacketBuf> Engine<B> {
     /// by the number of incomplete neighbours and held frames.
     pub fn tick<O: Output<B>>(&mut self, out: &mut O) {
         let now = self.ctx.now();
+        self.ctx.l4_timer();
         let mut events = [None; super::neighbor::MAX_INCOMPLETE];
         let mut n = 0;
         self.ctx.neighbor_timer(|e| {
@@ -163,6 +183,7 @@ impl<B: PacketBuf> Engine<B> {
     fn sync_counters(&mut self) {
         self.stats.arp_off_subnet = self.ctx.arp_off_subnet();
         self.stats.neighbors_evicted = self.ctx.neighbors_evicted();
+        self.stats.connections = self.ctx.connections() as u64;
     }
 
     /// Sends a gratuitous ARP for every own address (RFC 5227 §3).

@@ -22,6 +22,7 @@ pub(crate) mod fixture_frames;
 mod fixtures;
 pub mod harness;
 pub mod host;
+pub mod l4;
 pub mod neighbor;
 pub mod packet;
 pub mod pipeline;

@@ -18,10 +18,13 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::host::Host;
+use super::l4::{self, L4};
 use super::neighbor::{Learn, Lookup, NeighborTable};
-use super::packet::{Csum, Packet, RxMeta};
+use super::packet::{Csum, Packet};
 use super::stats::Conflict;
 use super::DropReason;
+use crate::config::ConnConfig;
+use crate::service::table::ServiceTable;
 use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::icmp::msg;
 use crate::wire::{
@@ -89,16 +92,18 @@ pub struct Learned {
 #[derive(Debug)]
 pub struct Ctx {
     host: Arc<Host>,
+    services: Arc<ServiceTable>,
     st: State,
 }
 
 /// The mutable half of [`Ctx`], borrowed apart from the snapshot so the
 /// packet path never touches the `Arc`'s counter.
 #[derive(Debug)]
-struct State {
+pub(super) struct State {
+    pub(super) l4: L4,
     neighbors: NeighborTable,
     /// The data plane's clock, microseconds.
-    now: u64,
+    pub(super) now: u64,
     solicit: Notes<(usize, Ipv4Addr)>,
     resolved: Notes<(usize, Ipv4Addr, MacAddr)>,
     learned: Notes<Learned>,
@@ -109,14 +114,33 @@ struct State {
 }
 
 impl Ctx {
+    /// A context with no virtual services (host duties only).
     pub fn new(host: Arc<Host>) -> Ctx {
+        let conn = ConnConfig {
+            capacity: 1024,
+            sloppy: false,
+        };
+        Ctx::with_services(host, Arc::default(), &conn, 0)
+    }
+
+    /// A context serving `services`, with a connection table of
+    /// `conn.capacity` entries; `seed` seeds the schedulers' randomness.
+    pub fn with_services(
+        host: Arc<Host>,
+        services: Arc<ServiceTable>,
+        conn: &ConnConfig,
+        seed: u64,
+    ) -> Ctx {
         let mut neighbors = NeighborTable::new(host.arp);
         for n in &host.static_neighbors {
             neighbors.add_static(n.port, n.ip, n.mac);
         }
+        let l4 = L4::new(conn, &services, seed);
         Ctx {
             host,
+            services,
             st: State {
+                l4,
                 neighbors,
                 now: 0,
                 solicit: Notes::new(),
@@ -130,6 +154,22 @@ impl Ctx {
 
     pub fn host(&self) -> &Arc<Host> {
         &self.host
+    }
+
+    pub fn services(&self) -> &Arc<ServiceTable> {
+        &self.services
+    }
+
+    /// Layer-4 timer work: connection expiry (bounded), scheduler
+    /// housekeeping.
+    pub fn l4_timer(&mut self) {
+        let now = self.st.now;
+        self.st.l4.tick(&self.services, now);
+    }
+
+    /// Connections (and persistence templates) this lcore holds.
+    pub fn connections(&self) -> usize {
+        self.st.l4.conns.len()
     }
 
     /// The data plane's clock, microseconds.
@@ -201,24 +241,24 @@ impl State {
 
 /// Processes one frame received on `port`.
 pub fn process(pkt: &mut Packet<'_>, port: usize, ctx: &mut Ctx) -> Verdict {
-    let meta = *pkt.meta();
-    match process_inner(pkt.data_mut(), &meta, port, &ctx.host, &mut ctx.st) {
+    match process_inner(pkt, port, &ctx.host, &ctx.services, &mut ctx.st) {
         Ok(v) => v,
         Err(r) => Verdict::Drop(r),
     }
 }
 
 fn process_inner(
-    frame: &mut [u8],
-    meta: &RxMeta,
+    pkt: &mut Packet<'_>,
     port: usize,
     host: &Host,
+    services: &ServiceTable,
     st: &mut State,
 ) -> Result<Verdict, DropReason> {
+    let frame = pkt.data();
     let Some(me) = host.ports.get(port) else {
         return Err(DropReason::EthNotForUs);
     };
-    let eth = EthernetFrame::new_checked(&*frame).map_err(|_| DropReason::EthTruncated)?;
+    let eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::EthTruncated)?;
     if frame.len() > ETH_LEN + me.mtu as usize {
         return Err(DropReason::Oversize);
     }
@@ -227,8 +267,8 @@ fn process_inner(
         return Err(DropReason::EthNotForUs);
     }
     match eth.ethertype() {
-        EtherType::ARP => arp(frame, port, st, host),
-        EtherType::IPV4 => ipv4(frame, meta, st, host),
+        EtherType::ARP => arp(pkt.data_mut(), port, st, host),
+        EtherType::IPV4 => ipv4(pkt, st, host, services),
         _ => Err(DropReason::EthUnsupported),
     }
 }
@@ -324,27 +364,42 @@ fn arp(frame: &mut [u8], port: usize, st: &mut State, host: &Host) -> Result<Ver
 }
 
 fn ipv4(
-    frame: &mut [u8],
-    meta: &RxMeta,
+    pkt: &mut Packet<'_>,
     st: &mut State,
     host: &Host,
+    services: &ServiceTable,
 ) -> Result<Verdict, DropReason> {
-    let ip = Ipv4Packet::new_checked(&frame[ETH_LEN..]).map_err(|e| match e {
-        WireError::Truncated => DropReason::Ipv4Truncated,
-        WireError::BadVersion => DropReason::Ipv4BadVersion,
-        WireError::BadHeaderLen => DropReason::Ipv4BadHeaderLen,
-        _ => DropReason::Ipv4BadTotalLen,
-    })?;
-    // A device that checked the header says so; else verify it here.
-    let bad = match meta.ip_csum {
-        Csum::Good => false,
-        Csum::Bad => true,
-        Csum::Unknown => !ip.verify_checksum(),
+    let meta = *pkt.meta();
+    let (src, dst, hlen, total, fragment, protocol) = {
+        let ip = Ipv4Packet::new_checked(&pkt.data()[ETH_LEN..]).map_err(|e| match e {
+            WireError::Truncated => DropReason::Ipv4Truncated,
+            WireError::BadVersion => DropReason::Ipv4BadVersion,
+            WireError::BadHeaderLen => DropReason::Ipv4BadHeaderLen,
+            _ => DropReason::Ipv4BadTotalLen,
+        })?;
+        // A device that checked the header says so; else verify it here.
+        let bad = match meta.ip_csum {
+            Csum::Good => false,
+            Csum::Bad => true,
+            Csum::Unknown => !ip.verify_checksum(),
+        };
+        if bad {
+            return Err(DropReason::Ipv4BadChecksum);
+        }
+        (
+            ip.src_addr(),
+            ip.dst_addr(),
+            ip.header_len(),
+            ip.total_len() as usize,
+            ip.is_fragment(),
+            ip.protocol(),
+        )
     };
-    if bad {
-        return Err(DropReason::Ipv4BadChecksum);
+    // Layer 4 first: a connection (either direction), then a virtual
+    // service; what is neither is the host's.
+    if let Some(r) = l4::forward(pkt, hlen, total, host, services, st) {
+        return r;
     }
-    let (src, dst) = (ip.src_addr(), ip.dst_addr());
     if host.local_port(dst).is_none() {
         return Err(if host.is_broadcast(dst) {
             DropReason::Ipv4Broadcast
@@ -355,12 +410,11 @@ fn ipv4(
     if host.is_martian_source(src) {
         return Err(DropReason::Ipv4MartianSource);
     }
-    if ip.is_fragment() {
+    if fragment {
         return Err(DropReason::Ipv4Fragment);
     }
-    let (hlen, total) = (ip.header_len(), ip.total_len() as usize);
-    match ip.protocol() {
-        IpProtocol::ICMP => icmp_echo(frame, hlen, total, src, st, host),
+    match protocol {
+        IpProtocol::ICMP => icmp_echo(pkt.data_mut(), hlen, total, src, st, host),
         _ => Err(DropReason::HostUnhandled),
     }
 }
@@ -414,7 +468,7 @@ fn icmp_echo(
 }
 
 /// Fills the Ethernet destination for `next_hop` or holds the frame.
-fn resolve(
+pub(super) fn resolve(
     frame: &mut [u8],
     port: usize,
     next_hop: Ipv4Addr,

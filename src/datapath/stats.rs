@@ -55,6 +55,9 @@ pub struct Stats {
     /// Learned neighbours evicted to make room in a full table (as of the
     /// last timer run).
     pub neighbors_evicted: u64,
+    /// Connections and persistence templates in the lcore's table (as of
+    /// the last timer run).
+    pub connections: u64,
     /// The latest address conflict seen (see `DropReason::ArpConflict`).
     pub last_conflict: Option<Conflict>,
     pub drops: [u64; DropReason::COUNT],
@@ -75,6 +78,7 @@ impl Stats {
             held: 0,
             arp_off_subnet: 0,
             neighbors_evicted: 0,
+            connections: 0,
             last_conflict: None,
             drops: [0; DropReason::COUNT],
             loops: 0,
@@ -107,6 +111,7 @@ impl Stats {
         self.held += o.held;
         self.arp_off_subnet += o.arp_off_subnet;
         self.neighbors_evicted += o.neighbors_evicted;
+        self.connections += o.connections;
         if o.last_conflict.is_some() {
             self.last_conflict = o.last_conflict;
         }

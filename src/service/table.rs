@@ -43,7 +43,34 @@ pub struct DestCounters {
     pub overloaded: AtomicBool,
 }
 
+fn decrement(a: &AtomicU32) {
+    let _ = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+}
+
 impl DestCounters {
+    /// Uncounts a freed connection from the count it was in.
+    pub fn uncount(&self, template: bool, inactive: bool) {
+        decrement(if template {
+            &self.persist
+        } else if inactive {
+            &self.inactive
+        } else {
+            &self.active
+        });
+    }
+
+    /// Moves a connection between the active and inactive counts (a TCP
+    /// state change into or out of ESTABLISHED).
+    pub fn set_active(&self, active: bool) {
+        let (from, to) = if active {
+            (&self.inactive, &self.active)
+        } else {
+            (&self.active, &self.inactive)
+        };
+        decrement(from);
+        to.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Active plus inactive connections (`ip_vs_dest_totalconns`).
     pub fn total(&self) -> u32 {
         self.active
@@ -89,14 +116,10 @@ impl Dest {
     /// lower threshold if one is set, else below 3/4 of the upper one.
     pub fn unbind(&self, template: bool, inactive: bool) {
         let c = &self.counters;
-        let dec = |a: &AtomicU32| {
-            let _ = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
-        };
+        c.uncount(template, inactive);
         if template {
-            dec(&c.persist);
             return;
         }
-        dec(if inactive { &c.inactive } else { &c.active });
         let total = c.total();
         let clear = if self.l_threshold != 0 {
             total < self.l_threshold
@@ -108,19 +131,6 @@ impl Dest {
         if clear {
             c.overloaded.store(false, Ordering::Relaxed);
         }
-    }
-
-    /// Moves a connection between the active and inactive counts (a TCP
-    /// state change into or out of ESTABLISHED).
-    pub fn set_active(&self, active: bool) {
-        let c = &self.counters;
-        let (from, to) = if active {
-            (&c.inactive, &c.active)
-        } else {
-            (&c.active, &c.inactive)
-        };
-        let _ = from.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
-        to.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -253,6 +263,11 @@ pub struct ServiceTable {
     by_addr: HashMap<(u8, Ipv4Addr, u16), usize, foldhash::fast::RandomState>,
     by_mark: HashMap<u32, usize, foldhash::fast::RandomState>,
     marks: Vec<MarkRule>,
+    /// Real servers by id: (service index, destination index).
+    dest_index: HashMap<u32, (usize, usize), foldhash::fast::RandomState>,
+    /// Counters of real servers no longer configured, whose connections
+    /// may still be alive (IPVS's trash).
+    departed: HashMap<u32, Arc<DestCounters>, foldhash::fast::RandomState>,
 }
 
 fn proto_number(p: Protocol) -> u8 {
@@ -306,6 +321,9 @@ impl ServiceTable {
             let scheduler = sched::build(&r.scheduler, flags, &dests)
                 .map_err(|err| BuildError { line: r.line, err })?;
             let i = t.services.len();
+            for (j, d) in dests.iter().enumerate() {
+                t.dest_index.insert(d.id, (i, j));
+            }
             match r.key {
                 ServiceKey::Addr {
                     protocol,
@@ -328,7 +346,43 @@ impl ServiceTable {
                 line: r.line,
             });
         }
+        for e in reg.dests.values() {
+            if !t.dest_index.contains_key(&e.id) {
+                t.departed.insert(e.id, Arc::clone(&e.counters));
+            }
+        }
         Ok(t)
+    }
+
+    /// A configured real server by id: its service and itself.
+    #[inline]
+    pub fn dest(&self, id: u32) -> Option<(&Service, &Dest)> {
+        let &(s, d) = self.dest_index.get(&id)?;
+        let svc = &self.services[s];
+        Some((svc, &svc.dests[d]))
+    }
+
+    /// Uncounts a freed connection of real server `id`, configured or
+    /// departed (see [`Dest::unbind`]).
+    pub fn unbind(&self, id: u32, template: bool, inactive: bool) {
+        if let Some((_, d)) = self.dest(id) {
+            d.unbind(template, inactive);
+        } else if let Some(c) = self.departed.get(&id) {
+            c.uncount(template, inactive);
+        }
+    }
+
+    /// Moves a connection of real server `id` between its active and
+    /// inactive counts.
+    pub fn set_active(&self, id: u32, active: bool) {
+        let c = match self.dest(id) {
+            Some((_, d)) => &d.counters,
+            None => match self.departed.get(&id) {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        c.set_active(active);
     }
 
     pub fn services(&self) -> &[Service] {
@@ -485,7 +539,7 @@ mod tests {
         assert!(!over(), "0 < 1");
         // Active/inactive moves.
         d.bind(false);
-        d.set_active(true);
+        d.counters.set_active(true);
         assert_eq!(d.counters.active.load(Ordering::Relaxed), 1);
         assert_eq!(d.counters.inactive.load(Ordering::Relaxed), 0);
         d.unbind(false, false);
@@ -499,6 +553,25 @@ mod tests {
             ),
             (1, 0)
         );
+    }
+
+    #[test]
+    fn departed_servers_keep_their_counters() {
+        let mut reg = Registry::default();
+        let a = table(&mut reg, RULES);
+        let d = &a.services()[0].dests[0];
+        let id = d.id;
+        d.bind(false);
+        let counters = Arc::clone(&d.counters);
+        let b = table(
+            &mut reg,
+            &RULES.replace("-a -t 10.0.0.100:80 -r 10.0.0.11:80 -m -w 1\n", ""),
+        );
+        assert!(b.dest(id).is_none());
+        b.set_active(id, true);
+        assert_eq!(counters.active.load(Ordering::Relaxed), 1);
+        b.unbind(id, false, false);
+        assert_eq!(counters.total(), 0, "its last connection uncounted");
     }
 
     #[test]

@@ -11,7 +11,8 @@ use serde_json::Value;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
+    EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr,
+    TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
 };
 
 pub const DIR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -171,6 +172,39 @@ pub enum Out {
         seq: u16,
         data: Vec<u8>,
     },
+    /// A TCP segment (checksums verified).
+    Tcp {
+        eth_dst: [u8; 6],
+        eth_src: [u8; 6],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        sport: u16,
+        dport: u16,
+        syn: bool,
+        ack: bool,
+        fin: bool,
+        rst: bool,
+    },
+    /// A UDP datagram (checksums verified when present).
+    Udp {
+        eth_dst: [u8; 6],
+        eth_src: [u8; 6],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        sport: u16,
+        dport: u16,
+        payload: Vec<u8>,
+    },
+    /// An IPv4 packet inside a tunnel (ipip 4, GRE 47, or UDP to a GUE
+    /// port): the outer addresses and protocol, and the inner packet.
+    Tunnel {
+        eth_dst: [u8; 6],
+        eth_src: [u8; 6],
+        outer_src: Ipv4Addr,
+        outer_dst: Ipv4Addr,
+        protocol: u8,
+        inner: Vec<u8>,
+    },
     Other(Vec<u8>),
 }
 
@@ -206,6 +240,85 @@ pub fn decode(frame: &[u8]) -> Out {
             assert!(ip.verify_checksum(), "IPv4 header checksum of output");
             let caps = ChecksumCapabilities::default();
             let ipr = Ipv4Repr::parse(&ip, &caps).expect("IPv4 repr");
+            let (src, dst) = (ipr.src_addr, ipr.dst_addr);
+            match ipr.next_header {
+                IpProtocol::Tcp => {
+                    let t = TcpPacket::new_checked(ip.payload()).expect("TCP");
+                    assert!(
+                        t.verify_checksum(&IpAddress::Ipv4(src), &IpAddress::Ipv4(dst)),
+                        "TCP checksum of output"
+                    );
+                    return Out::Tcp {
+                        eth_dst,
+                        eth_src,
+                        src,
+                        dst,
+                        sport: t.src_port(),
+                        dport: t.dst_port(),
+                        syn: t.syn(),
+                        ack: t.ack(),
+                        fin: t.fin(),
+                        rst: t.rst(),
+                    };
+                }
+                IpProtocol::Udp => {
+                    let u = UdpPacket::new_checked(ip.payload()).expect("UDP");
+                    if u.checksum() != 0 {
+                        assert!(
+                            u.verify_checksum(&IpAddress::Ipv4(src), &IpAddress::Ipv4(dst)),
+                            "UDP checksum of output"
+                        );
+                    }
+                    // GUE (the tests' tunnels use port 6080): version 0,
+                    // no options, an IPv4 packet inside.
+                    if u.dst_port() == GUE_PORT {
+                        let g = u.payload();
+                        assert_eq!(g[..4], [0, 4, 0, 0], "GUE header");
+                        return Out::Tunnel {
+                            eth_dst,
+                            eth_src,
+                            outer_src: src,
+                            outer_dst: dst,
+                            protocol: 17,
+                            inner: g[4..].to_vec(),
+                        };
+                    }
+                    return Out::Udp {
+                        eth_dst,
+                        eth_src,
+                        src,
+                        dst,
+                        sport: u.src_port(),
+                        dport: u.dst_port(),
+                        payload: u.payload().to_vec(),
+                    };
+                }
+                IpProtocol::Unknown(4) | IpProtocol::Unknown(47) => {
+                    let proto = u8::from(ipr.next_header);
+                    let mut inner = ip.payload();
+                    if proto == 47 {
+                        // GRE: flags/version, protocol IPv4, then the
+                        // checksum when the C bit is set (verified).
+                        let flags = u16::from_be_bytes([inner[0], inner[1]]);
+                        assert_eq!(u16::from_be_bytes([inner[2], inner[3]]), 0x0800);
+                        if flags & 0x8000 != 0 {
+                            assert_eq!(ones_sum(inner), 0xffff, "GRE checksum");
+                            inner = &inner[8..];
+                        } else {
+                            inner = &inner[4..];
+                        }
+                    }
+                    return Out::Tunnel {
+                        eth_dst,
+                        eth_src,
+                        outer_src: src,
+                        outer_dst: dst,
+                        protocol: proto,
+                        inner: inner.to_vec(),
+                    };
+                }
+                _ => {}
+            }
             let icmp = Icmpv4Packet::new_checked(ip.payload()).expect("ICMP");
             assert!(icmp.verify_checksum(), "ICMP checksum of output");
             match Icmpv4Repr::parse(&icmp, &caps).expect("ICMP repr") {
@@ -228,6 +341,86 @@ pub fn decode(frame: &[u8]) -> Out {
         }
         _ => Out::Other(frame.to_vec()),
     }
+}
+
+/// The GUE port the tests' tunnelled real servers use.
+pub const GUE_PORT: u16 = 6080;
+
+/// RFC 1071 one's-complement sum of `b` (0xffff over data with a valid
+/// checksum inside).
+pub fn ones_sum(b: &[u8]) -> u16 {
+    let mut s: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// A TCP segment frame from `src_mac` to the director's MAC.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp_frame(
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    control: TcpControl,
+    ack: bool,
+) -> Vec<u8> {
+    let r = TcpRepr {
+        src_port: sport,
+        dst_port: dport,
+        control,
+        seq_number: TcpSeqNumber(1000),
+        ack_number: ack.then_some(TcpSeqNumber(2000)),
+        window_len: 8192,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None, None, None],
+        timestamp: None,
+        payload: &[],
+    };
+    let mut seg = vec![0u8; r.buffer_len()];
+    r.emit(
+        &mut TcpPacket::new_unchecked(&mut seg[..]),
+        &IpAddress::Ipv4(src),
+        &IpAddress::Ipv4(dst),
+        &ChecksumCapabilities::default(),
+    );
+    let mut f = eth(src_mac, DIR_MAC, 0x0800, &ipv4(src, dst, 6, &seg));
+    f.resize(f.len().max(60), 0);
+    f
+}
+
+/// A UDP datagram frame from `src_mac` to the director's MAC.
+pub fn udp_frame(
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let r = UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+    };
+    let mut d = vec![0u8; r.header_len() + payload.len()];
+    r.emit(
+        &mut UdpPacket::new_unchecked(&mut d[..]),
+        &IpAddress::Ipv4(src),
+        &IpAddress::Ipv4(dst),
+        payload.len(),
+        |b| b.copy_from_slice(payload),
+        &ChecksumCapabilities::default(),
+    );
+    let mut f = eth(src_mac, DIR_MAC, 0x0800, &ipv4(src, dst, 17, &d));
+    f.resize(f.len().max(60), 0);
+    f
 }
 
 /// The result of a replay.
@@ -301,13 +494,26 @@ pub fn bin() -> PathBuf {
 /// `dlvs replay` and decodes what it wrote. Frames are stamped one
 /// millisecond apart unless given with times.
 pub fn replay_timed(config_text: &str, frames: &[(u64, Vec<u8>)]) -> Replay {
+    replay_rules_timed(config_text, None, frames)
+}
+
+/// `replay_timed` with a rules file.
+pub fn replay_rules_timed(
+    config_text: &str,
+    rules: Option<&str>,
+    frames: &[(u64, Vec<u8>)],
+) -> Replay {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("dlvs.toml");
     std::fs::write(&cfg, config_text).unwrap();
+    let rules_path = dir.path().join("dlvs.rules");
+    if let Some(r) = rules {
+        std::fs::write(&rules_path, r).unwrap();
+    }
     let input = dir.path().join("in.pcap");
     let output = dir.path().join("out.pcap");
     dlvs::pcap::write_file(&input, frames.iter().map(|(t, f)| (*t, f.as_slice()))).unwrap();
-    let out = run_replay(&cfg, &input, &output);
+    let out = run_replay_rules(&cfg, rules.map(|_| rules_path.as_path()), &input, &output);
     assert!(
         out.status.success(),
         "dlvs replay failed: {}\n{}",
@@ -331,21 +537,36 @@ pub fn replay_timed(config_text: &str, frames: &[(u64, Vec<u8>)]) -> Replay {
 }
 
 pub fn replay(config_text: &str, frames: &[Vec<u8>]) -> Replay {
+    replay_rules(config_text, None, frames)
+}
+
+/// `replay` with a rules file.
+pub fn replay_rules(config_text: &str, rules: Option<&str>, frames: &[Vec<u8>]) -> Replay {
     let base = 1_700_000_000_000_000u64;
     let timed: Vec<(u64, Vec<u8>)> = frames
         .iter()
         .enumerate()
         .map(|(i, f)| (base + i as u64 * 1000, f.clone()))
         .collect();
-    replay_timed(config_text, &timed)
+    replay_rules_timed(config_text, rules, &timed)
 }
 
 pub fn run_replay(cfg: &Path, input: &Path, output: &Path) -> std::process::Output {
-    Command::new(bin())
-        .arg("replay")
-        .arg("--config")
-        .arg(cfg)
-        .arg("--input")
+    run_replay_rules(cfg, None, input, output)
+}
+
+pub fn run_replay_rules(
+    cfg: &Path,
+    rules: Option<&Path>,
+    input: &Path,
+    output: &Path,
+) -> std::process::Output {
+    let mut cmd = Command::new(bin());
+    cmd.arg("replay").arg("--config").arg(cfg);
+    if let Some(r) = rules {
+        cmd.arg("--rules").arg(r);
+    }
+    cmd.arg("--input")
         .arg(input)
         .arg("--output")
         .arg(output)

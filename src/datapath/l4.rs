@@ -1,0 +1,567 @@
+//! Layer-4 switching: IPVS's part of the pipeline.
+//!
+//! For a TCP or UDP packet the pipeline asks [`forward`] first; it answers
+//! `None` when the packet is neither a known connection's nor a virtual
+//! service's (the host duties then take it). Otherwise, in IPVS's order
+//! (net/netfilter/ipvs/ip_vs_core.c `ip_vs_in`, `ip_vs_out`):
+//!
+//! 1. A connection found by the packet's tuple, inbound (client to virtual
+//!    service) or outbound (a NAT real server's reply), is forwarded with
+//!    the connection's method after its state moves (TCP: IPVS's table,
+//!    `conn::tcp_state`) and its timer restarts.
+//! 2. Else the virtual service of (protocol, address, port) or mark
+//!    (`ServiceTable::lookup`) schedules it: TCP only on a SYN without RST
+//!    unless `[conn] sloppy` (ip_vs_proto_tcp.c `tcp_conn_schedule`);
+//!    persistence through a template (ip_vs_core.c `ip_vs_sched_persist`);
+//!    the new connection counted inactive at its real server
+//!    (ip_vs_conn.c `ip_vs_bind_dest`). UDP services with `-o` keep no
+//!    connection: each datagram is scheduled on its own.
+//! 3. Forwarding: NAT rewrites the destination to the real server (and a
+//!    reply's source back to the virtual service) with incremental
+//!    checksums; DR changes only the Ethernet header; TUN puts the packet
+//!    in an ipip, GUE or GRE tunnel from the director's address on the
+//!    egress port. The next hop comes from the route table and the
+//!    neighbour table, as for the director's own replies.
+//!
+//! Packets to a virtual address that match no service, fragments to one
+//! (there is no reassembly), TCP segments without a connection, and
+//! packets the scheduler finds no real server for are counted under their
+//! own drop reasons.
+
+use std::net::Ipv4Addr;
+
+use super::host::Host;
+use super::packet::Packet;
+use super::pipeline::{resolve, State, Verdict};
+use super::DropReason;
+use crate::config::ConnConfig;
+use crate::conn::table::{Conn, ConnKey, ConnState, ConnTable, Fwd, KeyKind, Slot, NO_SLOT};
+use crate::conn::tcp_state::{self, Direction, TcpState};
+use crate::sched::{self, SchedState};
+use crate::service::rules::{Method, ServiceKey, TunCsum, TunKind};
+use crate::service::table::{Service, ServiceTable};
+use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
+use crate::wire::tunnel::Tunnel;
+use crate::wire::{EtherType, EthernetRepr, Ipv4Packet, MacAddr, TcpPacket, UdpPacket};
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+/// IPVS's UDP timeout (ip_vs_proto_udp.c), in µs.
+const UDP_TIMEOUT_US: u64 = 300_000_000;
+/// Connection slots checked per timer run: a full turn of a 1M-entry
+/// table every 4096 runs (~0.4 s at one run per 100 µs).
+const EXPIRE_BUDGET: usize = 256;
+/// The FTP control port: IPVS keeps the port out of templates for it.
+const FTP_PORT: u16 = 21;
+/// The source ports of GUE tunnels: Linux's default ephemeral range
+/// (`udp_flow_src_port` picks in `ip_local_port_range`).
+const GUE_SPORT_BASE: u16 = 32768;
+const GUE_SPORT_SPAN: u32 = 28232;
+
+/// One lcore's layer-4 state.
+#[derive(Debug)]
+pub struct L4 {
+    pub(crate) conns: ConnTable,
+    /// Each service's scheduler state, by index in the snapshot.
+    sched: Vec<SchedState>,
+    /// The next outer IPv4 identification for tunnels.
+    ident: u16,
+    sloppy: bool,
+}
+
+impl L4 {
+    pub fn new(conn: &ConnConfig, services: &ServiceTable, seed: u64) -> L4 {
+        L4 {
+            conns: ConnTable::new(conn.capacity),
+            sched: services
+                .services()
+                .iter()
+                .enumerate()
+                .map(|(i, s)| s.sched.new_state(seed.wrapping_add(i as u64)))
+                .collect(),
+            ident: (seed as u16) | 1,
+            sloppy: conn.sloppy,
+        }
+    }
+
+    /// Timer work: a bounded sweep for expired connections (uncounted at
+    /// their real servers) and the schedulers' housekeeping.
+    pub fn tick(&mut self, services: &ServiceTable, now: u64) {
+        self.conns.expire(now, EXPIRE_BUDGET, |c| {
+            services.unbind(c.dest, c.template, c.inactive)
+        });
+        for (s, st) in services.services().iter().zip(self.sched.iter_mut()) {
+            s.sched.tick(st, now);
+        }
+    }
+}
+
+/// The tunnel of a TUN real server.
+fn tunnel(method: Method) -> Option<Tunnel> {
+    match method {
+        Method::Tun(t) => Some(match t.kind {
+            TunKind::Ipip => Tunnel::Ipip,
+            TunKind::Gue => Tunnel::Gue {
+                port: t.port,
+                csum: t.csum != TunCsum::NoCsum,
+            },
+            TunKind::Gre => Tunnel::Gre {
+                csum: t.csum == TunCsum::Csum,
+            },
+        }),
+        _ => None,
+    }
+}
+
+fn fwd(method: Method) -> Fwd {
+    match method {
+        Method::Nat => Fwd::Nat,
+        Method::Dr => Fwd::Dr,
+        Method::Tun(_) => Fwd::Tun(tunnel(method).unwrap_or(Tunnel::Ipip)),
+    }
+}
+
+/// What the packet says, read once.
+#[derive(Debug, Clone, Copy)]
+struct Flow {
+    proto: u8,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    /// TCP flags (0 for UDP).
+    flags: u8,
+    dont_frag: bool,
+}
+
+/// Handles a TCP or UDP packet that is a connection's or a virtual
+/// service's; `None` leaves it to the host duties.
+pub(super) fn forward(
+    pkt: &mut Packet<'_>,
+    hlen: usize,
+    total: usize,
+    host: &Host,
+    services: &ServiceTable,
+    st: &mut State,
+) -> Option<Result<Verdict, DropReason>> {
+    let (l3, l4) = (ETH_LEN, ETH_LEN + hlen);
+    let end = l3 + total;
+    let frame = pkt.data();
+    let ip = Ipv4Packet::new_checked(&frame[l3..]).ok()?;
+    let proto = ip.protocol().0;
+    if proto != TCP && proto != UDP {
+        return None;
+    }
+    let (src, dst, dont_frag) = (ip.src_addr(), ip.dst_addr(), ip.dont_frag());
+    let ours = |r: DropReason| services.is_virtual(dst).then_some(Err(r));
+    if st.l4.conns.is_empty() && services.is_empty() {
+        return None;
+    }
+    if ip.is_fragment() {
+        return ours(DropReason::L4Fragment);
+    }
+    let seg = &frame[l4..end];
+    let (sport, dport, flags) = if proto == TCP {
+        match TcpPacket::new_checked(seg) {
+            Ok(t) => (t.src_port(), t.dst_port(), t.flags().0),
+            Err(_) => return ours(DropReason::L4Truncated),
+        }
+    } else {
+        match UdpPacket::new_checked(seg) {
+            Ok(u) => (u.src_port(), u.dst_port(), 0),
+            Err(_) => return ours(DropReason::L4Truncated),
+        }
+    };
+    let flow = Flow {
+        proto,
+        src,
+        sport,
+        dst,
+        dport,
+        flags,
+        dont_frag,
+    };
+    let now = st.now;
+
+    // 1. A connection, either direction.
+    for kind in [KeyKind::In, KeyKind::Out] {
+        let key = ConnKey::new(kind, proto, src, sport, dst, dport);
+        let found = st.l4.conns.lookup(&key, now, |c| {
+            services.unbind(c.dest, c.template, c.inactive)
+        });
+        if let Some(f) = found {
+            return Some(established(
+                pkt, f.slot, f.reply, &flow, total, host, services, st,
+            ));
+        }
+    }
+
+    // 2. A virtual service.
+    let Some((si, svc)) = services.lookup(proto, dst, dport) else {
+        return ours(DropReason::NoService);
+    };
+    if host.is_martian_source(src) {
+        return Some(Err(DropReason::Ipv4MartianSource));
+    }
+    if proto == TCP && (flags & 0x02 == 0 || flags & 0x04 != 0) && !st.l4.sloppy {
+        return Some(Err(DropReason::TcpNoConn));
+    }
+    let slot = match schedule(si, svc, &flow, services, st) {
+        Ok(s) => s,
+        Err(r) => return Some(Err(r)),
+    };
+    match slot {
+        Scheduled::Conn(slot) => Some(established(
+            pkt, slot, false, &flow, total, host, services, st,
+        )),
+        Scheduled::OnePacket { dest, port } => {
+            let d = &svc.dests[dest];
+            let (fwd, daddr) = (fwd(d.method), d.addr);
+            let to = Target {
+                fwd,
+                reply: false,
+                vaddr: dst,
+                vport: dport,
+                daddr,
+                dport: if port == 0 { dport } else { port },
+            };
+            let r = send(pkt, &to, &flow, total, host, st);
+            services.unbind(d.id, false, true);
+            Some(r)
+        }
+    }
+}
+
+enum Scheduled {
+    Conn(Slot),
+    /// `-o`: forward this datagram to `dests[dest]` and keep nothing.
+    OnePacket {
+        dest: usize,
+        port: u16,
+    },
+}
+
+/// Picks a real server for a new connection (through a persistence
+/// template if the service has persistence) and makes the connection.
+fn schedule(
+    si: usize,
+    svc: &Service,
+    flow: &Flow,
+    services: &ServiceTable,
+    st: &mut State,
+) -> Result<Scheduled, DropReason> {
+    let now = st.now;
+    let input = sched::Input {
+        saddr: flow.src,
+        sport: flow.sport,
+        daddr: flow.dst,
+        dport: flow.dport,
+        protocol: flow.proto,
+        now_us: now,
+    };
+    let svc_port = svc.port();
+    let mut control = NO_SLOT;
+    let dest = match svc.persistence {
+        None => {
+            let state = st.l4.sched.get_mut(si).ok_or(DropReason::NoDest)?;
+            svc.sched
+                .schedule(state, &svc.dests, &input)
+                .ok_or(DropReason::NoDest)?
+        }
+        Some(p) => {
+            // The template key (ip_vs_core.c `ip_vs_sched_persist`): the
+            // client's network, the service's address (or mark) and port
+            // (0 for port-0, fwmark and FTP services).
+            let caddr = Ipv4Addr::from(u32::from(flow.src) & u32::from(p.netmask));
+            let (tproto, vaddr) = match svc.key {
+                ServiceKey::Fwmark(m) => (0, Ipv4Addr::from(m)),
+                ServiceKey::Addr { .. } => (flow.proto, flow.dst),
+            };
+            let keep_port = flow.dport == svc_port && svc_port != FTP_PORT && svc_port != 0;
+            let vport = if keep_port { flow.dport } else { 0 };
+            let tkey = ConnKey::new(KeyKind::Template, tproto, caddr, 0, vaddr, vport);
+            let timeout = p.timeout_s as u64 * 1_000_000;
+            let found = st.l4.conns.lookup(&tkey, now, |c| {
+                services.unbind(c.dest, c.template, c.inactive)
+            });
+            // A template is valid while its real server is still one of
+            // this service's (ip_vs_conn.c `ip_vs_check_template`; a
+            // quiesced one still is: expire_quiescent_template = 0).
+            let valid = found.and_then(|f| {
+                let t = st.l4.conns.get(f.slot)?;
+                let (s, _) = services.dest(t.dest)?;
+                let j = s.dests.iter().position(|d| d.id == t.dest)?;
+                (s.id == svc.id).then_some((f.slot, j))
+            });
+            match valid {
+                Some((slot, j)) => {
+                    st.l4.conns.touch(slot, timeout, now);
+                    control = slot;
+                    j
+                }
+                None => {
+                    // An invalid template (its server gone) is shadowed
+                    // by the new one and freed after its connections.
+                    let state = st.l4.sched.get_mut(si).ok_or(DropReason::NoDest)?;
+                    let j = svc
+                        .sched
+                        .schedule(state, &svc.dests, &input)
+                        .ok_or(DropReason::NoDest)?;
+                    let d = &svc.dests[j];
+                    let template = Conn {
+                        proto: tproto,
+                        fwd: fwd(d.method),
+                        state: ConnState::Normal,
+                        template: true,
+                        inactive: false,
+                        no_output: false,
+                        caddr,
+                        cport: 0,
+                        vaddr,
+                        vport,
+                        daddr: d.addr,
+                        dport: if keep_port { d.port } else { 0 },
+                        dest: d.id,
+                        service: svc.id,
+                        control: NO_SLOT,
+                        n_control: 0,
+                        timeout_us: timeout,
+                        expires: 0,
+                        ctl_next: NO_SLOT,
+                        ctl_prev: NO_SLOT,
+                    };
+                    control = st
+                        .l4
+                        .conns
+                        .insert(template, now)
+                        .map_err(|_| DropReason::ConnTableFull)?;
+                    d.bind(true);
+                    j
+                }
+            }
+        }
+    };
+    let d = &svc.dests[dest];
+    let dport = if d.port == 0 { flow.dport } else { d.port };
+    if svc.one_packet && flow.proto == UDP {
+        // Counted while it is forwarded, as IPVS's ONE_PACKET connection
+        // is bound and freed around its one datagram.
+        d.bind(false);
+        return Ok(Scheduled::OnePacket { dest, port: dport });
+    }
+    let conn = Conn {
+        proto: flow.proto,
+        fwd: fwd(d.method),
+        state: if flow.proto == TCP {
+            ConnState::Tcp(TcpState::None)
+        } else {
+            ConnState::Normal
+        },
+        template: false,
+        inactive: true,
+        no_output: d.method != Method::Nat,
+        caddr: flow.src,
+        cport: flow.sport,
+        vaddr: flow.dst,
+        vport: flow.dport,
+        daddr: d.addr,
+        dport,
+        dest: d.id,
+        service: svc.id,
+        control,
+        n_control: 0,
+        // Until the first packet moves it on: TCP's NONE, UDP's only state.
+        timeout_us: if flow.proto == TCP {
+            TcpState::None.timeout_s() as u64 * 1_000_000
+        } else {
+            UDP_TIMEOUT_US
+        },
+        expires: 0,
+        ctl_next: NO_SLOT,
+        ctl_prev: NO_SLOT,
+    };
+    let slot = st
+        .l4
+        .conns
+        .insert(conn, now)
+        .map_err(|_| DropReason::ConnTableFull)?;
+    d.bind(false);
+    Ok(Scheduled::Conn(slot))
+}
+
+/// Where and how a packet goes.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    fwd: Fwd,
+    /// A NAT reply (real server to client).
+    reply: bool,
+    vaddr: Ipv4Addr,
+    vport: u16,
+    daddr: Ipv4Addr,
+    dport: u16,
+}
+
+/// Moves a connection's state on for this packet, restarts its timer, and
+/// forwards the packet.
+#[allow(clippy::too_many_arguments)]
+fn established(
+    pkt: &mut Packet<'_>,
+    slot: Slot,
+    reply: bool,
+    flow: &Flow,
+    total: usize,
+    host: &Host,
+    services: &ServiceTable,
+    st: &mut State,
+) -> Result<Verdict, DropReason> {
+    let now = st.now;
+    let Some(c) = st.l4.conns.get_mut(slot) else {
+        return Err(DropReason::NoDest);
+    };
+    if reply {
+        c.no_output = false;
+    }
+    let timeout = match c.state {
+        ConnState::Tcp(old) => {
+            let dir = if reply {
+                Direction::Output
+            } else if c.no_output {
+                Direction::InputOnly
+            } else {
+                Direction::Input
+            };
+            let new = tcp_state::next(old, dir, flow.flags);
+            if new.is_active() != old.is_active() {
+                services.set_active(c.dest, new.is_active());
+                c.inactive = !new.is_active();
+            }
+            c.state = ConnState::Tcp(new);
+            new.timeout_s() as u64 * 1_000_000
+        }
+        ConnState::Normal => UDP_TIMEOUT_US,
+    };
+    let to = Target {
+        fwd: c.fwd,
+        reply,
+        vaddr: c.vaddr,
+        vport: c.vport,
+        daddr: c.daddr,
+        dport: c.dport,
+    };
+    let client = (c.caddr, c.cport);
+    st.l4.conns.touch(slot, timeout, now);
+    if reply {
+        debug_assert_eq!((flow.dst, flow.dport), client);
+    }
+    send(pkt, &to, flow, total, host, st)
+}
+
+/// Rewrites the packet for its method and hands it to the next hop.
+fn send(
+    pkt: &mut Packet<'_>,
+    to: &Target,
+    flow: &Flow,
+    total: usize,
+    host: &Host,
+    st: &mut State,
+) -> Result<Verdict, DropReason> {
+    let (l3, l4) = (ETH_LEN, ETH_LEN + ip_header_len(pkt.data()));
+    let end = l3 + total;
+    // A reply goes to the client; everything else to the real server.
+    let toward = if to.reply { flow.dst } else { to.daddr };
+    let nh = host.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
+    let out = &host.ports[nh.port];
+    match to.fwd {
+        Fwd::Nat => {
+            let frame = pkt.data_mut();
+            if total > out.mtu as usize {
+                return Err(DropReason::Oversize);
+            }
+            let (old, new, port) = if to.reply {
+                (flow.src, to.vaddr, to.vport)
+            } else {
+                (flow.dst, to.daddr, to.dport)
+            };
+            {
+                let mut ip = Ipv4Packet::new_checked(&mut frame[l3..])
+                    .map_err(|_| DropReason::Ipv4Truncated)?;
+                if to.reply {
+                    ip.rewrite_src_addr(new);
+                } else {
+                    ip.rewrite_dst_addr(new);
+                }
+            }
+            let seg = &mut frame[l4..end];
+            if flow.proto == TCP {
+                let mut t = TcpPacket::new_checked(seg).map_err(|_| DropReason::L4Truncated)?;
+                t.update_checksum_for_addr(old, new);
+                if to.reply {
+                    t.rewrite_src_port(port);
+                } else {
+                    t.rewrite_dst_port(port);
+                }
+            } else {
+                let mut u = UdpPacket::new_checked(seg).map_err(|_| DropReason::L4Truncated)?;
+                u.update_checksum_for_addr(old, new);
+                if to.reply {
+                    u.rewrite_src_port(port);
+                } else {
+                    u.rewrite_dst_port(port);
+                }
+            }
+        }
+        Fwd::Dr => {
+            if total > out.mtu as usize {
+                return Err(DropReason::Oversize);
+            }
+        }
+        Fwd::Tun(tun) => {
+            let outer = tun.outer_len();
+            if total + outer > out.mtu as usize {
+                return Err(if flow.dont_frag {
+                    DropReason::TunFragNeeded
+                } else {
+                    DropReason::TunTooBig
+                });
+            }
+            // Ethernet padding stays out of the tunnel.
+            if !pkt.set_len(end) || !pkt.prepend(outer) {
+                return Err(DropReason::Oversize);
+            }
+            st.l4.ident = st.l4.ident.wrapping_add(1);
+            let src = out.source_for(to.daddr);
+            let sport = gue_source_port(flow);
+            tun.emit(
+                &mut pkt.data_mut()[ETH_LEN..],
+                src,
+                to.daddr,
+                st.l4.ident,
+                sport,
+            )
+            .map_err(|_| DropReason::Oversize)?;
+        }
+    }
+    let frame = pkt.data_mut();
+    EthernetRepr {
+        src: out.mac,
+        dst: MacAddr::ZERO,
+        ethertype: EtherType::IPV4,
+    }
+    .emit(frame)
+    .map_err(|_| DropReason::EthTruncated)?;
+    resolve(frame, nh.port, nh.ip, st)
+}
+
+fn ip_header_len(frame: &[u8]) -> usize {
+    frame.get(ETH_LEN).map_or(20, |b| usize::from(b & 0x0f) * 4)
+}
+
+/// A GUE tunnel's UDP source port: one per flow, so that routers that
+/// hash the outer headers keep a flow on one path (the kernel's
+/// `udp_flow_src_port`, in Linux's default ephemeral range).
+fn gue_source_port(flow: &Flow) -> u16 {
+    let mut h = u32::from(flow.src) ^ u32::from(flow.dst).rotate_left(16);
+    h ^= (u32::from(flow.sport) << 16) | u32::from(flow.dport);
+    h = h.wrapping_mul(0x9e37_79b9);
+    GUE_SPORT_BASE + ((h >> 16) % GUE_SPORT_SPAN) as u16
+}

@@ -1,0 +1,445 @@
+//! Layer-4 switching through the real binary: `dlvs replay --rules` over
+//! captures built with smoltcp, outputs decoded (and every checksum
+//! verified) with smoltcp, never with dlvs's own views.
+
+mod common;
+
+use std::net::Ipv4Addr;
+
+use common::*;
+use smoltcp::wire::TcpControl;
+
+const RS1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 11);
+const RS2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 12);
+const RS3: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 13);
+const RS1_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0x11];
+const RS2_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0x12];
+
+/// The base config with static neighbours for the real servers and the
+/// client, so no frame waits for ARP.
+fn cfg(extra: &str) -> String {
+    config(&format!(
+        r#"
+[[neighbor]]
+interface = "lan0"
+ip = "10.0.0.11"
+mac = "02:00:00:00:01:11"
+
+[[neighbor]]
+interface = "lan0"
+ip = "10.0.0.12"
+mac = "02:00:00:00:01:12"
+
+[[neighbor]]
+interface = "lan0"
+ip = "10.0.0.13"
+mac = "02:00:00:00:01:13"
+
+[[neighbor]]
+interface = "lan0"
+ip = "10.0.0.50"
+mac = "02:00:00:00:00:aa"
+
+[conn]
+capacity = 1024
+{extra}
+"#
+    ))
+}
+
+fn syn(sport: u16) -> Vec<u8> {
+    syn_from(CLIENT_IP, sport)
+}
+
+fn syn_from(src: Ipv4Addr, sport: u16) -> Vec<u8> {
+    tcp_frame(CLIENT_MAC, src, sport, VIP, 80, TcpControl::Syn, false)
+}
+
+/// (destination address, destination MAC) of each TCP output.
+fn tcp_targets(r: &Replay) -> Vec<(Ipv4Addr, [u8; 6])> {
+    r.output
+        .iter()
+        .filter_map(|o| match o {
+            Out::Tcp { dst, eth_dst, .. } => Some((*dst, *eth_dst)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn nat_both_directions() {
+    let rules = "\
+-A -t 10.0.0.100:80 -s rr
+-a -t 10.0.0.100:80 -r 10.0.0.11:8080 -m
+-a -t 10.0.0.100:80 -r 10.0.0.12:8080 -m
+";
+    let frames = [
+        syn(40000),
+        // RS1's SYN-ACK to the client, through the director.
+        tcp_frame(RS1_MAC, RS1, 8080, CLIENT_IP, 40000, TcpControl::Syn, true),
+        // The client's ACK: the same connection, the same server.
+        tcp_frame(
+            CLIENT_MAC,
+            CLIENT_IP,
+            40000,
+            VIP,
+            80,
+            TcpControl::None,
+            true,
+        ),
+        // A second client port: rr's next server.
+        syn(40001),
+    ];
+    let r = replay_rules(&cfg(""), Some(rules), &frames);
+    r.assert_accounted();
+    let out = r.after_announcements();
+    assert_eq!(
+        out,
+        vec![
+            Out::Tcp {
+                eth_dst: RS1_MAC,
+                eth_src: DIR_MAC,
+                src: CLIENT_IP,
+                dst: RS1,
+                sport: 40000,
+                dport: 8080,
+                syn: true,
+                ack: false,
+                fin: false,
+                rst: false,
+            },
+            Out::Tcp {
+                eth_dst: CLIENT_MAC,
+                eth_src: DIR_MAC,
+                src: VIP,
+                dst: CLIENT_IP,
+                sport: 80,
+                dport: 40000,
+                syn: true,
+                ack: true,
+                fin: false,
+                rst: false,
+            },
+            Out::Tcp {
+                eth_dst: RS1_MAC,
+                eth_src: DIR_MAC,
+                src: CLIENT_IP,
+                dst: RS1,
+                sport: 40000,
+                dport: 8080,
+                syn: false,
+                ack: true,
+                fin: false,
+                rst: false,
+            },
+            Out::Tcp {
+                eth_dst: RS2_MAC,
+                eth_src: DIR_MAC,
+                src: CLIENT_IP,
+                dst: RS2,
+                sport: 40001,
+                dport: 8080,
+                syn: true,
+                ack: false,
+                fin: false,
+                rst: false,
+            },
+        ],
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.num("connections"), 2, "{}", r.summary);
+}
+
+#[test]
+fn dr_changes_only_the_ethernet_header() {
+    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11 -g\n";
+    let input = syn(40000);
+    let r = replay_rules(&cfg(""), Some(rules), std::slice::from_ref(&input));
+    r.assert_accounted();
+    let sent = r.raw.last().unwrap();
+    assert_eq!(sent[0..6], RS1_MAC, "to the real server's MAC");
+    assert_eq!(sent[6..12], DIR_MAC);
+    assert_eq!(sent[12..], input[12..], "the IP packet untouched");
+    assert!(matches!(r.output.last(), Some(Out::Tcp { dst, .. }) if *dst == VIP));
+}
+
+#[test]
+fn tun_ipip_gue_and_gre() {
+    for (opts, proto) in [
+        ("-i", 4),
+        ("-i --tun-type ipip", 4),
+        ("-i --tun-type gue --tun-port 6080", 17),
+        ("-i --tun-type gue --tun-port 6080 --tun-csum", 17),
+        ("-i --tun-type gre", 47),
+        ("-i --tun-type gre --tun-csum", 47),
+    ] {
+        let rules = format!("-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11 {opts}\n");
+        let input = syn(40000);
+        let r = replay_rules(&cfg(""), Some(&rules), std::slice::from_ref(&input));
+        r.assert_accounted();
+        let Some(Out::Tunnel {
+            eth_dst,
+            outer_src,
+            outer_dst,
+            protocol,
+            inner,
+            ..
+        }) = r.output.last()
+        else {
+            panic!("{opts}: {:?}", r.output.last());
+        };
+        assert_eq!(*eth_dst, RS1_MAC, "{opts}");
+        assert_eq!(
+            (*outer_src, *outer_dst, *protocol),
+            (DIR_IP, RS1, proto),
+            "{opts}"
+        );
+        let ip_len = u16::from_be_bytes([input[16], input[17]]) as usize;
+        assert_eq!(
+            inner[..],
+            input[14..14 + ip_len],
+            "{opts}: the inner packet untouched"
+        );
+    }
+}
+
+#[test]
+fn tun_beyond_the_mtu_is_refused_with_its_reason() {
+    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11 -i\n";
+    // A 1500-byte UDP datagram fills the MTU; with 20 more bytes of
+    // tunnel it does not fit. smoltcp sets DF: fragmentation needed.
+    let mut big = udp_frame(CLIENT_MAC, CLIENT_IP, 5000, VIP, 80, &vec![7u8; 1500 - 28]);
+    assert_eq!(big[20] & 0x40, 0x40, "DF");
+    let rules_udp = rules.replace("-t", "-u");
+    let r = replay_rules(&cfg(""), Some(&rules_udp), &[big.clone()]);
+    assert_eq!(r.dropped("tun_frag_needed"), 1, "{}", r.summary);
+    // Without DF: too big (the director does not fragment).
+    big[20] &= !0x40;
+    let c = ones_sum(&{
+        let mut h = big[14..34].to_vec();
+        h[10] = 0;
+        h[11] = 0;
+        h
+    });
+    big[24..26].copy_from_slice(&(!c).to_be_bytes());
+    let r = replay_rules(&cfg(""), Some(&rules_udp), &[big]);
+    assert_eq!(r.dropped("tun_too_big"), 1, "{}", r.summary);
+}
+
+#[test]
+fn segments_without_a_connection_and_ports_without_a_service() {
+    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -m\n";
+    let frames = [
+        tcp_frame(
+            CLIENT_MAC,
+            CLIENT_IP,
+            40000,
+            VIP,
+            80,
+            TcpControl::None,
+            true,
+        ),
+        tcp_frame(
+            CLIENT_MAC,
+            CLIENT_IP,
+            40000,
+            VIP,
+            443,
+            TcpControl::Syn,
+            false,
+        ),
+        udp_frame(CLIENT_MAC, CLIENT_IP, 40000, VIP, 80, b"x"),
+        // To the director's own address: host duties, as before.
+        tcp_frame(
+            CLIENT_MAC,
+            CLIENT_IP,
+            40000,
+            DIR_IP,
+            80,
+            TcpControl::Syn,
+            false,
+        ),
+    ];
+    let r = replay_rules(&cfg(""), Some(rules), &frames);
+    r.assert_accounted();
+    assert_eq!(r.dropped("tcp_no_conn"), 1, "{}", r.summary);
+    assert_eq!(r.dropped("no_service"), 2, "{}", r.summary);
+    assert_eq!(r.dropped("host_unhandled"), 1, "{}", r.summary);
+    // sloppy: the mid-connection segment is scheduled.
+    let r = replay_rules(&cfg("sloppy = true"), Some(rules), &frames[..1]);
+    assert_eq!(tcp_targets(&r), vec![(RS1, RS1_MAC)], "{}", r.summary);
+}
+
+/// Counts the TCP outputs per real server.
+fn shares(r: &Replay) -> Vec<usize> {
+    let t = tcp_targets(r);
+    [RS1, RS2, RS3]
+        .iter()
+        .map(|rs| t.iter().filter(|(d, _)| d == rs).count())
+        .collect()
+}
+
+#[test]
+fn rr_and_wrr_distributions() {
+    let three = |sched: &str, weights: [u32; 3]| {
+        format!(
+            "-A -t 10.0.0.100:80 -s {sched}\n\
+             -a -t 10.0.0.100:80 -r 10.0.0.11:80 -m -w {}\n\
+             -a -t 10.0.0.100:80 -r 10.0.0.12:80 -m -w {}\n\
+             -a -t 10.0.0.100:80 -r 10.0.0.13:80 -m -w {}\n",
+            weights[0], weights[1], weights[2]
+        )
+    };
+    let syns = |n: u16| (0..n).map(|i| syn(30000 + i)).collect::<Vec<_>>();
+    let r = replay_rules(&cfg(""), Some(&three("rr", [1, 1, 1])), &syns(30));
+    assert_eq!(shares(&r), vec![10, 10, 10], "rr: {}", r.summary);
+    let r = replay_rules(&cfg(""), Some(&three("wrr", [3, 1, 0])), &syns(40));
+    assert_eq!(shares(&r), vec![30, 10, 0], "wrr 3:1:0: {}", r.summary);
+    // Quiesced: weight 0 takes no new connection under rr either.
+    let r = replay_rules(&cfg(""), Some(&three("rr", [1, 0, 1])), &syns(10));
+    assert_eq!(
+        shares(&r),
+        vec![5, 0, 5],
+        "rr with a quiesced server: {}",
+        r.summary
+    );
+}
+
+#[test]
+fn persistence_keeps_a_client_on_one_server_until_the_timeout() {
+    let rules = "\
+-A -t 10.0.0.100:80 -s rr -p 60
+-a -t 10.0.0.100:80 -r 10.0.0.11:80 -m
+-a -t 10.0.0.100:80 -r 10.0.0.12:80 -m
+-a -t 10.0.0.100:80 -r 10.0.0.13:80 -m
+";
+    let other = Ipv4Addr::new(10, 0, 0, 60);
+    let base = 1_700_000_000_000_000u64;
+    let s = 1_000_000u64;
+    let frames = vec![
+        (base, syn(40000)),
+        (base + s, syn(40001)),
+        (base + 2 * s, syn_from(other, 40000)),
+        (base + 3 * s, syn(40002)),
+        // The client's connections (SYN_RECV, 60 s) ended at 63 s; its
+        // template 60 s after that. At 122 s it still holds ...
+        (base + 122 * s, syn(40003)),
+        // ... and 60 s after that connection (SYN_RECV until 182 s), at
+        // 243 s, it is gone: rr's next server.
+        (base + 243 * s, syn(40004)),
+    ];
+    let r = replay_rules_timed(&cfg(""), Some(rules), &frames);
+    let t: Vec<Ipv4Addr> = tcp_targets(&r).into_iter().map(|(d, _)| d).collect();
+    assert_eq!(t, [RS1, RS1, RS2, RS1, RS1, RS3], "{}", r.summary);
+}
+
+#[test]
+fn udp_with_and_without_one_packet_scheduling() {
+    let rules = |o: &str| {
+        format!(
+            "-A -u 10.0.0.100:53 -s rr {o}\n-a -u 10.0.0.100:53 -r 10.0.0.11:53 -m\n-a -u 10.0.0.100:53 -r 10.0.0.12:53 -m\n"
+        )
+    };
+    let q = || udp_frame(CLIENT_MAC, CLIENT_IP, 5353, VIP, 53, b"query");
+    let dsts = |r: &Replay| -> Vec<Ipv4Addr> {
+        r.output
+            .iter()
+            .filter_map(|o| match o {
+                Out::Udp { dst, .. } => Some(*dst),
+                _ => None,
+            })
+            .collect()
+    };
+    let r = replay_rules(&cfg(""), Some(&rules("")), &[q(), q(), q()]);
+    assert_eq!(
+        dsts(&r),
+        vec![RS1, RS1, RS1],
+        "one connection: {}",
+        r.summary
+    );
+    assert_eq!(r.num("connections"), 1);
+    let r = replay_rules(&cfg(""), Some(&rules("-o")), &[q(), q(), q()]);
+    assert_eq!(
+        dsts(&r),
+        vec![RS1, RS2, RS1],
+        "each datagram scheduled: {}",
+        r.summary
+    );
+    assert_eq!(r.num("connections"), 0);
+}
+
+#[test]
+fn fwmark_service_spans_ports() {
+    let extra = "[[mark]]\nmark = 7\ndestination = \"10.0.0.100/32\"\nprotocol = \"tcp\"\nports = [80, 443]\n";
+    let rules = "-A -f 7 -s rr -p\n-a -f 7 -r 10.0.0.11 -g\n-a -f 7 -r 10.0.0.12 -g\n";
+    let frames = [
+        syn(40000),
+        tcp_frame(
+            CLIENT_MAC,
+            CLIENT_IP,
+            40001,
+            VIP,
+            443,
+            TcpControl::Syn,
+            false,
+        ),
+        tcp_frame(
+            CLIENT_MAC,
+            CLIENT_IP,
+            40002,
+            VIP,
+            22,
+            TcpControl::Syn,
+            false,
+        ),
+    ];
+    let config = cfg("").replace("[conn]", &format!("{extra}\n[conn]"));
+    let r = replay_rules(&config, Some(rules), &frames);
+    assert_eq!(
+        tcp_targets(&r),
+        vec![(VIP, RS1_MAC), (VIP, RS1_MAC)],
+        "HTTP and HTTPS of one client on one server: {}",
+        r.summary
+    );
+    assert_eq!(r.dropped("no_service"), 1, "port 22 is not marked");
+}
+
+#[test]
+fn a_full_table_drops_new_connections_and_keeps_old_ones() {
+    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -m\n";
+    let mut frames: Vec<Vec<u8>> = (0..1025u16).map(|i| syn(20000 + i)).collect();
+    // The first connection still flows.
+    frames.push(tcp_frame(
+        CLIENT_MAC,
+        CLIENT_IP,
+        20000,
+        VIP,
+        80,
+        TcpControl::None,
+        true,
+    ));
+    let r = replay_rules(&cfg(""), Some(rules), &frames);
+    r.assert_accounted();
+    assert_eq!(r.dropped("conn_table_full"), 1, "{}", r.summary);
+    assert_eq!(tcp_targets(&r).len(), 1025);
+}
+
+#[test]
+fn bad_rules_are_refused_with_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("c.toml");
+    std::fs::write(&c, cfg("")).unwrap();
+    let rules = dir.path().join("bad.rules");
+    std::fs::write(
+        &rules,
+        "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:81 -r 10.0.0.11 -g\n",
+    )
+    .unwrap();
+    let input = dir.path().join("in.pcap");
+    dlvs::pcap::write_file(&input, std::iter::empty()).unwrap();
+    let out = run_replay_rules(&c, Some(&rules), &input, &dir.path().join("out.pcap"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.rules") && err.contains("line 2"), "{err}");
+}
