@@ -90,7 +90,7 @@ rte_dev_probe|rte_eth_dev_get_port_by_name|rte_eth_dev_info_get|rte_eth_dev_conf
 rte_eth_dev_adjust_nb_rx_tx_desc|rte_eth_rx_queue_setup|rte_eth_tx_queue_setup|\
 rte_eth_dev_default_mac_addr_set|rte_eth_dev_start|rte_eth_dev_stop|rte_eth_dev_close|\
 rte_eth_macaddr_get|rte_eth_link_get_nowait|rte_eth_stats_get|rte_eth_dev_set_mtu|\
-rte_lcore_is_enabled|rte_lcore_cpuset";
+rte_lcore_is_enabled|rte_lcore_cpuset|rte_ring_create|rte_ring_free";
 
 fn pkg_config_output(args: &[&str]) -> Vec<String> {
     let out = std::process::Command::new("pkg-config")

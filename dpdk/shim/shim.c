@@ -39,3 +39,15 @@ unsigned dlvs_mempool_avail_count(const struct rte_mempool *mp) { return rte_mem
 uint64_t dlvs_rss_hf_l3_l4(void) { return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP; }
 int dlvs_eexist(void) { return EEXIST; }
 int dlvs_enotsup(void) { return ENOTSUP; }
+
+unsigned dlvs_ring_mp_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned n)
+{
+	return rte_ring_mp_enqueue_burst(r, objs, n, NULL);
+}
+
+unsigned dlvs_ring_sc_dequeue_burst(struct rte_ring *r, void **objs, unsigned n)
+{
+	return rte_ring_sc_dequeue_burst(r, objs, n, NULL);
+}
+
+unsigned dlvs_ring_sc_deq_flag(void) { return RING_F_SC_DEQ; }

@@ -47,5 +47,8 @@ unsigned dlvs_mempool_avail_count(const struct rte_mempool *mp);
 uint64_t dlvs_rss_hf_l3_l4(void);
 int dlvs_eexist(void);
 int dlvs_enotsup(void);
+unsigned dlvs_ring_mp_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned n);
+unsigned dlvs_ring_sc_dequeue_burst(struct rte_ring *r, void **objs, unsigned n);
+unsigned dlvs_ring_sc_deq_flag(void);
 
 #endif

@@ -12,6 +12,8 @@
 //! - [`Device`] and [`Port`]: an ethdev probed, then configured (queues,
 //!   MTU); start/stop; the per-queue [`RxQueue`]/[`TxQueue`] handles
 //!   workers poll and the [`PortMonitor`] a control thread reads.
+//! - [`MbufRing`]: a lock-free multi-producer, single-consumer ring of
+//!   mbufs, to hand packets between lcores.
 //! - [`thread`]: the calling thread's CPU affinity.
 //!
 //! Lifetimes carry the ordering rules: pools, devices and ports borrow the
@@ -108,6 +110,7 @@ pub mod ffi;
 pub mod mbuf;
 pub mod mempool;
 pub mod port;
+pub mod ring;
 pub mod thread;
 
 pub use eal::{Eal, Lcore, LcoreScope, JOB_PANICKED};
@@ -118,6 +121,7 @@ pub use port::{
     Device, DeviceInfo, LinkInfo, Port, PortConfig, PortMonitor, PortStats, RxQueue, TxQueue,
     FRAME_OVERHEAD,
 };
+pub use ring::{MbufRing, RingReceiver, RingSender};
 
 /// Packets per RX/TX burst: DPDK's customary 32.
 pub const BURST: usize = 32;

@@ -80,6 +80,18 @@ impl<'p> Mbuf<'p> {
         p
     }
 
+    /// The raw pointer, still owned by this Mbuf.
+    #[inline]
+    pub(crate) fn as_raw(&self) -> *mut ffi::rte_mbuf {
+        self.ptr.as_ptr()
+    }
+
+    /// The id of the port that received the mbuf (the PMD sets it).
+    #[inline]
+    pub fn port_id(&self) -> u16 {
+        self.raw().port
+    }
+
     /// The mbuf header, read in place: the hot accessors below avoid a
     /// call into the C shim per packet.
     #[inline]

@@ -148,6 +148,44 @@ fn queues_lcores_and_scopes_are_checked() {
     }
     port.stop();
     drop(port);
+
+    // A ring hands mbufs from a worker lcore to this one; what is left in
+    // it when it goes is freed.
+    let before = pool.available();
+    {
+        let ring = dpdk::MbufRing::new(&pool, "t_ring", 64, 0).expect("ring");
+        let mut rx = ring.receiver().expect("the receiver");
+        assert!(ring.receiver().is_none(), "one receiver");
+        let tx = ring.sender();
+        let sent = eal.scope(|s| {
+            s.launch(workers[0], || {
+                let mut v: Vec<_> = (0..40).map(|_| pool.alloc().unwrap()).collect();
+                let a = tx.send(&mut v);
+                let b = tx.send(&mut v);
+                assert!(v.is_empty());
+                (a + b) as i32
+            })
+            .unwrap();
+            s.wait(workers[0])
+        });
+        assert_eq!(sent, Some(40));
+        let mut got = Vec::new();
+        while rx.recv(&mut got) > 0 {}
+        assert_eq!(got.len(), 40);
+        drop(got);
+        let mut v: Vec<_> = (0..70).map(|_| pool.alloc().unwrap()).collect();
+        let mut n = 0;
+        while !v.is_empty() {
+            let k = tx.send(&mut v);
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        assert_eq!(n, 63, "a 64-slot ring holds 63");
+        drop(v);
+    }
+    assert_eq!(pool.available(), before, "every mbuf back in the pool");
     drop(small);
     drop(pool);
     drop(eal);

@@ -10,7 +10,8 @@
 //! - each worker's mempool cache may keep up to 1.5 × the cache size
 //!   (DPDK's flush threshold);
 //! - each worker holds up to `[arp] queue` frames awaiting resolution, a
-//!   receive burst, and a transmit burst per port.
+//!   receive burst, and a transmit burst per port;
+//! - with several workers, each one's steering ring can fill up.
 
 use dpdk::BURST;
 
@@ -26,6 +27,8 @@ pub struct Budget {
     pub workers: usize,
     pub cache: usize,
     pub hold_queue: usize,
+    /// Mbufs each worker's steering ring holds at most (0: one worker).
+    pub steer_ring: usize,
 }
 
 impl Budget {
@@ -35,14 +38,15 @@ impl Budget {
         let rings = p * w * (self.rx_desc as u64 + self.tx_desc as u64);
         let caches = w * (self.cache as u64 * 3).div_ceil(2);
         let in_flight = w * (self.hold_queue as u64 + BURST as u64 * (1 + p));
-        rings + caches + in_flight
+        let steering = w * self.steer_ring as u64;
+        rings + caches + in_flight + steering
     }
 
     /// The breakdown, for the error message.
     pub fn explain(&self) -> String {
         format!(
             "{} port(s) x {} queue(s) x ({} RX + {} TX descriptors), {} per-worker cache(s) of {}, \
-             {} x ({} held for ARP + bursts)",
+             {} x ({} held for ARP + bursts{})",
             self.ports,
             self.workers,
             self.rx_desc,
@@ -50,7 +54,12 @@ impl Budget {
             self.workers,
             self.cache,
             self.workers,
-            self.hold_queue
+            self.hold_queue,
+            if self.steer_ring > 0 {
+                format!(" + a steering ring of {}", self.steer_ring)
+            } else {
+                String::new()
+            }
         )
     }
 }
@@ -75,6 +84,7 @@ mod tests {
             workers: 2,
             cache: 256,
             hold_queue: 100,
+            steer_ring: 0,
         };
         // rings 2*2*1536, caches 2*384, held and bursts 2*(100+32*3)
         assert_eq!(b.needed(), 6144 + 768 + 392);
@@ -91,6 +101,7 @@ mod tests {
             workers: 2,
             cache: cache_size(crate::config::DEFAULT_MBUFS) as usize,
             hold_queue: 256,
+            steer_ring: 1023,
         };
         assert!(
             b.needed() <= crate::config::DEFAULT_MBUFS as u64,

@@ -42,7 +42,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dpdk::{Device, Eal, Lcore, Mempool, Port, PortConfig, PortMonitor, FRAME_OVERHEAD};
+use dpdk::{Device, Eal, Lcore, MbufRing, Mempool, Port, PortConfig, PortMonitor, FRAME_OVERHEAD};
 
 use super::budget::{self, Budget};
 use super::cpus::{self, ControlCpus};
@@ -51,7 +51,7 @@ use super::summary::Summary;
 use crate::config::{dev_name, format_cpu_list, Config, Interface};
 use crate::datapath::pipeline::Learned;
 use crate::datapath::stats::Conflict;
-use crate::datapath::worker::{self, Clock, WorkerSetup};
+use crate::datapath::worker::{self, Clock, Steering, WorkerSetup};
 use crate::datapath::{DropReason, Engine, Host, Stats};
 use crate::service::rules::{Rules, ServiceKey};
 use crate::service::table::{Registry, ServiceTable};
@@ -125,6 +125,8 @@ pub enum DaemonError {
 
 /// Timing of the worker loop.
 const FLUSH_US: u64 = 100;
+/// Slots of each worker's steering ring.
+const STEER_RING: u32 = 1024;
 
 /// Fault injection for the lifecycle tests, in debug builds only:
 /// `DLVS_TEST_FAULT=worker-panic:N` makes worker N panic as it starts.
@@ -268,6 +270,14 @@ pub fn run(cfg: &Config, rules: &Rules, mode: &Mode) -> Result<Summary, DaemonEr
     let shared: Vec<Arc<Mutex<Stats>>> = (0..workers)
         .map(|_| Arc::new(Mutex::new(Stats::new(ports.len()))))
         .collect();
+    // With several workers, one steering ring each (datapath::steer).
+    let rings: Vec<MbufRing> = if workers > 1 {
+        (0..workers)
+            .map(|w| MbufRing::new(&pool, &format!("dlvs_steer{w}"), STEER_RING, socket))
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
     // Set by the control thread (or the main thread on a failure) to stop
     // the workers; each worker's exit flag says it has ended.
     let worker_stop = AtomicBool::new(false);
@@ -304,6 +314,11 @@ pub fn run(cfg: &Config, rules: &Rules, mode: &Mode) -> Result<Summary, DaemonEr
                         .map(|(_, s)| s.clone())
                         .collect(),
                     inbox: inbox.take().expect("one inbox per worker"),
+                    port_ids: ports.iter().map(|p| p.id()).collect(),
+                    steer: (workers > 1).then(|| Steering {
+                        to: rings.iter().map(|r| r.sender()).collect(),
+                        from: rings[w].receiver().expect("one receiver per ring"),
+                    }),
                 });
             }
             drop(senders);
@@ -483,6 +498,11 @@ fn probe_devices<'e>(
         workers,
         cache: budget::cache_size(cfg.dpdk.mbufs) as usize,
         hold_queue: cfg.arp.queue,
+        steer_ring: if workers > 1 {
+            STEER_RING as usize - 1
+        } else {
+            0
+        },
     };
     if (cfg.dpdk.mbufs as u64) < need.needed() {
         return Err(DaemonError::Mbufs {

@@ -64,6 +64,7 @@ reasons! {
     NoDest => "no_dest": "The scheduler found no available real server.",
     ConnTableFull => "conn_table_full": "A new connection did not fit the connection table.",
     TunFragNeeded => "tun_frag_needed": "TUN: the tunnelled packet would exceed the egress MTU and the client set DF.",
+    SteerRingFull => "steer_ring_full": "The worker that owns the frame had no room in its ring.",
     TunTooBig => "tun_too_big": "TUN: the tunnelled packet would exceed the egress MTU (no fragmentation).",
     NoSuchPort => "no_such_port": "The frame was bound for a port with no transmit queue (counted, never sent).",
     NeighborTableFull => "neighbor_table_full": "The next hop is unknown and the neighbour table is full.",

@@ -28,6 +28,7 @@ pub mod packet;
 pub mod pipeline;
 pub mod route;
 pub mod stats;
+pub mod steer;
 pub mod worker;
 
 pub use drop_reason::DropReason;

@@ -58,6 +58,8 @@ pub struct Stats {
     /// Connections and persistence templates in the lcore's table (as of
     /// the last timer run).
     pub connections: u64,
+    /// Frames received here and handed to the worker that owns them.
+    pub steered: u64,
     /// The latest address conflict seen (see `DropReason::ArpConflict`).
     pub last_conflict: Option<Conflict>,
     pub drops: [u64; DropReason::COUNT],
@@ -79,6 +81,7 @@ impl Stats {
             arp_off_subnet: 0,
             neighbors_evicted: 0,
             connections: 0,
+            steered: 0,
             last_conflict: None,
             drops: [0; DropReason::COUNT],
             loops: 0,
@@ -112,6 +115,7 @@ impl Stats {
         self.arp_off_subnet += o.arp_off_subnet;
         self.neighbors_evicted += o.neighbors_evicted;
         self.connections += o.connections;
+        self.steered += o.steered;
         if o.last_conflict.is_some() {
             self.last_conflict = o.last_conflict;
         }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use dpdk::{Mbuf, Mempool, RxQueue, RxTimestamp, TxQueue, BURST};
+use dpdk::{Mbuf, Mempool, RingReceiver, RingSender, RxQueue, RxTimestamp, TxQueue, BURST};
 
 use super::engine::{Engine, Output};
 use super::packet::{Csum, Packet, PacketBuf, RxMeta};
@@ -87,6 +87,19 @@ pub struct WorkerSetup<'a> {
     pub shared: Arc<Mutex<Stats>>,
     pub peers: Vec<SyncSender<Learned>>,
     pub inbox: Receiver<Learned>,
+    /// The DPDK port id of each port, in port order (to know which port a
+    /// packet another worker hands over came in on).
+    pub port_ids: Vec<u16>,
+    /// With several workers: the rings packets are handed over through.
+    pub steer: Option<Steering<'a>>,
+}
+
+/// A worker's ends of the steering rings (see `datapath::steer`).
+pub struct Steering<'a> {
+    /// Every worker's ring, by worker index (this worker's own unused).
+    pub to: Vec<RingSender<'a, 'a>>,
+    /// This worker's ring.
+    pub from: RingReceiver<'a, 'a>,
 }
 
 struct Out<'o, 'a> {
@@ -119,6 +132,10 @@ fn micros(tsc: u64, hz: u64) -> u64 {
 /// returns the final counters (also published).
 pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
     let mut bufs: Vec<Mbuf<'a>> = Vec::with_capacity(BURST);
+    let workers = w.steer.as_ref().map_or(1, |s| s.to.len());
+    // Packets for other workers, by worker; and those handed to us.
+    let mut outbox: Vec<Vec<Mbuf<'a>>> = (0..workers).map(|_| Vec::with_capacity(BURST)).collect();
+    let mut handed: Vec<Mbuf<'a>> = Vec::with_capacity(BURST);
     let hz = w.tsc_hz.max(1);
     let flush_ticks = (hz as u128 * w.flush_us as u128 / 1_000_000).max(1) as u64;
     let publish_ticks = (hz as u128 * w.publish_us as u128 / 1_000_000).max(1) as u64;
@@ -150,12 +167,10 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
             }
             busy = true;
             if bad > 0 {
-                let s = engine.stats_mut();
-                s.received += bad as u64;
-                if let Some(p) = s.ports.get_mut(port) {
-                    p.rx_packets += bad as u64;
-                }
-                s.drops[DropReason::Oversize as usize] += bad as u64;
+                count_dropped(&mut engine, port, bad, DropReason::Oversize);
+            }
+            if let Some(steer) = &w.steer {
+                hand_over(&mut engine, port, &mut bufs, &mut outbox, steer, w.index);
             }
             let mut out = Out {
                 pool: w.pool,
@@ -183,6 +198,26 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                             }
                         }
                         engine.process(port, m, meta, &mut out);
+                    }
+                }
+            }
+        }
+        // What other workers handed over (their RX queues, our flows).
+        if let Some(steer) = &mut w.steer {
+            if steer.from.recv(&mut handed) > 0 {
+                busy = true;
+                engine.set_now(micros(dpdk::rdtsc(), hz));
+                let mut out = Out {
+                    pool: w.pool,
+                    tx: &mut w.tx,
+                };
+                for m in handed.drain(..) {
+                    match w.port_ids.iter().position(|&id| id == m.port_id()) {
+                        Some(port) => {
+                            let meta = rx_meta(&m, None);
+                            engine.process(port, m, meta, &mut out);
+                        }
+                        None => count_dropped(&mut engine, 0, 1, DropReason::NoSuchPort),
                     }
                 }
             }
@@ -232,6 +267,52 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
     engine.shutdown();
     publish(&mut engine, &w);
     engine.stats().clone()
+}
+
+/// Counts frames received on `port` and dropped before the engine saw
+/// them.
+fn count_dropped(engine: &mut Engine<Mbuf<'_>>, port: usize, n: usize, r: DropReason) {
+    let s = engine.stats_mut();
+    s.received += n as u64;
+    if let Some(p) = s.ports.get_mut(port) {
+        p.rx_packets += n as u64;
+    }
+    s.drops[r as usize] += n as u64;
+}
+
+/// Moves the frames of `bufs` that another worker owns to that worker's
+/// ring; those for this worker stay in `bufs`. A full ring drops the rest
+/// of its batch (counted here, where they were received).
+fn hand_over<'a>(
+    engine: &mut Engine<Mbuf<'a>>,
+    port: usize,
+    bufs: &mut Vec<Mbuf<'a>>,
+    outbox: &mut [Vec<Mbuf<'a>>],
+    steer: &Steering<'a>,
+    me: usize,
+) {
+    let workers = outbox.len();
+    let services = engine.ctx().services();
+    let mut i = 0;
+    while i < bufs.len() {
+        match super::steer::owner(bufs[i].data(), services, workers) {
+            Some(o) if o != me => outbox[o].push(bufs.swap_remove(i)),
+            _ => i += 1,
+        }
+    }
+    for (o, batch) in outbox.iter_mut().enumerate() {
+        if batch.is_empty() {
+            continue;
+        }
+        let n = batch.len();
+        while !batch.is_empty() && steer.to[o].send(batch) > 0 {}
+        engine.stats_mut().steered += (n - batch.len()) as u64;
+        let full = batch.len();
+        if full > 0 {
+            batch.clear();
+            count_dropped(engine, port, full, DropReason::SteerRingFull);
+        }
+    }
 }
 
 fn publish(engine: &mut Engine<Mbuf<'_>>, w: &WorkerSetup<'_>) {

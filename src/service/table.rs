@@ -257,7 +257,7 @@ pub struct BuildError {
 }
 
 /// The virtual services, ready for lookup.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ServiceTable {
     services: Vec<Service>,
     by_addr: HashMap<(u8, Ipv4Addr, u16), usize, foldhash::fast::RandomState>,
@@ -268,6 +268,27 @@ pub struct ServiceTable {
     /// Counters of real servers no longer configured, whose connections
     /// may still be alive (IPVS's trash).
     departed: HashMap<u32, Arc<DestCounters>, foldhash::fast::RandomState>,
+    /// The addresses of the TCP/UDP services.
+    vaddrs: hashbrown::HashSet<Ipv4Addr, foldhash::fast::RandomState>,
+    /// The coarsest persistence netmask (steering keeps a template's
+    /// clients on one worker).
+    owner_mask: Ipv4Addr,
+}
+
+impl Default for ServiceTable {
+    /// No services.
+    fn default() -> Self {
+        ServiceTable {
+            services: Vec::new(),
+            by_addr: HashMap::default(),
+            by_mark: HashMap::default(),
+            marks: Vec::new(),
+            dest_index: HashMap::default(),
+            departed: HashMap::default(),
+            vaddrs: hashbrown::HashSet::default(),
+            owner_mask: Ipv4Addr::BROADCAST,
+        }
+    }
 }
 
 fn proto_number(p: Protocol) -> u8 {
@@ -331,10 +352,14 @@ impl ServiceTable {
                     port,
                 } => {
                     t.by_addr.insert((proto_number(protocol), addr, port), i);
+                    t.vaddrs.insert(addr);
                 }
                 ServiceKey::Fwmark(m) => {
                     t.by_mark.insert(m, i);
                 }
+            }
+            if let Some(p) = r.persistence {
+                t.owner_mask = Ipv4Addr::from(u32::from(t.owner_mask) & u32::from(p.netmask));
             }
             t.services.push(Service {
                 id: reg.service_id(r.key),
@@ -393,6 +418,12 @@ impl ServiceTable {
         self.services.is_empty()
     }
 
+    /// The mask steering applies to client addresses (see
+    /// `datapath::steer`): the AND of every persistence netmask.
+    pub fn owner_mask(&self) -> Ipv4Addr {
+        self.owner_mask
+    }
+
     /// The mark the director's `[[mark]]` rules give a packet (the first
     /// matching rule's), if any.
     #[inline]
@@ -426,12 +457,14 @@ impl ServiceTable {
     /// Whether some service listens on `daddr` (any protocol, port or
     /// mark): traffic to it that matches no service is the director's to
     /// count and drop, not to forward.
+    #[inline]
     pub fn is_virtual(&self, daddr: Ipv4Addr) -> bool {
-        self.by_addr.keys().any(|&(_, a, _)| a == daddr)
-            || self
-                .marks
-                .iter()
-                .any(|m| m.destination.contains(daddr) && self.by_mark.contains_key(&m.mark))
+        self.vaddrs.contains(&daddr)
+            || !self.by_mark.is_empty()
+                && self
+                    .marks
+                    .iter()
+                    .any(|m| m.destination.contains(daddr) && self.by_mark.contains_key(&m.mark))
     }
 }
 

@@ -1,0 +1,131 @@
+//! Which worker owns a packet, when several share a port.
+//!
+//! Each worker keeps its own connection table and persistence templates,
+//! so every packet of a connection, both directions, and every connection
+//! of a persistent client, must reach the same worker, whatever RX queue
+//! the NIC (or the kernel, for net_tap) put it on. The owner is a function
+//! of the one thing both directions carry: the client's address. A packet
+//! to a virtual address comes from the client (its source); any other
+//! comes from a real server to the client (its destination). The address
+//! is masked with the coarsest persistence netmask of the rules
+//! ([`ServiceTable::owner_mask`]), so the clients that share a template
+//! share a worker too.
+//!
+//! Steering is decided on the raw frame before any rewrite and costs a
+//! multiply; the worker that received a packet another owns hands it over
+//! through the owner's ring (`dpdk::MbufRing`), software steering that
+//! works with any device. Frames other than IPv4 TCP and UDP (ARP, ICMP,
+//! the director's own traffic) stay where they arrived.
+
+use std::net::Ipv4Addr;
+
+use crate::service::table::ServiceTable;
+
+const ETH_LEN: usize = 14;
+
+/// The worker (of `workers`) that owns `frame`, or `None` when any worker
+/// may process it.
+#[inline]
+pub fn owner(frame: &[u8], services: &ServiceTable, workers: usize) -> Option<usize> {
+    if workers < 2
+        || services.is_empty()
+        || frame.len() < ETH_LEN + 20
+        || frame[12..14] != [0x08, 0x00]
+    {
+        return None;
+    }
+    let ip = &frame[ETH_LEN..];
+    if ip[0] >> 4 != 4 || !matches!(ip[9], 6 | 17) {
+        return None;
+    }
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let client = if services.is_virtual(dst) { src } else { dst };
+    Some(worker_of(client, services.owner_mask(), workers))
+}
+
+/// The owner of a client address.
+#[inline]
+pub fn worker_of(client: Ipv4Addr, mask: Ipv4Addr, workers: usize) -> usize {
+    let a = u32::from(client) & u32::from(mask);
+    // Fibonacci hashing: the high bits mix every address bit.
+    let h = a.wrapping_mul(0x9e37_79b9);
+    ((h >> 16) as usize * workers) >> 16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::rules::Rules;
+    use crate::service::table::Registry;
+    use std::path::Path;
+
+    fn table(rules: &str) -> ServiceTable {
+        let r = Rules::parse(rules, Path::new("t")).unwrap();
+        ServiceTable::build(&r, &[], &mut Registry::default()).unwrap()
+    }
+
+    fn frame(src: [u8; 4], dst: [u8; 4], proto: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 54];
+        f[12..14].copy_from_slice(&[8, 0]);
+        f[14] = 0x45;
+        f[23] = proto;
+        f[26..30].copy_from_slice(&src);
+        f[30..34].copy_from_slice(&dst);
+        f
+    }
+
+    #[test]
+    fn both_directions_have_one_owner() {
+        let t = table("-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -m\n");
+        for c in 0..=255u8 {
+            let client = [198, 51, 100, c];
+            let inbound = owner(&frame(client, [10, 0, 0, 100], 6), &t, 4).unwrap();
+            let reply = owner(&frame([10, 0, 0, 11], client, 6), &t, 4).unwrap();
+            assert_eq!(inbound, reply, "client {client:?}");
+        }
+    }
+
+    #[test]
+    fn clients_spread_over_workers() {
+        let t = table("-A -u 10.0.0.100:53 -s rr\n-a -u 10.0.0.100:53 -r 10.0.0.11 -m\n");
+        let mut per = [0usize; 4];
+        for c in 0..4096u32 {
+            let a = Ipv4Addr::from(0x0a01_0000 + c).octets();
+            per[owner(&frame(a, [10, 0, 0, 100], 17), &t, 4).unwrap()] += 1;
+        }
+        assert!(per.iter().all(|&n| n > 800), "{per:?}");
+    }
+
+    #[test]
+    fn a_persistent_network_shares_a_worker() {
+        let t = table("-A -t 10.0.0.100:80 -s rr -p 60 -M 255.255.255.0\n-a -t 10.0.0.100:80 -r 10.0.0.11 -g\n");
+        assert_eq!(t.owner_mask(), Ipv4Addr::new(255, 255, 255, 0));
+        let first = owner(&frame([198, 51, 100, 1], [10, 0, 0, 100], 6), &t, 8);
+        for c in 2..=254u8 {
+            assert_eq!(
+                owner(&frame([198, 51, 100, c], [10, 0, 0, 100], 6), &t, 8),
+                first
+            );
+        }
+    }
+
+    #[test]
+    fn other_frames_stay_where_they_arrive() {
+        let t = table("-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11 -g\n");
+        assert_eq!(
+            owner(&frame([1, 2, 3, 4], [10, 0, 0, 100], 1), &t, 2),
+            None,
+            "ICMP"
+        );
+        let mut arp = frame([1, 2, 3, 4], [10, 0, 0, 100], 6);
+        arp[12..14].copy_from_slice(&[8, 6]);
+        assert_eq!(owner(&arp, &t, 2), None, "ARP");
+        assert_eq!(
+            owner(&frame([1, 2, 3, 4], [10, 0, 0, 100], 6), &t, 1),
+            None,
+            "one worker"
+        );
+        assert_eq!(owner(&[0u8; 20], &t, 2), None, "runt");
+    }
+}
