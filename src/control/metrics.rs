@@ -40,6 +40,7 @@ struct LcoreHandles {
     arp_off_subnet: Counter,
     neighbors_evicted: Counter,
     connections: Gauge,
+    steered: Counter,
     held: Gauge,
     drops: Vec<Counter>,
 }
@@ -88,6 +89,7 @@ impl MetricsPublisher {
                     arp_off_subnet: metrics::counter!("dlvs_lcore_arp_off_subnet_total", &l),
                     neighbors_evicted: metrics::counter!("dlvs_lcore_neighbors_evicted_total", &l),
                     connections: metrics::gauge!("dlvs_lcore_connections", &l),
+                    steered: metrics::counter!("dlvs_lcore_steered_packets_total", &l),
                     held: metrics::gauge!("dlvs_lcore_held_packets", &l),
                     drops: DropReason::ALL
                         .iter()
@@ -135,6 +137,7 @@ impl MetricsPublisher {
             h.neighbors_evicted.absolute(s.neighbors_evicted);
             h.held.set(s.held as f64);
             h.connections.set(s.connections as f64);
+            h.steered.absolute(s.steered);
             for (c, v) in h.drops.iter().zip(s.drops.iter()) {
                 c.absolute(*v);
             }
@@ -224,6 +227,11 @@ fn describe() {
         "dlvs_lcore_neighbors_evicted_total",
         Unit::Count,
         "Learned neighbours evicted to make room in a full table."
+    );
+    describe_counter!(
+        "dlvs_lcore_steered_packets_total",
+        Unit::Count,
+        "Frames received by this worker and handed to the worker that owns them."
     );
     describe_gauge!(
         "dlvs_lcore_connections",

@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# tests/e2e/l4.sh: layer-4 switching end to end, real Linux TCP through
+# dlvs on a tap device, in network namespaces.
+#
+# Usage: tests/e2e/l4.sh [DLVS_BINARY]
+#        DLVS_LCORES=0-1 tests/e2e/l4.sh ...   (two workers: steering)
+#
+# The lab (scripts/lab, PREFIX dlvsl$$): the director (10.0.0.2, VIP
+# 10.0.0.100, and 198.51.100.1 for the NAT clients' network), two real
+# servers rs1/rs2 (10.0.0.11/12) running Python's http.server, and a client.
+# Rules:
+#   -A -t 10.0.0.100:80 -s rr      NAT to port 8080 of both servers
+#   -A -t 10.0.0.100:81 -s wlc     DR to both servers (VIP on their lo,
+#                                  arp_ignore=1, arp_announce=2)
+#   -A -t 10.0.0.100:82 -s wlc -p  NAT, persistent: one client, one server
+# NAT needs the replies to come back through the director, so the NAT
+# client uses 198.51.100.50 (a network the servers route via 10.0.0.2);
+# the DR client uses 10.0.0.50 on the servers' own subnet.
+# Checks:
+#   (a) 40 HTTP requests through NAT all succeed, and each server answers
+#       some (body names it);
+#   (b) 40 through DR, the same;
+#   (p) 20 to the persistent service all reach one server: with two
+#       workers, the client's connections (on both tap queues) are steered
+#       to the worker that holds its template;
+#   (c) the metrics count connections and no unexpected drops
+#       (tcp_no_conn, no_dest, conn_table_full, steer_ring_full are 0);
+#   (d) dlvs exits 0 on SIGTERM.
+# Prints `ok - ...` / `not ok - ...` and last `e2e: N passed, M failed`;
+# exits non-zero on any failure. Everything it starts is stopped by PID and
+# the lab removed on exit, pass or fail.
+set -euo pipefail
+
+start=$SECONDS
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin=${1:-${DLVS_BIN:-$root/target/debug/dlvs}}
+[[ $bin == /* ]] || bin=$PWD/$bin
+
+PREFIX=dlvsl$$
+DIR_NS=$PREFIX-dir
+CLI_NS=$PREFIX-cli
+RS_NS=("$PREFIX-rs1" "$PREFIX-rs2")
+RS_IP=(10.0.0.11 10.0.0.12)
+VIP=10.0.0.100
+NAT_NET=198.51.100
+METRICS=127.0.0.1:9912
+LCORES=${DLVS_LCORES:-0}
+REQUESTS=40
+
+passed=0
+failed=0
+ok() {
+    printf 'ok - %s\n' "$*"
+    passed=$((passed + 1))
+}
+not_ok() {
+    printf 'not ok - %s\n' "$*"
+    failed=$((failed + 1))
+}
+check() {
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+dlvs_pid=
+servers=()
+tmp=$(mktemp -d /tmp/dlvs-e2e-l4.XXXXXX)
+log=$tmp/dlvs.log
+
+# shellcheck disable=SC2317 # called from a trap
+cleanup() {
+    local rc=$? p
+    trap - EXIT INT TERM
+    for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; done
+    if [[ -n $dlvs_pid ]] && kill -0 "$dlvs_pid" 2>/dev/null; then
+        kill -TERM "$dlvs_pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$dlvs_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$dlvs_pid" 2>/dev/null || true
+        wait "$dlvs_pid" 2>/dev/null || true
+    fi
+    for p in "${servers[@]}"; do wait "$p" 2>/dev/null || true; done
+    if ((failed > 0 || rc != 0)) && [[ -s $log ]]; then
+        echo "# the last 30 lines of the dlvs log:"
+        tail -n 30 "$log" | sed 's/^/#   /'
+    fi
+    "$root/scripts/lab" down "$PREFIX" >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+finish() {
+    echo "# $((SECONDS - start)) s"
+    echo "e2e: $passed passed, $failed failed"
+    if ((failed > 0)); then exit 1; fi
+    exit 0
+}
+
+if [[ $(id -u) -ne 0 ]]; then
+    not_ok "running as root (network namespaces, DPDK)"
+    finish
+fi
+if [[ ! -x $bin ]]; then
+    not_ok "dlvs binary $bin exists (cargo build)"
+    finish
+fi
+echo "# lcores $LCORES"
+
+cfg=$tmp/dlvs.toml
+cat >"$cfg" <<EOF2
+[dpdk]
+eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "-l", "$LCORES", "--file-prefix", "$PREFIX"]
+
+[[interface]]
+name = "lan0"
+device = "net_tap0,iface=dtap0"
+mac = "02:00:00:00:00:01"
+addresses = ["10.0.0.2/24", "$VIP/32", "$NAT_NET.1/24"]
+
+[conn]
+capacity = 65536
+
+[metrics]
+listen = "$METRICS"
+EOF2
+rules=$tmp/dlvs.rules
+cat >"$rules" <<EOF2
+-A -t $VIP:80 -s rr
+-a -t $VIP:80 -r ${RS_IP[0]}:8080 -m
+-a -t $VIP:80 -r ${RS_IP[1]}:8080 -m
+-A -t $VIP:81 -s wlc
+-a -t $VIP:81 -r ${RS_IP[0]} -g
+-a -t $VIP:81 -r ${RS_IP[1]} -g
+-A -t $VIP:82 -s wlc -p 60
+-a -t $VIP:82 -r ${RS_IP[0]}:8080 -m
+-a -t $VIP:82 -r ${RS_IP[1]}:8080 -m
+EOF2
+
+"$root/scripts/lab" up "$PREFIX" | sed 's/^/# /'
+
+# The real servers: an HTTP server on 8080 (NAT) and 81 (DR) whose page
+# names the server; replies to the NAT clients' network via the director;
+# the VIP on lo for DR, without answering ARP for it.
+for i in 0 1; do
+    ns=${RS_NS[$i]}
+    www=$tmp/www$i
+    mkdir -p "$www"
+    echo "served by rs$((i + 1))" >"$www/index.html"
+    ip -n "$ns" route add "$NAT_NET.0/24" via 10.0.0.2
+    ip -n "$ns" addr add "$VIP/32" dev lo
+    ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+    for port in 8080 81; do
+        ip netns exec "$ns" /usr/bin/python3 -m http.server "$port" --bind 0.0.0.0 \
+            --directory "$www" >"$tmp/http-$i-$port.log" 2>&1 &
+        servers+=($!)
+    done
+done
+# The client: 10.0.0.50 (DR) and 198.51.100.50 (NAT, via the director).
+ip -n "$CLI_NS" addr add "$NAT_NET.50/24" dev eth0
+
+ip netns exec "$DIR_NS" "$bin" run --config "$cfg" --rules "$rules" >"$log" 2>&1 &
+dlvs_pid=$!
+ready=0
+for ((i = 0; i < 200; i++)); do
+    kill -0 "$dlvs_pid" 2>/dev/null || break
+    if grep -q 'running until' "$log" &&
+        ip -n "$DIR_NS" link show dev dtap0 2>/dev/null | grep -q LOWER_UP; then
+        ready=1
+        break
+    fi
+    sleep 0.1
+done
+if ((ready == 0)); then
+    not_ok "dlvs starts with the rules and its tap comes up within 20 s"
+    finish
+fi
+ok "dlvs starts with the rules ($((SECONDS - start)) s)"
+"$root/scripts/lab" retap "$PREFIX" | sed 's/^/# /'
+ip -n "$CLI_NS" route add "$VIP/32" via "$NAT_NET.1" src "$NAT_NET.50" table 100
+ip -n "$CLI_NS" rule add from "$NAT_NET.50" table 100
+# The servers' HTTP listeners are up.
+for ((i = 0; i < 50; i++)); do
+    up=0
+    for ns in "${RS_NS[@]}"; do
+        ip netns exec "$ns" /usr/bin/python3 -c \
+            'import socket,sys; socket.create_connection(("127.0.0.1", 8080), 1); socket.create_connection(("127.0.0.1", 81), 1)' \
+            2>/dev/null && up=$((up + 1))
+    done
+    ((up == 2)) && break
+    sleep 0.1
+done
+
+# run_requests FROM PORT NAME [COUNT] [persistent]: every request answered,
+# and both servers serving (or, persistent, exactly one).
+# shellcheck disable=SC2317 # called through check
+run_requests() {
+    local from=$1 port=$2 name=$3 count=${4:-$REQUESTS} persistent=${5:-} n1=0 n2=0 bad=0 body i
+    for ((i = 0; i < count; i++)); do
+        body=$(ip netns exec "$CLI_NS" curl -s --max-time 3 --interface "$from" "http://$VIP:$port/" || true)
+        case $body in
+        "served by rs1") n1=$((n1 + 1)) ;;
+        "served by rs2") n2=$((n2 + 1)) ;;
+        *) bad=$((bad + 1)) ;;
+        esac
+    done
+    echo "# $name: rs1 $n1, rs2 $n2, failed $bad of $count"
+    if [[ -n $persistent ]]; then
+        ((bad == 0 && (n1 == 0 || n2 == 0)))
+    else
+        ((bad == 0 && n1 > 0 && n2 > 0))
+    fi
+}
+check "(a) NAT: $REQUESTS requests to $VIP:80 from $NAT_NET.50 all answered, both servers serving" \
+    run_requests "$NAT_NET.50" 80 NAT
+check "(b) DR: $REQUESTS requests to $VIP:81 from 10.0.0.50 all answered, both servers serving" \
+    run_requests 10.0.0.50 81 DR
+check "(p) persistence: 20 requests to $VIP:82 from $NAT_NET.50 all reach one server" \
+    run_requests "$NAT_NET.50" 82 persistent 20 persistent
+
+# (c) metrics.
+metrics=
+for ((i = 0; i < 20; i++)); do
+    metrics=$(ip netns exec "$DIR_NS" curl -s --max-time 2 "http://$METRICS/metrics" || true)
+    [[ -n $metrics ]] && break
+    sleep 0.1
+done
+msum() { awk -v re="^$2" '$0 ~ re {s += $NF} END {printf "%d", s}' <<<"$1"; }
+unexpected=0
+for reason in tcp_no_conn no_dest conn_table_full steer_ring_full no_such_port; do
+    n=$(msum "$metrics" "dlvs_lcore_dropped_packets_total[{].*reason=\"$reason\"")
+    if ((n > 0)); then
+        echo "# $reason: $n"
+        unexpected=$((unexpected + n))
+    fi
+done
+check "(c) no drops for tcp_no_conn, no_dest, conn_table_full, steer_ring_full, no_such_port ($unexpected)" \
+    test "$unexpected" -eq 0
+echo "# steered between workers: $(msum "$metrics" 'dlvs_lcore_steered_packets_total[{]'); connections: $(msum "$metrics" 'dlvs_lcore_connections[{]')"
+
+# (d) clean stop.
+kill -TERM "$dlvs_pid"
+stopped=0
+for ((i = 0; i < 100; i++)); do
+    if ! kill -0 "$dlvs_pid" 2>/dev/null; then
+        stopped=1
+        break
+    fi
+    sleep 0.1
+done
+if ((stopped)); then
+    rc=0
+    wait "$dlvs_pid" || rc=$?
+    dlvs_pid=
+    check "(d) dlvs exits 0 after SIGTERM (exit status $rc)" test "$rc" -eq 0
+else
+    not_ok "(d) dlvs exits within 10 s of SIGTERM"
+fi
+
+finish
