@@ -205,15 +205,30 @@ fn tun_ipip_gue_and_gre() {
 }
 
 #[test]
-fn tun_beyond_the_mtu_is_refused_with_its_reason() {
-    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11 -i\n";
+fn beyond_the_mtu_df_gets_fragmentation_needed_else_a_drop() {
+    let rules = "-A -u 10.0.0.100:80 -s rr\n-a -u 10.0.0.100:80 -r 10.0.0.11 -i\n";
     // A 1500-byte UDP datagram fills the MTU; with 20 more bytes of
-    // tunnel it does not fit. smoltcp sets DF: fragmentation needed.
+    // tunnel it does not fit. smoltcp sets DF: the client is told the MTU
+    // that fits (RFC 1191), from the VIP, quoting its header and 8 bytes.
     let mut big = udp_frame(CLIENT_MAC, CLIENT_IP, 5000, VIP, 80, &vec![7u8; 1500 - 28]);
     assert_eq!(big[20] & 0x40, 0x40, "DF");
-    let rules_udp = rules.replace("-t", "-u");
-    let r = replay_rules(&cfg(""), Some(&rules_udp), &[big.clone()]);
-    assert_eq!(r.dropped("tun_frag_needed"), 1, "{}", r.summary);
+    let r = replay_rules(&cfg(""), Some(rules), std::slice::from_ref(&big));
+    r.assert_accounted();
+    assert_eq!(
+        r.output.last(),
+        Some(&Out::IcmpError {
+            eth_dst: CLIENT_MAC,
+            eth_src: DIR_MAC,
+            src: VIP,
+            dst: CLIENT_IP,
+            msg_type: 3,
+            code: 4,
+            rest: 1480,
+            quoted: big[14..14 + 28].to_vec(),
+        }),
+        "{}",
+        r.summary
+    );
     // Without DF: too big (the director does not fragment).
     big[20] &= !0x40;
     let c = ones_sum(&{
@@ -223,8 +238,32 @@ fn tun_beyond_the_mtu_is_refused_with_its_reason() {
         h
     });
     big[24..26].copy_from_slice(&(!c).to_be_bytes());
-    let r = replay_rules(&cfg(""), Some(&rules_udp), &[big]);
+    let r = replay_rules(&cfg(""), Some(rules), &[big]);
     assert_eq!(r.dropped("tun_too_big"), 1, "{}", r.summary);
+}
+
+#[test]
+fn no_available_server_is_answered_with_port_unreachable() {
+    // Every server quiesced: rr finds none.
+    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11 -g -w 0\n";
+    let s = syn(40000);
+    let r = replay_rules(&cfg(""), Some(rules), std::slice::from_ref(&s));
+    r.assert_accounted();
+    assert_eq!(
+        r.output.last(),
+        Some(&Out::IcmpError {
+            eth_dst: CLIENT_MAC,
+            eth_src: DIR_MAC,
+            src: VIP,
+            dst: CLIENT_IP,
+            msg_type: 3,
+            code: 3,
+            rest: 0,
+            quoted: s[14..14 + 28].to_vec(),
+        }),
+        "{}",
+        r.summary
+    );
 }
 
 #[test]

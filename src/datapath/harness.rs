@@ -4,8 +4,9 @@
 //! [`Harness`] runs [`Engine<Vec<u8>>`](super::Engine) against a fixed,
 //! realistic configuration ([`CONFIG`]: a LAN port with the director's
 //! address and a VIP, a WAN port with the default route and a static
-//! gateway) and checks invariants after every frame, not just the absence
-//! of a panic:
+//! gateway) and virtual services ([`RULES`]: NAT, DR, TUN over ipip, GUE
+//! and GRE, persistence, one-packet UDP, a fwmark service), and checks
+//! invariants after every frame, not just the absence of a panic:
 //!
 //! - no output frame is longer than its egress port's MTU allows;
 //! - every output frame leaves with the egress port's MAC as its source;
@@ -14,6 +15,8 @@
 //!   harness's own RFC 1071 checksum, not `wire`'s);
 //! - no output frame holds bytes nobody wrote: frames live in
 //!   [`TestBuf`]s, whose spare room is poison;
+//! - a forwarded TCP or UDP segment whose checksum was right still is
+//!   (NAT's incremental updates, tunnels' untouched inner packets);
 //! - counters add up: `received == replied + held + sum(drops)`, per port
 //!   too, and every transmitted frame was counted once.
 //!
@@ -27,7 +30,9 @@ use std::sync::{Arc, OnceLock};
 use super::engine::{Engine, Output};
 use super::packet::{has_poison, RxMeta, TestBuf};
 use super::Host;
-use crate::config::Config;
+use crate::config::{Config, ConnConfig};
+use crate::service::rules::Rules;
+use crate::service::table::{Registry, ServiceTable};
 use crate::wire::{
     ArpOp, ArpPacket, EtherType, EthernetFrame, IcmpPacket, IpProtocol, Ipv4Packet, MacAddr,
 };
@@ -52,6 +57,16 @@ interface = "wan0"
 ip = "192.0.2.1"
 mac = "02:00:00:00:00:0f"
 
+[[neighbor]]
+interface = "lan0"
+ip = "10.0.0.11"
+mac = "02:00:00:00:01:11"
+
+[[neighbor]]
+interface = "lan0"
+ip = "10.0.0.12"
+mac = "02:00:00:00:01:12"
+
 [[route]]
 prefix = "0.0.0.0/0"
 via = "192.0.2.1"
@@ -61,7 +76,32 @@ retry_ms = 100
 retries = 2
 queue = 16
 table_size = 64
+
+[[mark]]
+mark = 5
+destination = "10.0.0.100/32"
+protocol = "tcp"
+ports = [8443]
+
+[conn]
+capacity = 1024
 "#;
+
+/// The virtual services the harness runs (ipvsadm-save syntax): every
+/// forwarding method, persistence, one-packet UDP, a fwmark service.
+pub const RULES: &str = "\
+-A -t 10.0.0.100:80 -s rr
+-a -t 10.0.0.100:80 -r 10.0.0.11:8080 -m
+-a -t 10.0.0.100:80 -r 10.0.0.12:8080 -m -w 2
+-A -t 10.0.0.100:443 -s wlc -p 60
+-a -t 10.0.0.100:443 -r 10.0.0.11 -g
+-a -t 10.0.0.100:443 -r 10.0.0.12 -i --tun-type gue --tun-port 6080 --tun-csum
+-A -u 10.0.0.100:53 -s sh -o
+-a -u 10.0.0.100:53 -r 10.0.0.11 -i
+-a -u 10.0.0.100:53 -r 10.0.0.12 -i --tun-type gre --tun-csum
+-A -f 5 -s mh -p
+-a -f 5 -r 10.0.0.13 -m
+";
 
 /// An invariant the data path broke, with the offending frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,14 +153,23 @@ impl Harness {
         // Built once per process: fuzzers call new() for every input, and
         // parsing the config each time would dominate their run time and
         // blur their coverage with the TOML parser's.
-        static HOST: OnceLock<Arc<Host>> = OnceLock::new();
-        let host = Arc::clone(HOST.get_or_init(|| {
+        type Built = (Arc<Host>, Arc<ServiceTable>, ConnConfig);
+        static BUILT: OnceLock<Built> = OnceLock::new();
+        let (host, services, conn) = BUILT.get_or_init(|| {
             let cfg = Config::from_toml(CONFIG, Path::new("harness.toml")).expect("harness config");
             let macs = [MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])];
-            Arc::new(Host::new(&cfg, &macs))
-        }));
+            let rules = Rules::parse(RULES, Path::new("harness.rules")).expect("harness rules");
+            let services = ServiceTable::build(&rules, &cfg.marks, &mut Registry::default())
+                .expect("harness services");
+            (
+                Arc::new(Host::new(&cfg, &macs)),
+                Arc::new(services),
+                cfg.conn,
+            )
+        });
+        let host = Arc::clone(host);
         let mut h = Harness {
-            engine: Engine::new(Arc::clone(&host)),
+            engine: Engine::with_services(Arc::clone(&host), Arc::clone(services), conn, 1),
             host,
             out: Collect::default(),
             transmitted: 0,
@@ -180,6 +229,16 @@ impl Harness {
             if has_poison(f) && !has_poison(input) {
                 return fail(format!(
                     "output on port {port} holds unwritten (poison) bytes"
+                ));
+            }
+            // A forwarded segment whose checksum was right still is (NAT
+            // patches it; a tunnel carries it untouched).
+            if l4_checksum_ok(input.get(14..).unwrap_or(&[])) == Some(true)
+                && f.len() > 14
+                && l4_checksum_ok(inner_ip(&f[14..])) == Some(false)
+            {
+                return fail(format!(
+                    "output on port {port}: a TCP/UDP checksum that was right is now wrong"
                 ));
             }
         }
@@ -297,6 +356,47 @@ fn check_ipv4_checksums(ip: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The IP packet a tunnel carries (ipip, GRE, GUE to port 6080), else
+/// the packet itself.
+fn inner_ip(ip: &[u8]) -> &[u8] {
+    let hl = ip.first().map_or(20, |b| usize::from(b & 0x0f) * 4);
+    let at = match ip.get(9) {
+        Some(4) => hl,
+        Some(47) => match ip.get(hl) {
+            Some(f) if f & 0x80 != 0 => hl + 8,
+            _ => hl + 4,
+        },
+        Some(17) if ip.get(hl + 2..hl + 4) == Some(&[0x17, 0xc0]) => hl + 12,
+        _ => return ip,
+    };
+    ip.get(at..).unwrap_or(&[])
+}
+
+/// Whether the TCP or UDP checksum of an IPv4 packet verifies (over the
+/// pseudo header), by the harness's own sum; `None` for other packets,
+/// cut ones, and UDP without a checksum.
+fn l4_checksum_ok(ip: &[u8]) -> Option<bool> {
+    let hl = usize::from(ip.first()? & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
+    let proto = *ip.get(9)?;
+    if hl < 20 || total < hl || total > ip.len() || ip[6] & 0x3f != 0 || ip[7] != 0 {
+        return None;
+    }
+    let seg = &ip[hl..total];
+    match proto {
+        6 if seg.len() >= 20 => {}
+        17 if seg.len() >= 8 && seg[6..8] != [0, 0] => {}
+        _ => return None,
+    }
+    let len = seg.len() as u16;
+    let mut pseudo = Vec::with_capacity(12 + seg.len());
+    pseudo.extend_from_slice(&ip[12..20]);
+    pseudo.extend_from_slice(&[0, proto]);
+    pseudo.extend_from_slice(&len.to_be_bytes());
+    pseudo.extend_from_slice(seg);
+    Some(internet_checksum(&pseudo) == 0)
 }
 
 /// The Internet checksum (RFC 1071), written out here from scratch rather
@@ -552,9 +652,10 @@ mod tests {
             h.feed(if i == 3 { 1 } else { 0 }, s, 1_000 + i as u64)
                 .unwrap();
         }
-        // ARP reply + echo replies from both ports; the rest dropped.
+        // ARP reply + echo replies from both ports, the SYN and the DNS
+        // query forwarded to their real servers (NAT, TUN).
         let s = h.engine.stats();
-        assert_eq!(s.replied, 3, "{s:?}");
+        assert_eq!(s.replied, 5, "{s:?}");
         h.finish().unwrap();
     }
 

@@ -42,7 +42,10 @@ use crate::service::rules::{Method, ServiceKey, TunCsum, TunKind};
 use crate::service::table::{Service, ServiceTable};
 use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::tunnel::Tunnel;
-use crate::wire::{EtherType, EthernetRepr, Ipv4Packet, MacAddr, TcpPacket, UdpPacket};
+use crate::wire::{
+    EtherType, EthernetRepr, IcmpRepr, IpProtocol, Ipv4Packet, Ipv4Repr, MacAddr, TcpPacket,
+    UdpPacket,
+};
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
@@ -208,6 +211,15 @@ pub(super) fn forward(
     }
     let slot = match schedule(si, svc, &flow, services, st) {
         Ok(s) => s,
+        // No real server: IPVS answers ICMP port unreachable from the
+        // virtual address (ip_vs_core.c `ip_vs_leave`); counted as a
+        // reply, or dropped as no_dest if the answer cannot go.
+        Err(DropReason::NoDest) => {
+            return Some(
+                icmp_error(pkt, &flow, IcmpRepr::port_unreachable(), host, st)
+                    .or(Err(DropReason::NoDest)),
+            )
+        }
         Err(r) => return Some(Err(r)),
     };
     match slot {
@@ -471,12 +483,27 @@ fn send(
     let toward = if to.reply { flow.dst } else { to.daddr };
     let nh = host.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
     let out = &host.ports[nh.port];
+    // What fits the egress MTU (a tunnel's outer headers included);
+    // bigger with DF is answered with ICMP fragmentation needed (RFC 1191,
+    // ip_vs_xmit.c `ensure_mtu_is_adequate`), bigger without DF dropped:
+    // the director does not fragment.
+    let overhead = match to.fwd {
+        Fwd::Tun(tun) => tun.outer_len(),
+        _ => 0,
+    };
+    if total + overhead > out.mtu as usize {
+        if flow.dont_frag && !to.reply {
+            let mtu = out.mtu.saturating_sub(overhead as u16);
+            return icmp_error(pkt, flow, IcmpRepr::frag_needed(mtu), host, st);
+        }
+        return Err(match to.fwd {
+            Fwd::Tun(_) => DropReason::TunTooBig,
+            _ => DropReason::Oversize,
+        });
+    }
     match to.fwd {
         Fwd::Nat => {
             let frame = pkt.data_mut();
-            if total > out.mtu as usize {
-                return Err(DropReason::Oversize);
-            }
             let (old, new, port) = if to.reply {
                 (flow.src, to.vaddr, to.vport)
             } else {
@@ -510,20 +537,9 @@ fn send(
                 }
             }
         }
-        Fwd::Dr => {
-            if total > out.mtu as usize {
-                return Err(DropReason::Oversize);
-            }
-        }
+        Fwd::Dr => {}
         Fwd::Tun(tun) => {
             let outer = tun.outer_len();
-            if total + outer > out.mtu as usize {
-                return Err(if flow.dont_frag {
-                    DropReason::TunFragNeeded
-                } else {
-                    DropReason::TunTooBig
-                });
-            }
             // Ethernet padding stays out of the tunnel.
             if !pkt.set_len(end) || !pkt.prepend(outer) {
                 return Err(DropReason::Oversize);
@@ -550,6 +566,60 @@ fn send(
     .emit(frame)
     .map_err(|_| DropReason::EthTruncated)?;
     resolve(frame, nh.port, nh.ip, st)
+}
+
+/// Turns the packet in place into an ICMP error about it, from the
+/// address it was sent to (the virtual address) to its sender, quoting
+/// its IP header and first 8 payload bytes (RFC 792), and sends it toward
+/// the sender.
+fn icmp_error(
+    pkt: &mut Packet<'_>,
+    flow: &Flow,
+    icmp: IcmpRepr,
+    host: &Host,
+    st: &mut State,
+) -> Result<Verdict, DropReason> {
+    let hlen = ip_header_len(pkt.data());
+    let total = pkt
+        .data()
+        .get(ETH_LEN + 2..ETH_LEN + 4)
+        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as usize);
+    let quote = hlen + total.saturating_sub(hlen).min(8);
+    let at = ETH_LEN + Ipv4Repr::HEADER_LEN + icmp.buffer_len();
+    let len = at + quote;
+    if pkt.len() < ETH_LEN + quote || !pkt.set_len(len.max(pkt.len())) {
+        return Err(DropReason::L4Truncated);
+    }
+    let nh = host.routes.lookup(flow.src).ok_or(DropReason::NoRoute)?;
+    let out = &host.ports[nh.port];
+    let frame = pkt.data_mut();
+    frame.copy_within(ETH_LEN..ETH_LEN + quote, at);
+    icmp.emit(&mut frame[ETH_LEN + Ipv4Repr::HEADER_LEN..len])
+        .map_err(|_| DropReason::L4Truncated)?;
+    st.l4.ident = st.l4.ident.wrapping_add(1);
+    Ipv4Repr {
+        src_addr: flow.dst,
+        dst_addr: flow.src,
+        protocol: IpProtocol::ICMP,
+        payload_len: (icmp.buffer_len() + quote) as u16,
+        ttl: 64,
+        ident: st.l4.ident,
+        dont_frag: false,
+        dscp_ecn: 0,
+    }
+    .emit(&mut frame[ETH_LEN..])
+    .map_err(|_| DropReason::L4Truncated)?;
+    EthernetRepr {
+        src: out.mac,
+        dst: MacAddr::ZERO,
+        ethertype: EtherType::IPV4,
+    }
+    .emit(frame)
+    .map_err(|_| DropReason::EthTruncated)?;
+    if !pkt.set_len(len) {
+        return Err(DropReason::L4Truncated);
+    }
+    resolve(pkt.data_mut(), nh.port, nh.ip, st)
 }
 
 fn ip_header_len(frame: &[u8]) -> usize {

@@ -291,6 +291,16 @@ impl IcmpRepr {
         }
     }
 
+    /// Destination unreachable, port unreachable (RFC 792).
+    #[inline]
+    pub const fn port_unreachable() -> Self {
+        IcmpRepr {
+            msg_type: msg::DST_UNREACHABLE,
+            code: unreachable::PORT_UNREACHABLE,
+            rest_of_header: 0,
+        }
+    }
+
     /// Bytes of header [`IcmpRepr::emit`] writes (the data is extra).
     #[inline]
     pub const fn buffer_len(&self) -> usize {

@@ -172,6 +172,18 @@ pub enum Out {
         seq: u16,
         data: Vec<u8>,
     },
+    /// An ICMP error (checksums verified): type, code, the rest of the
+    /// header (next-hop MTU for fragmentation needed), the quoted bytes.
+    IcmpError {
+        eth_dst: [u8; 6],
+        eth_src: [u8; 6],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        msg_type: u8,
+        code: u8,
+        rest: u32,
+        quoted: Vec<u8>,
+    },
     /// A TCP segment (checksums verified).
     Tcp {
         eth_dst: [u8; 6],
@@ -321,6 +333,19 @@ pub fn decode(frame: &[u8]) -> Out {
             }
             let icmp = Icmpv4Packet::new_checked(ip.payload()).expect("ICMP");
             assert!(icmp.verify_checksum(), "ICMP checksum of output");
+            if matches!(u8::from(icmp.msg_type()), 3 | 4 | 11 | 12) {
+                let p = ip.payload();
+                return Out::IcmpError {
+                    eth_dst,
+                    eth_src,
+                    src: ipr.src_addr,
+                    dst: ipr.dst_addr,
+                    msg_type: p[0],
+                    code: p[1],
+                    rest: u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
+                    quoted: p[8..].to_vec(),
+                };
+            }
             match Icmpv4Repr::parse(&icmp, &caps).expect("ICMP repr") {
                 Icmpv4Repr::EchoReply {
                     ident,
