@@ -482,3 +482,119 @@ fn bad_rules_are_refused_with_the_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.rules") && err.contains("line 2"), "{err}");
 }
+
+/// An ICMP error quoting `quoted` (its IP header and first 8 bytes),
+/// from `src` to `dst`, sent by `mac`.
+fn icmp_error_frame(
+    mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    code: u8,
+    quoted: &[u8],
+) -> Vec<u8> {
+    let mut m = vec![3, code, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&quoted[..28]);
+    let c = !ones_sum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut f = eth(mac, DIR_MAC, 0x0800, &ipv4(src, dst, 1, &m));
+    f.resize(f.len().max(60), 0);
+    f
+}
+
+#[test]
+fn icmp_errors_reach_the_other_side_of_a_nat_connection() {
+    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11:8080 -m\n";
+    // What the real server got (the client's SYN, rewritten) and what the
+    // client got from the VIP (a reply), as the ICMP errors quote them.
+    let to_rs = tcp_frame(
+        CLIENT_MAC,
+        CLIENT_IP,
+        40000,
+        RS1,
+        8080,
+        TcpControl::Syn,
+        false,
+    );
+    let to_client = tcp_frame(DIR_MAC, VIP, 80, CLIENT_IP, 40000, TcpControl::Syn, true);
+    let frames = [
+        syn(40000),
+        // The real server: port unreachable, to the client.
+        icmp_error_frame(RS1_MAC, RS1, CLIENT_IP, 3, &to_rs[14..]),
+        // A router on the client's side: fragmentation needed, to the VIP.
+        icmp_error_frame(GW_MAC, GW_IP, VIP, 4, &to_client[14..]),
+    ];
+    let r = replay_rules(&cfg(""), Some(rules), &frames);
+    r.assert_accounted();
+    let errors: Vec<&Out> = r
+        .output
+        .iter()
+        .filter(|o| matches!(o, Out::IcmpError { .. }))
+        .collect();
+    assert_eq!(errors.len(), 2, "{}", r.summary);
+    let quoted_addrs = |q: &[u8]| -> (Ipv4Addr, u16, Ipv4Addr, u16) {
+        assert_eq!(ones_sum(&q[..20]), 0xffff, "quoted IP checksum");
+        (
+            Ipv4Addr::new(q[12], q[13], q[14], q[15]),
+            u16::from_be_bytes([q[20], q[21]]),
+            Ipv4Addr::new(q[16], q[17], q[18], q[19]),
+            u16::from_be_bytes([q[22], q[23]]),
+        )
+    };
+    let Out::IcmpError {
+        eth_dst,
+        src,
+        dst,
+        code,
+        quoted,
+        ..
+    } = errors[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (*eth_dst, *src, *dst, *code),
+        (CLIENT_MAC, VIP, CLIENT_IP, 3),
+        "to the client, from the VIP"
+    );
+    assert_eq!(
+        quoted_addrs(quoted),
+        (CLIENT_IP, 40000, VIP, 80),
+        "about its own packet to the VIP"
+    );
+    let Out::IcmpError {
+        eth_dst,
+        src,
+        dst,
+        code,
+        quoted,
+        ..
+    } = errors[1]
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (*eth_dst, *src, *dst, *code),
+        (RS1_MAC, GW_IP, RS1, 4),
+        "to the real server"
+    );
+    assert_eq!(
+        quoted_addrs(quoted),
+        (RS1, 8080, CLIENT_IP, 40000),
+        "about its own reply"
+    );
+}
+
+#[test]
+fn icmp_errors_about_dr_replies_go_to_the_real_server() {
+    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11 -g\n";
+    let to_client = tcp_frame(RS1_MAC, VIP, 80, CLIENT_IP, 40000, TcpControl::Syn, true);
+    let err = icmp_error_frame(GW_MAC, GW_IP, VIP, 4, &to_client[14..]);
+    let r = replay_rules(&cfg(""), Some(rules), &[syn(40000), err.clone()]);
+    r.assert_accounted();
+    let sent = r.raw.last().unwrap();
+    assert_eq!(sent[0..6], RS1_MAC, "to the real server's MAC");
+    assert_eq!(sent[12..], err[12..], "untouched, as DR forwards");
+    // Without a connection it is the host's (and not for it).
+    let r = replay_rules(&cfg(""), Some(rules), &[err]);
+    assert_eq!(r.dropped("icmp_unhandled"), 1, "{}", r.summary);
+}

@@ -14,8 +14,9 @@
 //! Steering is decided on the raw frame before any rewrite and costs a
 //! multiply; the worker that received a packet another owns hands it over
 //! through the owner's ring (`dpdk::MbufRing`), software steering that
-//! works with any device. Frames other than IPv4 TCP and UDP (ARP, ICMP,
-//! the director's own traffic) stay where they arrived.
+//! works with any device. ICMP errors go to the owner of the packet they
+//! quote. Other frames (ARP, ICMP echo, the director's own traffic) stay
+//! where they arrived.
 
 use std::net::Ipv4Addr;
 
@@ -35,13 +36,31 @@ pub fn owner(frame: &[u8], services: &ServiceTable, workers: usize) -> Option<us
         return None;
     }
     let ip = &frame[ETH_LEN..];
-    if ip[0] >> 4 != 4 || !matches!(ip[9], 6 | 17) {
+    if ip[0] >> 4 != 4 {
         return None;
     }
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let (src, dst) = match ip[9] {
+        6 | 17 => (addr(ip, 12), addr(ip, 16)),
+        // An ICMP error goes where the packet it quotes belongs: that
+        // packet went the other way (from the virtual service to the
+        // client, or from the client to a real server).
+        1 => {
+            let hl = usize::from(ip[0] & 0x0f) * 4;
+            let icmp = ip.get(hl..)?;
+            if icmp.len() < 8 + 20 || !matches!(icmp[0], 3 | 4 | 11 | 12) {
+                return None;
+            }
+            let q = &icmp[8..];
+            (addr(q, 16), addr(q, 12))
+        }
+        _ => return None,
+    };
     let client = if services.is_virtual(dst) { src } else { dst };
     Some(worker_of(client, services.owner_mask(), workers))
+}
+
+fn addr(b: &[u8], at: usize) -> Ipv4Addr {
+    Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3])
 }
 
 /// The owner of a client address.
@@ -108,6 +127,33 @@ mod tests {
                 first
             );
         }
+    }
+
+    /// An ICMP error about a packet of a connection has that connection's
+    /// owner, from either side.
+    #[test]
+    fn icmp_errors_follow_the_quoted_packet() {
+        let t = table("-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11 -m\n");
+        let client = [198, 51, 100, 9];
+        let conn_owner = owner(&frame(client, [10, 0, 0, 100], 6), &t, 4);
+        let icmp = |outer_src: [u8; 4], outer_dst: [u8; 4], qsrc: [u8; 4], qdst: [u8; 4]| {
+            let mut f = frame(outer_src, outer_dst, 1);
+            f.truncate(34);
+            f.extend([3, 4, 0, 0, 0, 0, 0, 0]);
+            let mut q = vec![0u8; 28];
+            q[0] = 0x45;
+            q[9] = 6;
+            q[12..16].copy_from_slice(&qsrc);
+            q[16..20].copy_from_slice(&qdst);
+            f.extend(q);
+            f
+        };
+        // A router near the client, about the VIP's reply to the client.
+        let a = icmp([203, 0, 113, 1], [10, 0, 0, 100], [10, 0, 0, 100], client);
+        assert_eq!(owner(&a, &t, 4), conn_owner);
+        // The real server, about the client's packet it got.
+        let b = icmp([10, 0, 0, 11], client, client, [10, 0, 0, 11]);
+        assert_eq!(owner(&b, &t, 4), conn_owner);
     }
 
     #[test]
