@@ -149,6 +149,33 @@ fn nat_both_directions() {
         r.summary
     );
     assert_eq!(r.num("connections"), 2, "{}", r.summary);
+    // Per real server: connections, packets and IP bytes each way.
+    let stats: Vec<(String, u64, u64, u64, u64, u64)> = r.summary["real_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let n = |k: &str| d[k].as_u64().unwrap();
+            (
+                d["server"].as_str().unwrap().to_string(),
+                n("conns"),
+                n("in_packets"),
+                n("out_packets"),
+                n("in_bytes"),
+                n("out_bytes"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stats,
+        vec![
+            ("10.0.0.11:8080".into(), 1, 2, 1, 80, 40),
+            ("10.0.0.12:8080".into(), 1, 1, 0, 40, 0),
+        ],
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.summary["real_servers"][0]["service"], "-t 10.0.0.100:80");
 }
 
 #[test]

@@ -464,7 +464,7 @@ pub fn run(cfg: &Config, rules: &Rules, mode: &Mode) -> Result<Summary, DaemonEr
     }
     outcome?;
     let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
-    Ok(Summary::new(&total, &names, &port_stats))
+    Ok(Summary::new(&total, &names, &port_stats, &services))
 }
 
 /// Probes every interface's device and checks `[dpdk] mbufs` against what

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::datapath::{DropReason, Stats};
+use crate::service::table::ServiceTable;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PortSummary {
@@ -36,10 +37,49 @@ pub struct Summary {
     /// Connections and templates still in the tables at the end.
     pub connections: u64,
     pub ports: Vec<PortSummary>,
+    /// Traffic per real server, in the rules' order.
+    pub real_servers: Vec<DestSummary>,
+}
+
+/// One real server's traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DestSummary {
+    /// The virtual service, as ipvsadm writes it: `-t 10.0.0.100:80`.
+    pub service: String,
+    /// `10.0.0.11:8080`.
+    pub server: String,
+    pub conns: u64,
+    pub in_packets: u64,
+    pub out_packets: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
 }
 
 impl Summary {
-    pub fn new(s: &Stats, names: &[&str], ports: &[dpdk::PortStats]) -> Summary {
+    pub fn new(
+        s: &Stats,
+        names: &[&str],
+        ports: &[dpdk::PortStats],
+        services: &ServiceTable,
+    ) -> Summary {
+        let real_servers = services
+            .services()
+            .iter()
+            .flat_map(|svc| {
+                svc.dests.iter().map(move |d| {
+                    let st = s.dests.get(d.id as usize).copied().unwrap_or_default();
+                    DestSummary {
+                        service: svc.key.to_string(),
+                        server: format!("{}:{}", d.addr, d.port),
+                        conns: st.conns,
+                        in_packets: st.in_packets,
+                        out_packets: st.out_packets,
+                        in_bytes: st.in_bytes,
+                        out_bytes: st.out_bytes,
+                    }
+                })
+            })
+            .collect();
         let mut dropped: BTreeMap<&'static str, u64> = DropReason::ALL
             .iter()
             .filter(|r| s.drops[**r as usize] > 0)
@@ -70,6 +110,7 @@ impl Summary {
                     tx_errors: p.oerrors,
                 })
                 .collect(),
+            real_servers,
         }
     }
 

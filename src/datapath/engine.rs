@@ -184,6 +184,9 @@ impl<B: PacketBuf> Engine<B> {
         self.stats.arp_off_subnet = self.ctx.arp_off_subnet();
         self.stats.neighbors_evicted = self.ctx.neighbors_evicted();
         self.stats.connections = self.ctx.connections() as u64;
+        // Same length every time after the first: the copy reuses the Vec.
+        self.stats.dests.clear();
+        self.stats.dests.extend_from_slice(self.ctx.dest_stats());
     }
 
     /// Sends a gratuitous ARP for every own address (RFC 5227 §3).

@@ -33,6 +33,7 @@ use std::net::Ipv4Addr;
 use super::host::Host;
 use super::packet::Packet;
 use super::pipeline::{resolve, State, Verdict};
+use super::stats::DestStats;
 use super::DropReason;
 use crate::config::ConnConfig;
 use crate::conn::table::{Conn, ConnKey, ConnState, ConnTable, Fwd, KeyKind, Slot, NO_SLOT};
@@ -72,6 +73,8 @@ pub struct L4 {
     /// The next outer IPv4 identification for tunnels.
     ident: u16,
     sloppy: bool,
+    /// Traffic by real server id.
+    pub(crate) stats: Vec<DestStats>,
 }
 
 impl L4 {
@@ -86,6 +89,7 @@ impl L4 {
                 .collect(),
             ident: (seed as u16) | 1,
             sloppy: conn.sloppy,
+            stats: vec![DestStats::default(); services.dest_id_bound()],
         }
     }
 
@@ -242,8 +246,10 @@ pub(super) fn forward(
                 daddr,
                 dport: if port == 0 { dport } else { port },
             };
+            let id = d.id;
+            count(st, id, false, total);
             let r = send(pkt, &to, &flow, total, host, st);
-            services.unbind(d.id, false, true);
+            services.unbind(id, false, true);
             Some(r)
         }
     }
@@ -360,6 +366,9 @@ fn schedule(
     };
     let d = &svc.dests[dest];
     let dport = if d.port == 0 { flow.dport } else { d.port };
+    if let Some(s) = st.l4.stats.get_mut(d.id as usize) {
+        s.conns += 1;
+    }
     if svc.one_packet && flow.proto == UDP {
         // Counted while it is forwarded, as IPVS's ONE_PACKET connection
         // is bound and freed around its one datagram.
@@ -404,6 +413,20 @@ fn schedule(
         .map_err(|_| DropReason::ConnTableFull)?;
     d.bind(false);
     Ok(Scheduled::Conn(slot))
+}
+
+/// Counts a packet of real server `dest` (a reply: out).
+#[inline]
+fn count(st: &mut State, dest: u32, reply: bool, bytes: usize) {
+    if let Some(d) = st.l4.stats.get_mut(dest as usize) {
+        if reply {
+            d.out_packets += 1;
+            d.out_bytes += bytes as u64;
+        } else {
+            d.in_packets += 1;
+            d.in_bytes += bytes as u64;
+        }
+    }
 }
 
 /// Where and how a packet goes.
@@ -466,7 +489,9 @@ fn established(
         dport: c.dport,
     };
     let client = (c.caddr, c.cport);
+    let dest = c.dest;
     st.l4.conns.touch(slot, timeout, now);
+    count(st, dest, reply, total);
     if reply {
         debug_assert_eq!((flow.dst, flow.dport), client);
     }

@@ -167,6 +167,11 @@ impl Ctx {
         self.st.l4.tick(&self.services, now);
     }
 
+    /// Traffic by real server id.
+    pub fn dest_stats(&self) -> &[super::stats::DestStats] {
+        &self.st.l4.stats
+    }
+
     /// Connections (and persistence templates) this lcore holds.
     pub fn connections(&self) -> usize {
         self.st.l4.conns.len()

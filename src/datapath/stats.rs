@@ -33,6 +33,29 @@ pub struct PortCounters {
     pub tx_bytes: u64,
 }
 
+/// Traffic of one real server as one lcore saw it (IPVS's per-destination
+/// stats: connections scheduled, packets and bytes in (client to server)
+/// and out (server to client, NAT only), bytes counted as IP lengths).
+/// A service's are the sum of its real servers'.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DestStats {
+    pub conns: u64,
+    pub in_packets: u64,
+    pub out_packets: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+}
+
+impl DestStats {
+    fn add(&mut self, o: &DestStats) {
+        self.conns += o.conns;
+        self.in_packets += o.in_packets;
+        self.out_packets += o.out_packets;
+        self.in_bytes += o.in_bytes;
+        self.out_bytes += o.out_bytes;
+    }
+}
+
 /// All counters of one lcore.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
@@ -60,6 +83,9 @@ pub struct Stats {
     pub connections: u64,
     /// Frames received here and handed to the worker that owns them.
     pub steered: u64,
+    /// By real server id (the service table's stable ids; sized when a
+    /// snapshot is taken, never on the packet path).
+    pub dests: Vec<DestStats>,
     /// The latest address conflict seen (see `DropReason::ArpConflict`).
     pub last_conflict: Option<Conflict>,
     pub drops: [u64; DropReason::COUNT],
@@ -82,6 +108,7 @@ impl Stats {
             neighbors_evicted: 0,
             connections: 0,
             steered: 0,
+            dests: Vec::new(),
             last_conflict: None,
             drops: [0; DropReason::COUNT],
             loops: 0,
@@ -116,6 +143,12 @@ impl Stats {
         self.neighbors_evicted += o.neighbors_evicted;
         self.connections += o.connections;
         self.steered += o.steered;
+        if self.dests.len() < o.dests.len() {
+            self.dests.resize(o.dests.len(), DestStats::default());
+        }
+        for (a, b) in self.dests.iter_mut().zip(&o.dests) {
+            a.add(b);
+        }
         if o.last_conflict.is_some() {
             self.last_conflict = o.last_conflict;
         }

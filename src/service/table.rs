@@ -418,6 +418,16 @@ impl ServiceTable {
         self.services.is_empty()
     }
 
+    /// One more than the highest real server id, configured or departed
+    /// (the size of a per-id counter array).
+    pub fn dest_id_bound(&self) -> usize {
+        self.dest_index
+            .keys()
+            .chain(self.departed.keys())
+            .max()
+            .map_or(0, |&m| m as usize + 1)
+    }
+
     /// The mask steering applies to client addresses (see
     /// `datapath::steer`): the AND of every persistence netmask.
     pub fn owner_mask(&self) -> Ipv4Addr {

@@ -169,7 +169,7 @@ dlvs_pid=$!
 ready=0
 for ((i = 0; i < 200; i++)); do
     kill -0 "$dlvs_pid" 2>/dev/null || break
-    if grep -q 'running until' "$log" &&
+    if grep -qs 'running until' "$log" &&
         ip -n "$DIR_NS" link show dev dtap0 2>/dev/null | grep -q LOWER_UP; then
         ready=1
         break
