@@ -177,8 +177,8 @@ fn real_main() -> anyhow::Result<()> {
         }
         Cmd::Run { config, rules } => {
             let cfg = load(config.as_deref())?;
-            let rules = load_rules(rules.as_deref())?;
-            let s = daemon::run(&cfg, &rules, &Mode::Run)?;
+            let parsed = load_rules(rules.as_deref())?;
+            let s = daemon::run(&cfg, &parsed, rules.as_deref(), &Mode::Run)?;
             log::info!("stopped: {}", s.to_json());
             Ok(())
         }
@@ -189,8 +189,13 @@ fn real_main() -> anyhow::Result<()> {
             output,
         } => {
             let cfg = Config::load(&config)?;
-            let rules = load_rules(rules.as_deref())?;
-            let s = daemon::run(&cfg, &rules, &Mode::Replay { input, output })?;
+            let parsed = load_rules(rules.as_deref())?;
+            let s = daemon::run(
+                &cfg,
+                &parsed,
+                rules.as_deref(),
+                &Mode::Replay { input, output },
+            )?;
             println!("{}", s.to_json());
             Ok(())
         }

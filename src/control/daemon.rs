@@ -54,7 +54,7 @@ use crate::datapath::stats::Conflict;
 use crate::datapath::worker::{self, Clock, Steering, WorkerSetup};
 use crate::datapath::{DropReason, Engine, Host, Stats};
 use crate::service::rules::{Rules, ServiceKey};
-use crate::service::table::{Registry, ServiceTable};
+use crate::service::table::{Published, Registry, ServiceTable};
 use crate::wire::MacAddr;
 
 /// How the director is being run.
@@ -174,7 +174,12 @@ impl Drop for ExitFlag<'_> {
 }
 
 /// Runs the director; returns the final counters.
-pub fn run(cfg: &Config, rules: &Rules, mode: &Mode) -> Result<Summary, DaemonError> {
+pub fn run(
+    cfg: &Config,
+    rules: &Rules,
+    rules_path: Option<&std::path::Path>,
+    mode: &Mode,
+) -> Result<Summary, DaemonError> {
     // Validate the replay files before touching DPDK.
     let expected = match mode {
         Mode::Run => None,
@@ -270,6 +275,19 @@ pub fn run(cfg: &Config, rules: &Rules, mode: &Mode) -> Result<Summary, DaemonEr
     let shared: Vec<Arc<Mutex<Stats>>> = (0..workers)
         .map(|_| Arc::new(Mutex::new(Stats::new(ports.len()))))
         .collect();
+    // The services the workers run; SIGHUP publishes a new snapshot.
+    let published = Published::new(Arc::clone(&services));
+    let hup = Arc::new(AtomicBool::new(false));
+    if let (Mode::Run, Some(_)) = (mode, rules_path) {
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+            .map_err(DaemonError::Signal)?;
+    }
+    let reload = rules_path.map(|path| Reload {
+        path: path.to_owned(),
+        marks: cfg.marks.clone(),
+        registry: std::mem::take(&mut registry),
+        requested: Arc::clone(&hup),
+    });
     // With several workers, one steering ring each (datapath::steer).
     let rings: Vec<MbufRing> = if workers > 1 {
         (0..workers)
@@ -306,6 +324,7 @@ pub fn run(cfg: &Config, rules: &Rules, mode: &Mode) -> Result<Summary, DaemonEr
                     flush_us: FLUSH_US,
                     publish_us,
                     stop: &worker_stop,
+                    services: &published,
                     shared: Arc::clone(&shared[w]),
                     peers: senders
                         .iter()
@@ -333,6 +352,8 @@ pub fn run(cfg: &Config, rules: &Rules, mode: &Mode) -> Result<Summary, DaemonEr
                 worker_stop: &worker_stop,
                 exited: &exited,
                 lcores: &lcore_ids,
+                published: &published,
+                reload,
                 expected,
                 period: Duration::from_micros(publish_us),
             };
@@ -464,7 +485,12 @@ pub fn run(cfg: &Config, rules: &Rules, mode: &Mode) -> Result<Summary, DaemonEr
     }
     outcome?;
     let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
-    Ok(Summary::new(&total, &names, &port_stats, &services))
+    Ok(Summary::new(
+        &total,
+        &names,
+        &port_stats,
+        &published.current().1,
+    ))
 }
 
 /// Probes every interface's device and checks `[dpdk] mbufs` against what
@@ -748,9 +774,49 @@ struct Control<'a> {
     exited: &'a [AtomicBool],
     /// Each worker's lcore id.
     lcores: &'a [u32],
+    /// Where new snapshots of the services go.
+    published: &'a Published,
+    /// How to rebuild them on SIGHUP (with a rules file).
+    reload: Option<Reload>,
     /// Replay: the number of frames in the input.
     expected: Option<u64>,
     period: Duration,
+}
+
+/// What a SIGHUP reload needs: the rules file, the marks, the stable ids.
+struct Reload {
+    path: PathBuf,
+    marks: Vec<crate::config::MarkRule>,
+    registry: Registry,
+    requested: Arc<AtomicBool>,
+}
+
+impl Reload {
+    /// Reads the rules again and publishes the new snapshot, all or
+    /// nothing: a bad file keeps the services as they are.
+    fn run(&mut self, published: &Published) {
+        let built = Rules::load(&self.path)
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                ServiceTable::build(&r, &self.marks, &mut self.registry).map_err(|e| e.to_string())
+            });
+        match built {
+            Ok(t) => {
+                let (services, dests) = (
+                    t.services().len(),
+                    t.services().iter().map(|s| s.dests.len()).sum::<usize>(),
+                );
+                published.publish(Arc::new(t));
+                log::info!(
+                    "SIGHUP: rules reloaded from {}: {services} virtual service(s), {dests} real server(s)",
+                    self.path.display()
+                );
+            }
+            Err(e) => {
+                log::error!("SIGHUP: rules not reloaded, the services stay as they were: {e}")
+            }
+        }
+    }
 }
 
 impl Control<'_> {
@@ -766,6 +832,8 @@ impl Control<'_> {
             worker_stop,
             exited,
             lcores,
+            published,
+            mut reload,
             expected,
             period,
         } = self;
@@ -783,6 +851,11 @@ impl Control<'_> {
             if worker_stop.load(Ordering::Acquire) {
                 // The main thread stopped everything after a failure.
                 break Ok(());
+            }
+            if let Some(r) = reload.as_mut() {
+                if r.requested.swap(false, Ordering::AcqRel) {
+                    r.run(published);
+                }
             }
             if let Some(w) = exited.iter().position(|e| e.load(Ordering::Acquire)) {
                 let lcore = lcores[w];

@@ -93,6 +93,11 @@ impl<B: PacketBuf> Engine<B> {
         &self.ctx
     }
 
+    /// Takes a new snapshot of the virtual services (between bursts).
+    pub fn set_services(&mut self, services: Arc<ServiceTable>) {
+        self.ctx.set_services(services);
+    }
+
     /// Advances the data plane's clock (never backwards: capture
     /// timestamps may be out of order).
     #[inline]

@@ -93,6 +93,41 @@ impl L4 {
         }
     }
 
+    /// Moves to a new snapshot of the services: each service keeps its
+    /// scheduler state if it is still there under the same id and
+    /// scheduler (adapted to its new servers, the kernel's add/del/upd
+    /// hooks), else starts afresh; connections keep their real servers'
+    /// ids, whose counters the new snapshot still holds (departed ones
+    /// too).
+    pub fn set_services(&mut self, old: &ServiceTable, new: &ServiceTable, seed: u64) {
+        let mut kept: Vec<Option<SchedState>> = std::mem::take(&mut self.sched)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.sched = new
+            .services()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let same = old
+                    .services()
+                    .iter()
+                    .position(|o| o.id == s.id && o.sched.name() == s.sched.name());
+                match same.and_then(|j| kept.get_mut(j)?.take()) {
+                    Some(mut st) => {
+                        s.sched.refresh_state(&mut st, &s.dests);
+                        st
+                    }
+                    None => s.sched.new_state(seed.wrapping_add(i as u64)),
+                }
+            })
+            .collect();
+        let bound = new.dest_id_bound();
+        if self.stats.len() < bound {
+            self.stats.resize(bound, DestStats::default());
+        }
+    }
+
     /// Timer work: a bounded sweep for expired connections (uncounted at
     /// their real servers) and the schedulers' housekeeping.
     pub fn tick(&mut self, services: &ServiceTable, now: u64) {

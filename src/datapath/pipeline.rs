@@ -160,6 +160,13 @@ impl Ctx {
         &self.services
     }
 
+    /// Takes a new snapshot of the services (between bursts).
+    pub fn set_services(&mut self, services: Arc<ServiceTable>) {
+        let seed = self.st.now;
+        self.st.l4.set_services(&self.services, &services, seed);
+        self.services = services;
+    }
+
     /// Layer-4 timer work: connection expiry (bounded), scheduler
     /// housekeeping.
     pub fn l4_timer(&mut self) {

@@ -23,6 +23,7 @@ use super::packet::{Csum, Packet, PacketBuf, RxMeta};
 use super::pipeline::Learned;
 use super::Stats;
 use crate::datapath::DropReason;
+use crate::service::table::Published;
 
 impl PacketBuf for Mbuf<'_> {
     #[inline]
@@ -83,6 +84,8 @@ pub struct WorkerSetup<'a> {
     pub flush_us: u64,
     pub publish_us: u64,
     pub stop: &'a AtomicBool,
+    /// The virtual services; a new generation is taken between bursts.
+    pub services: &'a Published,
     /// Where the counters are published.
     pub shared: Arc<Mutex<Stats>>,
     pub peers: Vec<SyncSender<Learned>>,
@@ -143,6 +146,8 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
     let (mut last_flush, mut last_publish) = (start, start);
     // Capture clock only: the capture time of the next timer run.
     let mut next_tick = 0u64;
+    // The services' generation the engine runs (it starts with the current).
+    let mut generation = w.services.generation();
 
     if let Clock::Tsc = w.clock {
         engine.set_now(micros(start, hz));
@@ -233,6 +238,13 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
             last_flush = tsc;
             if let Clock::Tsc = w.clock {
                 engine.set_now(micros(tsc, hz));
+            }
+            // A new snapshot of the services, if the control plane
+            // published one: between bursts, never mid-packet.
+            if w.services.generation() != generation {
+                let (g, table) = w.services.current();
+                generation = g;
+                engine.set_services(table);
             }
             let mut out = Out {
                 pool: w.pool,

@@ -22,8 +22,8 @@
 //!   atomics read without a lock the same way.
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use hashbrown::HashMap;
 
@@ -244,6 +244,42 @@ impl Registry {
             .values()
             .find(|e| e.id == id)
             .map(|e| &e.counters)
+    }
+}
+
+/// The current snapshot, published by the control plane and picked up by
+/// each worker between bursts: a worker compares the generation (one
+/// atomic load) and takes the new table (a lock, only then) when it moved.
+/// A table is swapped whole, so no packet ever sees half a change.
+#[derive(Debug)]
+pub struct Published {
+    generation: AtomicU64,
+    table: Mutex<Arc<ServiceTable>>,
+}
+
+impl Published {
+    pub fn new(table: Arc<ServiceTable>) -> Published {
+        Published {
+            generation: AtomicU64::new(0),
+            table: Mutex::new(table),
+        }
+    }
+
+    /// Replaces the table; workers take it at their next check.
+    pub fn publish(&self, table: Arc<ServiceTable>) {
+        *self.table.lock().unwrap_or_else(|p| p.into_inner()) = table;
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The current table and its generation.
+    pub fn current(&self) -> (u64, Arc<ServiceTable>) {
+        let t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        (self.generation(), Arc::clone(&t))
     }
 }
 

@@ -23,6 +23,10 @@
 #   (p) 20 to the persistent service all reach one server: with two
 #       workers, the client's connections (on both tap queues) are steered
 #       to the worker that holds its template;
+#   (r) SIGHUP with rs2 removed from the NAT service: the log says the
+#       rules were reloaded, and 10 requests are all answered by rs1; a
+#       SIGHUP with a broken rules file changes nothing (logged), requests
+#       still answered;
 #   (c) the metrics count connections and no unexpected drops
 #       (tcp_no_conn, no_dest, conn_table_full, steer_ring_full are 0);
 #   (d) dlvs exits 0 on SIGTERM.
@@ -222,6 +226,38 @@ check "(b) DR: $REQUESTS requests to $VIP:81 from 10.0.0.50 all answered, both s
     run_requests 10.0.0.50 81 DR
 check "(p) persistence: 20 requests to $VIP:82 from $NAT_NET.50 all reach one server" \
     run_requests "$NAT_NET.50" 82 persistent 20 persistent
+
+# (r) live reload of the rules on SIGHUP.
+grep -v "^-a -t $VIP:80 -r ${RS_IP[1]}:8080" "$rules" >"$rules.new"
+mv "$rules.new" "$rules"
+kill -HUP "$dlvs_pid"
+reloaded=0
+for ((i = 0; i < 50; i++)); do
+    grep -qs 'rules reloaded' "$log" && reloaded=1 && break
+    sleep 0.1
+done
+check "(r) SIGHUP: the log says the rules were reloaded" test "$reloaded" = 1
+# only_rs1 COUNT: every request to :80 answered by rs1.
+# shellcheck disable=SC2317 # called through check
+only_rs1() {
+    local i body n=0
+    for ((i = 0; i < $1; i++)); do
+        body=$(ip netns exec "$CLI_NS" curl -s --max-time 3 --interface "$NAT_NET.50" "http://$VIP:80/" || true)
+        [[ $body == "served by rs1" ]] && n=$((n + 1))
+    done
+    echo "# after the reload: $n of $1 answered by rs1"
+    ((n == $1))
+}
+check "(r) after the reload, rs2 is out of the NAT service: 10 of 10 by rs1" only_rs1 10
+echo "-A -t $VIP:80 -s nosuchsched" >"$rules"
+kill -HUP "$dlvs_pid"
+refused=0
+for ((i = 0; i < 50; i++)); do
+    grep -qs 'rules not reloaded' "$log" && refused=1 && break
+    sleep 0.1
+done
+check "(r) SIGHUP with a broken rules file: refused, logged" test "$refused" = 1
+check "(r) the services stay as they were: 5 of 5 by rs1" only_rs1 5
 
 # (c) metrics.
 metrics=
