@@ -625,3 +625,40 @@ fn icmp_errors_about_dr_replies_go_to_the_real_server() {
     let r = replay_rules(&cfg(""), Some(rules), &[err]);
     assert_eq!(r.dropped("icmp_unhandled"), 1, "{}", r.summary);
 }
+
+/// A client reusing a port after its connection finished (TIME_WAIT) gets
+/// a fresh choice, as IPVS's conn_reuse_mode does; a SYN on an open
+/// connection stays on it.
+#[test]
+fn a_new_syn_on_a_finished_connection_is_scheduled_afresh() {
+    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -m\n-a -t 10.0.0.100:80 -r 10.0.0.12:80 -m\n";
+    let c = |control, ack| tcp_frame(CLIENT_MAC, CLIENT_IP, 40000, VIP, 80, control, ack);
+    let rs = |control, ack| tcp_frame(RS1_MAC, RS1, 80, CLIENT_IP, 40000, control, ack);
+    let frames = [
+        c(TcpControl::Syn, false),
+        rs(TcpControl::Syn, true),
+        c(TcpControl::None, true),
+        // Closed from both sides: TIME_WAIT.
+        c(TcpControl::Fin, true),
+        rs(TcpControl::Fin, true),
+        c(TcpControl::None, true),
+        // The same port again: rr's next server.
+        c(TcpControl::Syn, false),
+    ];
+    let r = replay_rules(&cfg(""), Some(rules), &frames);
+    r.assert_accounted();
+    let to_servers: Vec<Ipv4Addr> = tcp_targets(&r)
+        .iter()
+        .map(|(d, _)| *d)
+        .filter(|d| *d != CLIENT_IP)
+        .collect();
+    assert_eq!(to_servers, vec![RS1, RS1, RS1, RS1, RS2], "{}", r.summary);
+    // While the connection is open, a repeated SYN stays on it.
+    let r = replay_rules(
+        &cfg(""),
+        Some(rules),
+        &[c(TcpControl::Syn, false), c(TcpControl::Syn, false)],
+    );
+    let to_servers: Vec<Ipv4Addr> = tcp_targets(&r).iter().map(|(d, _)| *d).collect();
+    assert_eq!(to_servers, vec![RS1, RS1], "{}", r.summary);
+}

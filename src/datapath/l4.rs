@@ -237,6 +237,16 @@ pub(super) fn forward(
             services.unbind(c.dest, c.template, c.inactive)
         });
         if let Some(f) = found {
+            if !f.reply && reuses(st.l4.conns.get(f.slot), &flow) {
+                // A new SYN on a finished connection's tuple (a client
+                // reusing its port): the old entry goes now and the SYN is
+                // scheduled afresh, as IPVS does with its default
+                // conn_reuse_mode (ip_vs_core.c `is_new_conn_expected`).
+                if let Some(c) = st.l4.conns.remove(f.slot) {
+                    services.unbind(c.dest, false, c.inactive);
+                }
+                break;
+            }
             return Some(established(
                 pkt, f.slot, f.reply, &flow, total, host, services, st,
             ));
@@ -288,6 +298,22 @@ pub(super) fn forward(
             Some(r)
         }
     }
+}
+
+/// Whether a packet is a new connection's SYN that the finished
+/// connection `c` (TIME_WAIT or CLOSE, not held by a persistence template)
+/// should give way to.
+fn reuses(c: Option<&Conn>, flow: &Flow) -> bool {
+    const SYN_ACK_FIN_RST: u8 = 0x02 | 0x10 | 0x01 | 0x04;
+    let new_syn = flow.proto == TCP && flow.flags & SYN_ACK_FIN_RST == 0x02;
+    new_syn
+        && c.is_some_and(|c| {
+            c.control == NO_SLOT
+                && matches!(
+                    c.state,
+                    ConnState::Tcp(TcpState::TimeWait | TcpState::Close)
+                )
+        })
 }
 
 enum Scheduled {
