@@ -662,3 +662,76 @@ fn a_new_syn_on_a_finished_connection_is_scheduled_afresh() {
     let to_servers: Vec<Ipv4Addr> = tcp_targets(&r).iter().map(|(d, _)| *d).collect();
     assert_eq!(to_servers, vec![RS1, RS1], "{}", r.summary);
 }
+
+/// Splits an IPv4 packet (no Ethernet header) into fragments of at most
+/// `mtu` bytes, as a router does (RFC 791), each with a valid header.
+fn fragment(ip: &[u8], mtu: usize) -> Vec<Vec<u8>> {
+    let hl = usize::from(ip[0] & 0x0f) * 4;
+    let payload = &ip[hl..];
+    let step = (mtu - hl) / 8 * 8;
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < payload.len() {
+        let end = (off + step).min(payload.len());
+        let mut f = ip[..hl].to_vec();
+        f.extend_from_slice(&payload[off..end]);
+        let total = f.len() as u16;
+        f[2..4].copy_from_slice(&total.to_be_bytes());
+        let mf = if end < payload.len() { 0x2000 } else { 0 };
+        f[6..8].copy_from_slice(&(mf | (off / 8) as u16).to_be_bytes());
+        f[10..12].fill(0);
+        let c = !ones_sum(&f[..hl]);
+        f[10..12].copy_from_slice(&c.to_be_bytes());
+        out.push(f);
+        off = end;
+    }
+    out
+}
+
+/// A datagram's fragments follow its first one through NAT, and put back
+/// together at the real server they make a valid datagram; a later
+/// fragment whose first was never seen is dropped.
+#[test]
+fn fragments_follow_their_first_fragment() {
+    let rules = "-A -u 10.0.0.100:53 -s rr\n-a -u 10.0.0.100:53 -r 10.0.0.11:5353 -m\n";
+    let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let whole = udp_frame(CLIENT_MAC, CLIENT_IP, 40000, VIP, 53, &payload);
+    let mut ip = whole[14..].to_vec();
+    ip[6] = 0; // no DF: it is to be fragmented
+    ip[10..12].fill(0);
+    let c = !ones_sum(&ip[..20]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let frags = fragment(&ip, 1500);
+    assert_eq!(frags.len(), 3);
+    let mut frames: Vec<Vec<u8>> = frags
+        .iter()
+        .map(|f| eth(CLIENT_MAC, DIR_MAC, 0x0800, f))
+        .collect();
+    // An orphan: a later fragment of a datagram never started.
+    let mut orphan = frags[1].clone();
+    orphan[4..6].copy_from_slice(&0x7777u16.to_be_bytes());
+    orphan[10..12].fill(0);
+    let c = !ones_sum(&orphan[..20]);
+    orphan[10..12].copy_from_slice(&c.to_be_bytes());
+    frames.push(eth(CLIENT_MAC, DIR_MAC, 0x0800, &orphan));
+    let r = replay_rules(&cfg(""), Some(rules), &frames);
+    r.assert_accounted();
+    assert_eq!(r.dropped("l4_fragment"), 1, "{}", r.summary);
+    // Three fragments to the real server, each with a valid header.
+    let sent: Vec<&Vec<u8>> = r.raw.iter().filter(|f| f[30..34] == RS1.octets()).collect();
+    assert_eq!(sent.len(), 3, "{}", r.summary);
+    let mut data = Vec::new();
+    for f in &sent {
+        assert_eq!(f[0..6], RS1_MAC);
+        assert_eq!(ones_sum(&f[14..34]), 0xffff, "fragment header checksum");
+        data.extend_from_slice(&f[34..14 + u16::from_be_bytes([f[16], f[17]]) as usize]);
+    }
+    // Reassembled: the UDP datagram to 10.0.0.11:5353, its checksum valid.
+    let udp = smoltcp::wire::UdpPacket::new_checked(&data[..]).unwrap();
+    assert_eq!(udp.dst_port(), 5353);
+    assert!(udp.verify_checksum(
+        &smoltcp::wire::IpAddress::Ipv4(CLIENT_IP),
+        &smoltcp::wire::IpAddress::Ipv4(RS1)
+    ));
+    assert_eq!(udp.payload(), &payload[..]);
+}

@@ -58,7 +58,7 @@ reasons! {
     HostUnhandled => "host_unhandled": "TCP, UDP or other protocol addressed to the director.",
     NoRoute => "no_route": "No route to the destination of a reply or forwarded packet.",
     NoService => "no_service": "TCP or UDP to a virtual address on a protocol and port no service has.",
-    L4Fragment => "l4_fragment": "A fragment to a virtual address (the director does not reassemble).",
+    L4Fragment => "l4_fragment": "A later fragment to a virtual address whose datagram's first fragment was not seen (no reassembly).",
     L4Truncated => "l4_truncated": "A TCP or UDP header to a virtual address cut short or malformed.",
     TcpNoConn => "tcp_no_conn": "A TCP segment other than SYN that matches no connection (IPVS without sloppy_tcp).",
     NoDest => "no_dest": "No available real server, and the ICMP port unreachable could not be sent.",

@@ -23,12 +23,19 @@
 //!    egress port. The next hop comes from the route table and the
 //!    neighbour table, as for the director's own replies.
 //!
-//! Packets to a virtual address that match no service, fragments to one
-//! (there is no reassembly), TCP segments without a connection, and
-//! packets the scheduler finds no real server for are counted under their
-//! own drop reasons.
+//! Fragments are not reassembled: a datagram's first fragment (it has the
+//! ports) is switched like a whole packet, and its later fragments follow
+//! it to the same place for 30 s (NAT rewrites their addresses only); a
+//! later fragment whose first has not been seen is dropped
+//! (`l4_fragment`). Packets to a virtual address that match no service,
+//! TCP segments without a connection, and a full table are counted under
+//! their own drop reasons; when no real server is available the client
+//! gets ICMP port unreachable.
 
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
+
+use hashbrown::HashMap;
 
 use super::host::Host;
 use super::packet::Packet;
@@ -75,7 +82,27 @@ pub struct L4 {
     sloppy: bool,
     /// Traffic by real server id.
     pub(crate) stats: Vec<DestStats>,
+    /// Where the first fragment of each recent datagram went, so that its
+    /// later fragments follow (no reassembly: each fragment is forwarded
+    /// as it comes); bounded, oldest first out.
+    frags: HashMap<FragKey, FragEntry, foldhash::fast::RandomState>,
+    frag_order: VecDeque<FragKey>,
 }
+
+/// (protocol, source, destination, identification): one datagram's
+/// fragments (RFC 791).
+type FragKey = (u8, u32, u32, u16);
+
+#[derive(Debug, Clone, Copy)]
+struct FragEntry {
+    to: Target,
+    expires: u64,
+}
+
+/// Datagrams whose fragments are followed at once, per lcore.
+const FRAG_MAX: usize = 4096;
+/// How long a datagram's fragments are followed: Linux's ipfrag_time.
+const FRAG_TIMEOUT_US: u64 = 30_000_000;
 
 impl L4 {
     pub fn new(conn: &ConnConfig, services: &ServiceTable, seed: u64) -> L4 {
@@ -90,7 +117,40 @@ impl L4 {
             ident: (seed as u16) | 1,
             sloppy: conn.sloppy,
             stats: vec![DestStats::default(); services.dest_id_bound()],
+            frags: HashMap::with_capacity_and_hasher(FRAG_MAX, Default::default()),
+            frag_order: VecDeque::with_capacity(FRAG_MAX),
         }
+    }
+
+    /// Notes where a datagram's first fragment went.
+    fn remember_fragments(&mut self, key: FragKey, to: Target, now: u64) {
+        if self.frags.len() >= FRAG_MAX {
+            while let Some(old) = self.frag_order.pop_front() {
+                if self.frags.remove(&old).is_some() {
+                    break;
+                }
+            }
+        }
+        let e = FragEntry {
+            to,
+            expires: now.saturating_add(FRAG_TIMEOUT_US),
+        };
+        if self.frags.insert(key, e).is_none() {
+            if self.frag_order.len() >= FRAG_MAX {
+                self.frag_order.pop_front();
+            }
+            self.frag_order.push_back(key);
+        }
+    }
+
+    /// Where a later fragment goes, and its real server's id.
+    fn frag_target(&mut self, key: &FragKey, now: u64) -> Option<(Target, u32)> {
+        let e = *self.frags.get(key)?;
+        if e.expires <= now {
+            self.frags.remove(key);
+            return None;
+        }
+        Some((e.to, e.to.dest))
     }
 
     /// Moves to a new snapshot of the services: each service keeps its
@@ -176,6 +236,20 @@ struct Flow {
     /// TCP flags (0 for UDP).
     flags: u8,
     dont_frag: bool,
+    /// The IPv4 identification (fragments of one datagram share it).
+    ident: u16,
+    frag: Frag,
+}
+
+/// Where a packet stands in fragmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frag {
+    /// A whole datagram.
+    Whole,
+    /// The first fragment: it has the transport header.
+    First,
+    /// A later fragment: no transport header.
+    Later,
 }
 
 /// Handles a TCP or UDP packet that is a connection's or a virtual
@@ -204,20 +278,53 @@ pub(super) fn forward(
     if st.l4.conns.is_empty() && services.is_empty() {
         return None;
     }
-    if ip.is_fragment() {
-        return ours(DropReason::L4Fragment);
+    let frag = match (ip.frag_offset(), ip.more_frags()) {
+        (0, false) => Frag::Whole,
+        (0, true) => Frag::First,
+        _ => Frag::Later,
+    };
+    let ident = ip.ident();
+    if frag == Frag::Later {
+        // Where its datagram's first fragment went, if it went.
+        let key = (proto, u32::from(src), u32::from(dst), ident);
+        return match st.l4.frag_target(&key, st.now) {
+            Some((to, dest)) => {
+                let flow = Flow {
+                    proto,
+                    src,
+                    sport: 0,
+                    dst,
+                    dport: 0,
+                    flags: 0,
+                    dont_frag: false,
+                    ident,
+                    frag,
+                };
+                count(st, dest, to.reply, total);
+                Some(send(pkt, &to, &flow, total, host, st))
+            }
+            None => ours(DropReason::L4Fragment),
+        };
     }
     let seg = &frame[l4..end];
-    let (sport, dport, flags) = if proto == TCP {
-        match TcpPacket::new_checked(seg) {
+    // A first fragment holds at least the ports and, for TCP, the flags
+    // (RFC 791 lets it be as short as 8 bytes; fragments smaller than a
+    // TCP header are a known attack and refused).
+    let (sport, dport, flags) = match (proto, frag) {
+        (TCP, Frag::Whole) => match TcpPacket::new_checked(seg) {
             Ok(t) => (t.src_port(), t.dst_port(), t.flags().0),
             Err(_) => return ours(DropReason::L4Truncated),
-        }
-    } else {
-        match UdpPacket::new_checked(seg) {
+        },
+        (UDP, Frag::Whole) => match UdpPacket::new_checked(seg) {
             Ok(u) => (u.src_port(), u.dst_port(), 0),
             Err(_) => return ours(DropReason::L4Truncated),
-        }
+        },
+        _ if seg.len() >= if proto == TCP { 20 } else { 8 } => (
+            u16::from_be_bytes([seg[0], seg[1]]),
+            u16::from_be_bytes([seg[2], seg[3]]),
+            if proto == TCP { seg[13] } else { 0 },
+        ),
+        _ => return ours(DropReason::L4Truncated),
     };
     let flow = Flow {
         proto,
@@ -227,6 +334,8 @@ pub(super) fn forward(
         dport,
         flags,
         dont_frag,
+        ident,
+        frag,
     };
     let now = st.now;
 
@@ -284,6 +393,7 @@ pub(super) fn forward(
             let d = &svc.dests[dest];
             let (fwd, daddr) = (fwd(d.method), d.addr);
             let to = Target {
+                dest: d.id,
                 fwd,
                 reply: false,
                 vaddr: dst,
@@ -493,6 +603,8 @@ fn count(st: &mut State, dest: u32, reply: bool, bytes: usize) {
 /// Where and how a packet goes.
 #[derive(Debug, Clone, Copy)]
 struct Target {
+    /// The real server's id (for its counters).
+    dest: u32,
     fwd: Fwd,
     /// A NAT reply (real server to client).
     reply: bool,
@@ -542,6 +654,7 @@ fn established(
         ConnState::Normal => UDP_TIMEOUT_US,
     };
     let to = Target {
+        dest: c.dest,
         fwd: c.fwd,
         reply,
         vaddr: c.vaddr,
@@ -610,23 +723,8 @@ fn send(
                     ip.rewrite_dst_addr(new);
                 }
             }
-            let seg = &mut frame[l4..end];
-            if flow.proto == TCP {
-                let mut t = TcpPacket::new_checked(seg).map_err(|_| DropReason::L4Truncated)?;
-                t.update_checksum_for_addr(old, new);
-                if to.reply {
-                    t.rewrite_src_port(port);
-                } else {
-                    t.rewrite_dst_port(port);
-                }
-            } else {
-                let mut u = UdpPacket::new_checked(seg).map_err(|_| DropReason::L4Truncated)?;
-                u.update_checksum_for_addr(old, new);
-                if to.reply {
-                    u.rewrite_src_port(port);
-                } else {
-                    u.rewrite_dst_port(port);
-                }
+            if flow.frag != Frag::Later {
+                nat_transport(&mut frame[l4..end], flow.proto, to.reply, old, new, port)?;
             }
         }
         Fwd::Dr => {}
@@ -649,6 +747,16 @@ fn send(
             .map_err(|_| DropReason::Oversize)?;
         }
     }
+    if flow.frag == Frag::First {
+        // The datagram's later fragments follow this one.
+        let key = (
+            flow.proto,
+            u32::from(flow.src),
+            u32::from(flow.dst),
+            flow.ident,
+        );
+        st.l4.remember_fragments(key, *to, st.now);
+    }
     let frame = pkt.data_mut();
     EthernetRepr {
         src: out.mac,
@@ -658,6 +766,39 @@ fn send(
     .emit(frame)
     .map_err(|_| DropReason::EthTruncated)?;
     resolve(frame, nh.port, nh.ip, st)
+}
+
+/// NAT's rewrite of a TCP or UDP header (a whole datagram's or a first
+/// fragment's): the port, and the checksum patched for the port and the
+/// pseudo header's address (RFC 1624); a UDP datagram without a checksum
+/// keeps none, and one that sums to zero is sent as all ones (RFC 768).
+fn nat_transport(
+    seg: &mut [u8],
+    proto: u8,
+    reply: bool,
+    old: Ipv4Addr,
+    new: Ipv4Addr,
+    port: u16,
+) -> Result<(), DropReason> {
+    let csum_at = if proto == TCP { 16 } else { 6 };
+    let port_at = if reply { 0 } else { 2 };
+    if seg.len() < csum_at + 2 {
+        return Err(DropReason::L4Truncated);
+    }
+    let old_port = u16::from_be_bytes([seg[port_at], seg[port_at + 1]]);
+    seg[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
+    let c = u16::from_be_bytes([seg[csum_at], seg[csum_at + 1]]);
+    if proto == UDP && c == 0 {
+        return Ok(());
+    }
+    let c = checksum::update16(
+        checksum::update32(c, old.into(), new.into()),
+        old_port,
+        port,
+    );
+    let c = if proto == UDP && c == 0 { 0xffff } else { c };
+    seg[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+    Ok(())
 }
 
 /// ICMP errors about a connection's packets (ip_vs_core.c `ip_vs_in_icmp`,
@@ -717,6 +858,8 @@ fn icmp_relay(
         dport: 0,
         flags: 0,
         dont_frag: outer.dont_frag(),
+        ident: outer.ident(),
+        frag: Frag::Whole,
     };
     if c.fwd == Fwd::Nat {
         let qh = q.header_len();
@@ -756,6 +899,7 @@ fn icmp_relay(
         let isum = checksum::checksum(msg);
         msg[2..4].copy_from_slice(&isum.to_be_bytes());
         let to = Target {
+            dest: c.dest,
             fwd: Fwd::Dr,
             reply: f.reply,
             vaddr: c.vaddr,
@@ -775,6 +919,7 @@ fn icmp_relay(
         return None;
     }
     let to = Target {
+        dest: c.dest,
         fwd: c.fwd,
         reply: false,
         vaddr: c.vaddr,
