@@ -28,9 +28,13 @@
 //! happens only after a template's own timeout, when its client has
 //! opened no connection for that long.
 //!
-//! Cost per entry: one [`Conn`] (72 bytes) in the slab plus one or two
-//! index entries (a 16-byte key and a 4-byte value each, with hashbrown's
-//! control byte and load factor): about 120 bytes for a NAT connection.
+//! Cost per entry: one [`Conn`] (72 bytes) in the slab plus room for four
+//! index entries (a 16-byte key and a 4-byte value each, and hashbrown's
+//! control byte): about 160 bytes per connection of capacity. The index is
+//! kept at most half full so that hashbrown's clean-up of deleted entries
+//! rehashes in place and never reallocates; that clean-up is still a pause
+//! proportional to the table (rare: after deletions use up its spare
+//! room), which a tombstone-free table would avoid.
 
 use std::net::Ipv4Addr;
 
@@ -206,7 +210,11 @@ impl ConnTable {
         ConnTable {
             slots: vec![None; capacity],
             free: (0..capacity as Slot).rev().collect(),
-            index: HashMap::with_capacity_and_hasher(2 * capacity, Default::default()),
+            // Twice the keys the slab can hold (two per NAT connection):
+            // with deletions hashbrown leaves tombstones, and when they use
+            // up its room it rehashes; with the live keys at most half its
+            // capacity it does so in place, never reallocating.
+            index: HashMap::with_capacity_and_hasher(4 * capacity, Default::default()),
             len: 0,
             cursor: 0,
         }
@@ -214,6 +222,11 @@ impl ConnTable {
 
     pub fn capacity(&self) -> usize {
         self.slots.len()
+    }
+
+    /// The index's own capacity (constant: it never reallocates).
+    pub fn index_capacity(&self) -> usize {
+        self.index.capacity()
     }
 
     pub fn len(&self) -> usize {
@@ -565,6 +578,26 @@ mod tests {
         t.touch(s, 900_000_000, 50_000_000);
         assert!(t.lookup(&in_key(1), 100_000_000, |_| panic!()).is_some());
         assert_eq!(t.get(s).unwrap().expires, 950_000_000);
+    }
+
+    /// Heavy churn (every slot filled and freed many times over) never
+    /// makes the index reallocate.
+    #[test]
+    fn churn_never_reallocates_the_index() {
+        let mut t = ConnTable::new(1024);
+        let cap = t.index_capacity();
+        for round in 0..50u16 {
+            let slots: Vec<Slot> = (0..1024u16)
+                .map(|p| {
+                    t.insert(conn(Fwd::Nat, p.wrapping_mul(31).wrapping_add(round)), 0)
+                        .unwrap()
+                })
+                .collect();
+            for s in slots {
+                t.remove(s);
+            }
+        }
+        assert_eq!(t.index_capacity(), cap);
     }
 
     #[test]
