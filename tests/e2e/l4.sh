@@ -10,8 +10,8 @@
 # servers rs1/rs2 (10.0.0.11/12) running Python's http.server, and a client.
 # Rules:
 #   -A -t 10.0.0.100:80 -s rr      NAT to port 8080 of both servers
-#   -A -t 10.0.0.100:81 -s wlc     DR to both servers (VIP on their lo,
-#                                  arp_ignore=1, arp_announce=2)
+#   -A -t 10.0.0.101:81 -s wlc     DR to both servers (a second VIP, on
+#                                  their lo; arp_ignore=1, arp_announce=2)
 #   -A -t 10.0.0.100:82 -s wlc -p  NAT, persistent: one client, one server
 # NAT needs the replies to come back through the director, so the NAT
 # client uses 198.51.100.50 (a network the servers route via 10.0.0.2);
@@ -20,8 +20,8 @@
 #   (a) 40 HTTP requests through NAT all succeed, and each server answers
 #       some (body names it);
 #   (b) 40 through DR, the same;
-#   (w) a load run, wrk -t2 -c16 for 3 s through NAT: no socket errors, no
-#       non-2xx answer (requests/s printed);
+#   (w) load runs, wrk -t2 -c16 for 3 s through NAT and through DR: no
+#       socket errors, no non-2xx answer (requests/s printed);
 #   (p) 20 to the persistent service all reach one server: with two
 #       workers, the client's connections (on both tap queues) are steered
 #       to the worker that holds its template;
@@ -48,6 +48,9 @@ CLI_NS=$PREFIX-cli
 RS_NS=("$PREFIX-rs1" "$PREFIX-rs2")
 RS_IP=(10.0.0.11 10.0.0.12)
 VIP=10.0.0.100
+# DR's VIP: the client reaches it directly on the LAN (its replies come
+# straight back from the real servers, not through the director).
+DR_VIP=10.0.0.101
 NAT_NET=198.51.100
 METRICS=127.0.0.1:9912
 LCORES=${DLVS_LCORES:-0}
@@ -127,7 +130,7 @@ eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry
 name = "lan0"
 device = "net_tap0,iface=dtap0"
 mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.2/24", "$VIP/32", "$NAT_NET.1/24"]
+addresses = ["10.0.0.2/24", "$VIP/32", "$DR_VIP/32", "$NAT_NET.1/24"]
 
 [conn]
 capacity = 65536
@@ -140,9 +143,9 @@ cat >"$rules" <<EOF2
 -A -t $VIP:80 -s rr
 -a -t $VIP:80 -r ${RS_IP[0]}:8080 -m
 -a -t $VIP:80 -r ${RS_IP[1]}:8080 -m
--A -t $VIP:81 -s wlc
--a -t $VIP:81 -r ${RS_IP[0]} -g
--a -t $VIP:81 -r ${RS_IP[1]} -g
+-A -t $DR_VIP:81 -s wlc
+-a -t $DR_VIP:81 -r ${RS_IP[0]} -g
+-a -t $DR_VIP:81 -r ${RS_IP[1]} -g
 -A -t $VIP:82 -s wlc -p 60
 -a -t $VIP:82 -r ${RS_IP[0]}:8080 -m
 -a -t $VIP:82 -r ${RS_IP[1]}:8080 -m
@@ -159,7 +162,7 @@ for i in 0 1; do
     mkdir -p "$www"
     echo "served by rs$((i + 1))" >"$www/index.html"
     ip -n "$ns" route add "$NAT_NET.0/24" via 10.0.0.2
-    ip -n "$ns" addr add "$VIP/32" dev lo
+    ip -n "$ns" addr add "$DR_VIP/32" dev lo
     ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
     for port in 8080 81; do
         ip netns exec "$ns" /usr/bin/python3 -m http.server "$port" --bind 0.0.0.0 \
@@ -203,13 +206,13 @@ for ((i = 0; i < 50; i++)); do
     sleep 0.1
 done
 
-# run_requests FROM PORT NAME [COUNT] [persistent]: every request answered,
-# and both servers serving (or, persistent, exactly one).
+# run_requests FROM VIP PORT NAME [COUNT] [persistent]: every request
+# answered, and both servers serving (or, persistent, exactly one).
 # shellcheck disable=SC2317 # called through check
 run_requests() {
-    local from=$1 port=$2 name=$3 count=${4:-$REQUESTS} persistent=${5:-} n1=0 n2=0 bad=0 body i
+    local from=$1 vip=$2 port=$3 name=$4 count=${5:-$REQUESTS} persistent=${6:-} n1=0 n2=0 bad=0 body i
     for ((i = 0; i < count; i++)); do
-        body=$(ip netns exec "$CLI_NS" curl -s --max-time 3 --interface "$from" "http://$VIP:$port/" || true)
+        body=$(ip netns exec "$CLI_NS" curl -s --max-time 3 --interface "$from" "http://$vip:$port/" || true)
         case $body in
         "served by rs1") n1=$((n1 + 1)) ;;
         "served by rs2") n2=$((n2 + 1)) ;;
@@ -224,21 +227,26 @@ run_requests() {
     fi
 }
 check "(a) NAT: $REQUESTS requests to $VIP:80 from $NAT_NET.50 all answered, both servers serving" \
-    run_requests "$NAT_NET.50" 80 NAT
-check "(b) DR: $REQUESTS requests to $VIP:81 from 10.0.0.50 all answered, both servers serving" \
-    run_requests 10.0.0.50 81 DR
-# (w) a load run through NAT.
-wrk_out=$(ip netns exec "$CLI_NS" wrk -t2 -c16 -d3s --timeout 2s "http://$VIP:80/" 2>&1 || true)
-sed 's/^/# wrk: /' <<<"$wrk_out"
+    run_requests "$NAT_NET.50" "$VIP" 80 NAT
+check "(b) DR: $REQUESTS requests to $DR_VIP:81 from 10.0.0.50 all answered, both servers serving" \
+    run_requests 10.0.0.50 "$DR_VIP" 81 DR
+# (w) load runs through NAT and DR.
+# wrk_run NAME URL: wrk for 3 s; no socket errors, every answer 2xx.
 # shellcheck disable=SC2317 # called through check
-wrk_clean() {
-    grep -q 'Requests/sec' <<<"$wrk_out" &&
-        ! grep -qE 'Socket errors|Non-2xx' <<<"$wrk_out" &&
-        [[ $(awk '/requests in/ {print $1}' <<<"$wrk_out") -gt 100 ]]
+wrk_run() {
+    local out
+    out=$(ip netns exec "$CLI_NS" wrk -t2 -c16 -d3s --timeout 2s "$2" 2>&1 || true)
+    sed "s/^/# wrk $1: /" <<<"$out"
+    grep -q 'Requests/sec' <<<"$out" &&
+        ! grep -qE 'Socket errors|Non-2xx' <<<"$out" &&
+        [[ $(awk '/requests in/ {print $1}' <<<"$out") -gt 100 ]]
 }
-check "(w) wrk through NAT for 3 s: no socket errors, every answer 2xx, over 100 requests" wrk_clean
+check "(w) wrk through NAT for 3 s: no socket errors, every answer 2xx, over 100 requests" \
+    wrk_run NAT "http://$VIP:80/"
+check "(w) wrk through DR for 3 s: no socket errors, every answer 2xx, over 100 requests" \
+    wrk_run DR "http://$DR_VIP:81/"
 check "(p) persistence: 20 requests to $VIP:82 from $NAT_NET.50 all reach one server" \
-    run_requests "$NAT_NET.50" 82 persistent 20 persistent
+    run_requests "$NAT_NET.50" "$VIP" 82 persistent 20 persistent
 
 # (r) live reload of the rules on SIGHUP.
 grep -v "^-a -t $VIP:80 -r ${RS_IP[1]}:8080" "$rules" >"$rules.new"
