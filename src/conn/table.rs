@@ -115,6 +115,9 @@ impl ConnState {
 /// A slot number in the table; stable while the entry lives.
 pub type Slot = u32;
 
+/// Connections of a template looked at in one expiry check.
+const TEMPLATE_WALK: usize = 64;
+
 /// No slot (a connection without a template).
 pub const NO_SLOT: Slot = Slot::MAX;
 
@@ -224,9 +227,9 @@ impl ConnTable {
         self.slots.len()
     }
 
-    /// The index's own capacity (constant: it never reallocates).
-    pub fn index_capacity(&self) -> usize {
-        self.index.capacity()
+    /// The bytes the index holds (constant: it never reallocates).
+    pub fn index_bytes(&self) -> usize {
+        self.index.allocation_size()
     }
 
     pub fn len(&self) -> usize {
@@ -361,14 +364,20 @@ impl ConnTable {
         if !c.template {
             return true;
         }
+        // A bounded look: with more connections than that, the template
+        // is kept for now (the sweep reaps the overdue ones, and a later
+        // look finds fewer).
         let mut next = c.ctl_next;
-        while let Some(k) = self.get(next) {
+        for _ in 0..TEMPLATE_WALK {
+            let Some(k) = self.get(next) else {
+                return true;
+            };
             if k.expires.saturating_add(c.timeout_us) > now {
                 return false;
             }
             next = k.ctl_next;
         }
-        true
+        false
     }
 
     /// Frees an entry whose time ran out; a template still linked to
@@ -585,7 +594,7 @@ mod tests {
     #[test]
     fn churn_never_reallocates_the_index() {
         let mut t = ConnTable::new(1024);
-        let cap = t.index_capacity();
+        let bytes = t.index_bytes();
         for round in 0..50u16 {
             let slots: Vec<Slot> = (0..1024u16)
                 .map(|p| {
@@ -597,7 +606,7 @@ mod tests {
                 t.remove(s);
             }
         }
-        assert_eq!(t.index_capacity(), cap);
+        assert_eq!(t.index_bytes(), bytes);
     }
 
     #[test]

@@ -122,35 +122,31 @@ impl L4 {
         }
     }
 
-    /// Notes where a datagram's first fragment went.
+    /// Notes where a datagram's first fragment went. The map and the
+    /// order hold the same keys: only this, oldest first, removes them.
     fn remember_fragments(&mut self, key: FragKey, to: Target, now: u64) {
-        if self.frags.len() >= FRAG_MAX {
-            while let Some(old) = self.frag_order.pop_front() {
-                if self.frags.remove(&old).is_some() {
-                    break;
-                }
-            }
-        }
         let e = FragEntry {
             to,
             expires: now.saturating_add(FRAG_TIMEOUT_US),
         };
-        if self.frags.insert(key, e).is_none() {
-            if self.frag_order.len() >= FRAG_MAX {
-                self.frag_order.pop_front();
-            }
-            self.frag_order.push_back(key);
+        if let Some(old) = self.frags.get_mut(&key) {
+            *old = e;
+            return;
         }
+        if self.frags.len() >= FRAG_MAX {
+            if let Some(oldest) = self.frag_order.pop_front() {
+                self.frags.remove(&oldest);
+            }
+        }
+        self.frags.insert(key, e);
+        self.frag_order.push_back(key);
     }
 
-    /// Where a later fragment goes, and its real server's id.
-    fn frag_target(&mut self, key: &FragKey, now: u64) -> Option<(Target, u32)> {
-        let e = *self.frags.get(key)?;
-        if e.expires <= now {
-            self.frags.remove(key);
-            return None;
-        }
-        Some((e.to, e.to.dest))
+    /// Where a later fragment goes, and its real server's id (an expired
+    /// entry answers nothing and waits for its turn to go).
+    fn frag_target(&self, key: &FragKey, now: u64) -> Option<(Target, u32)> {
+        let e = self.frags.get(key)?;
+        (e.expires > now).then_some((e.to, e.to.dest))
     }
 
     /// Moves to a new snapshot of the services: each service keeps its
@@ -823,8 +819,14 @@ fn icmp_relay(
     let (l4, end) = (ETH_LEN + hlen, ETH_LEN + total);
     let frame = pkt.data();
     let icmp = frame.get(l4..end)?;
-    if icmp.len() < 8 || !matches!(icmp[0], 3 | 4 | 11 | 12) || st.l4.conns.is_empty() {
+    // The errors IPVS relays (ip_vs_core.c `ip_vs_in_icmp`): destination
+    // unreachable, source quench, time exceeded.
+    if icmp.len() < 8 || !matches!(icmp[0], 3 | 4 | 11) || st.l4.conns.is_empty() {
         return None;
+    }
+    if checksum::checksum(icmp) != 0 {
+        // Corrupt: not to be passed on with a fresh checksum.
+        return Some(Err(DropReason::IcmpBadChecksum));
     }
     let q = Ipv4Packet::new_quoted(&icmp[8..]).ok()?;
     let qproto = q.protocol().0;

@@ -47,7 +47,7 @@ pub fn owner(frame: &[u8], services: &ServiceTable, workers: usize) -> Option<us
         1 => {
             let hl = usize::from(ip[0] & 0x0f) * 4;
             let icmp = ip.get(hl..)?;
-            if icmp.len() < 8 + 20 || !matches!(icmp[0], 3 | 4 | 11 | 12) {
+            if icmp.len() < 8 + 20 || !matches!(icmp[0], 3 | 4 | 11) {
                 return None;
             }
             let q = &icmp[8..];

@@ -139,6 +139,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
     // Packets for other workers, by worker; and those handed to us.
     let mut outbox: Vec<Vec<Mbuf<'a>>> = (0..workers).map(|_| Vec::with_capacity(BURST)).collect();
     let mut handed: Vec<Mbuf<'a>> = Vec::with_capacity(BURST);
+    let mut keep: Vec<Mbuf<'a>> = Vec::with_capacity(BURST);
     let hz = w.tsc_hz.max(1);
     let flush_ticks = (hz as u128 * w.flush_us as u128 / 1_000_000).max(1) as u64;
     let publish_ticks = (hz as u128 * w.publish_us as u128 / 1_000_000).max(1) as u64;
@@ -175,7 +176,15 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                 count_dropped(&mut engine, port, bad, DropReason::Oversize);
             }
             if let Some(steer) = &w.steer {
-                hand_over(&mut engine, port, &mut bufs, &mut outbox, steer, w.index);
+                hand_over(
+                    &mut engine,
+                    port,
+                    &mut bufs,
+                    &mut keep,
+                    &mut outbox,
+                    steer,
+                    w.index,
+                );
             }
             let mut out = Out {
                 pool: w.pool,
@@ -199,7 +208,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                             engine.set_now(ts);
                             if engine.now() >= next_tick {
                                 engine.tick(&mut out);
-                                next_tick = engine.now() + w.flush_us;
+                                next_tick = engine.now().saturating_add(w.flush_us);
                             }
                         }
                         engine.process(port, m, meta, &mut out);
@@ -211,7 +220,9 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
         if let Some(steer) = &mut w.steer {
             if steer.from.recv(&mut handed) > 0 {
                 busy = true;
-                engine.set_now(micros(dpdk::rdtsc(), hz));
+                if let Clock::Tsc = w.clock {
+                    engine.set_now(micros(dpdk::rdtsc(), hz));
+                }
                 let mut out = Out {
                     pool: w.pool,
                     tx: &mut w.tx,
@@ -219,7 +230,14 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                 for m in handed.drain(..) {
                     match w.port_ids.iter().position(|&id| id == m.port_id()) {
                         Some(port) => {
-                            let meta = rx_meta(&m, None);
+                            let field = match w.clock {
+                                Clock::Capture(f) => Some(f),
+                                Clock::Tsc => None,
+                            };
+                            let meta = rx_meta(&m, field);
+                            if let Some(ts) = meta.timestamp {
+                                engine.set_now(ts);
+                            }
                             engine.process(port, m, meta, &mut out);
                         }
                         None => count_dropped(&mut engine, 0, 1, DropReason::NoSuchPort),
@@ -299,19 +317,23 @@ fn hand_over<'a>(
     engine: &mut Engine<Mbuf<'a>>,
     port: usize,
     bufs: &mut Vec<Mbuf<'a>>,
+    keep: &mut Vec<Mbuf<'a>>,
     outbox: &mut [Vec<Mbuf<'a>>],
     steer: &Steering<'a>,
     me: usize,
 ) {
     let workers = outbox.len();
     let services = engine.ctx().services();
-    let mut i = 0;
-    while i < bufs.len() {
-        match super::steer::owner(bufs[i].data(), services, workers) {
-            Some(o) if o != me => outbox[o].push(bufs.swap_remove(i)),
-            _ => i += 1,
+    // A stable partition (a datagram's fragments and a connection's
+    // segments keep their order on either side), through `keep`, which
+    // has room for a burst: no allocation.
+    for m in bufs.drain(..) {
+        match super::steer::owner(m.data(), services, workers) {
+            Some(o) if o != me => outbox[o].push(m),
+            _ => keep.push(m),
         }
     }
+    std::mem::swap(bufs, keep);
     for (o, batch) in outbox.iter_mut().enumerate() {
         if batch.is_empty() {
             continue;

@@ -117,9 +117,6 @@ impl Dest {
     pub fn unbind(&self, template: bool, inactive: bool) {
         let c = &self.counters;
         c.uncount(template, inactive);
-        if template {
-            return;
-        }
         let total = c.total();
         let clear = if self.l_threshold != 0 {
             total < self.l_threshold
@@ -190,13 +187,14 @@ impl Dests for Vec<Dest> {
     }
 }
 
-/// What the registry keeps of a real server: its id, its counters and
-/// its last non-zero weight.
+/// What the registry keeps of a real server: its id, its counters, its
+/// last non-zero weight and its upper threshold.
 #[derive(Debug, Clone)]
 struct DestEntry {
     id: u32,
     counters: Arc<DestCounters>,
     last_weight: i32,
+    u_threshold: u32,
 }
 
 /// Stable ids and shared counters, kept by the control plane across
@@ -208,6 +206,12 @@ pub struct Registry {
     services: HashMap<ServiceKey, u32>,
     /// By (service, address, port).
     dests: HashMap<(ServiceKey, Ipv4Addr, u16), DestEntry>,
+    /// Every virtual address any snapshot had: steering keeps treating a
+    /// departed one as virtual, so its lingering connections stay put.
+    vaddrs: hashbrown::HashSet<Ipv4Addr>,
+    /// The steering mask, fixed by the first snapshot: a later one may not
+    /// move clients (and their connections) to other workers.
+    owner_mask: Option<Ipv4Addr>,
 }
 
 impl Registry {
@@ -221,7 +225,14 @@ impl Registry {
 
     /// The id and counters of a real server, and its last non-zero weight
     /// (updated with `weight`).
-    fn dest(&mut self, key: ServiceKey, addr: Ipv4Addr, port: u16, weight: i32) -> DestEntry {
+    fn dest(
+        &mut self,
+        key: ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+        weight: i32,
+        u_threshold: u32,
+    ) -> DestEntry {
         let next = &mut self.next_dest;
         let e = self.dests.entry((key, addr, port)).or_insert_with(|| {
             *next += 1;
@@ -229,11 +240,18 @@ impl Registry {
                 id: *next,
                 counters: Arc::default(),
                 last_weight: weight,
+                u_threshold,
             }
         });
         if weight > 0 {
             e.last_weight = weight;
         }
+        // An upper threshold removed or raised lifts OVERLOAD at once, as
+        // an edit does in the kernel (ip_vs_ctl.c `__ip_vs_update_dest`).
+        if u_threshold == 0 || u_threshold > e.u_threshold {
+            e.counters.overloaded.store(false, Ordering::Relaxed);
+        }
+        e.u_threshold = u_threshold;
         e.clone()
     }
 
@@ -304,10 +322,11 @@ pub struct ServiceTable {
     /// Counters of real servers no longer configured, whose connections
     /// may still be alive (IPVS's trash).
     departed: HashMap<u32, Arc<DestCounters>, foldhash::fast::RandomState>,
-    /// The addresses of the TCP/UDP services.
+    /// The addresses of the TCP/UDP services, and of those of earlier
+    /// snapshots (see [`Registry`]).
     vaddrs: hashbrown::HashSet<Ipv4Addr, foldhash::fast::RandomState>,
-    /// The coarsest persistence netmask (steering keeps a template's
-    /// clients on one worker).
+    /// The coarsest persistence netmask of the first snapshot (steering
+    /// keeps a template's clients on one worker; fixed for the run).
     owner_mask: Ipv4Addr,
 }
 
@@ -351,7 +370,7 @@ impl ServiceTable {
                 .iter()
                 .map(|d| {
                     let weight = d.weight.min(i32::MAX as u32) as i32;
-                    let e = reg.dest(r.key, d.addr, d.port, weight);
+                    let e = reg.dest(r.key, d.addr, d.port, weight, d.u_threshold);
                     Dest {
                         id: e.id,
                         addr: d.addr,
@@ -388,7 +407,7 @@ impl ServiceTable {
                     port,
                 } => {
                     t.by_addr.insert((proto_number(protocol), addr, port), i);
-                    t.vaddrs.insert(addr);
+                    reg.vaddrs.insert(addr);
                 }
                 ServiceKey::Fwmark(m) => {
                     t.by_mark.insert(m, i);
@@ -412,6 +431,8 @@ impl ServiceTable {
                 t.departed.insert(e.id, Arc::clone(&e.counters));
             }
         }
+        t.vaddrs.extend(reg.vaddrs.iter().copied());
+        t.owner_mask = *reg.owner_mask.get_or_insert(t.owner_mask);
         Ok(t)
     }
 
@@ -632,6 +653,40 @@ mod tests {
             ),
             (1, 0)
         );
+    }
+
+    #[test]
+    fn steering_is_stable_across_snapshots() {
+        let mut reg = Registry::default();
+        let a = table(&mut reg, RULES);
+        let mask = a.owner_mask();
+        let b = table(
+            &mut reg,
+            "-A -t 10.0.0.101:80 -s rr -p 60 -M 255.255.0.0\n-a -t 10.0.0.101:80 -r 10.0.0.11 -g\n",
+        );
+        assert_eq!(b.owner_mask(), mask, "fixed by the first snapshot");
+        assert!(
+            b.is_virtual(Ipv4Addr::new(10, 0, 0, 100)),
+            "a departed VIP stays virtual"
+        );
+        assert!(
+            b.lookup(6, Ipv4Addr::new(10, 0, 0, 100), 80).is_none(),
+            "but has no service"
+        );
+    }
+
+    #[test]
+    fn raising_or_removing_a_threshold_lifts_overload() {
+        let mut reg = Registry::default();
+        let a = table(&mut reg, RULES);
+        let d = &a.services()[0].dests[1]; // -x 2 -y 1
+        d.bind(false);
+        d.bind(false);
+        assert!(d.counters.overloaded.load(Ordering::Relaxed));
+        let b = table(&mut reg, &RULES.replace("-w 2 -x 2 -y 1", "-w 2 -x 10"));
+        let d2 = &b.services()[0].dests[1];
+        assert!(!d2.counters.overloaded.load(Ordering::Relaxed), "-x raised");
+        assert_eq!(d2.counters.total(), 2, "counts kept");
     }
 
     #[test]
