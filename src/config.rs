@@ -319,6 +319,14 @@ pub enum L4Proto {
 }
 
 impl L4Proto {
+    /// As the configuration spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            L4Proto::Tcp => "tcp",
+            L4Proto::Udp => "udp",
+        }
+    }
+
     /// The IP protocol number.
     pub const fn number(self) -> u8 {
         match self {

@@ -136,10 +136,8 @@ fn real_main() -> anyhow::Result<()> {
                     "  mark {} for {}{}{}",
                     m.mark,
                     m.destination,
-                    m.protocol.map_or(String::new(), |p| format!(
-                        " {}",
-                        format!("{p:?}").to_lowercase()
-                    )),
+                    m.protocol
+                        .map_or(String::new(), |p| format!(" {}", p.name())),
                     if m.ports.is_empty() {
                         String::new()
                     } else {

@@ -153,3 +153,45 @@ fn check_refuses_a_bad_config_with_the_field() {
         "{err}"
     );
 }
+
+#[test]
+fn check_prints_the_rules_as_ipvsadm_saves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ok.toml");
+    std::fs::write(&cfg, config("")).unwrap();
+    let rules = dir.path().join("lvs.rules");
+    std::fs::write(
+        &rules,
+        "-A -t 10.0.0.100:http -s wlc -p\n-a -t 10.0.0.100:80 -r 10.0.0.11:8080 --masquerading -w 3\n",
+    )
+    .unwrap();
+    let (ok, text, err) = dlvs(&[
+        "check".as_ref(),
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        "--rules".as_ref(),
+        rules.as_os_str(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        text.contains("1 virtual service(s), 1 real server(s)"),
+        "{text}"
+    );
+    assert!(text.contains("-A -t 10.0.0.100:80 -s wlc -p 300"), "{text}");
+    assert!(
+        text.contains("-a -t 10.0.0.100:80 -r 10.0.0.11:8080 -m -w 3"),
+        "{text}"
+    );
+    // A scheduler the rules parser knows but that cannot take the servers
+    // is refused with its line.
+    std::fs::write(&rules, "-A -t 10.0.0.100:80 -s nosuch\n").unwrap();
+    let (ok, _, err) = dlvs(&[
+        "check".as_ref(),
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        "--rules".as_ref(),
+        rules.as_os_str(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("lvs.rules") && err.contains("line 1"), "{err}");
+}
