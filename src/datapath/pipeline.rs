@@ -469,14 +469,27 @@ fn icmp_echo(
         ip.swap_addrs();
         ip.rewrite_ttl(64);
     }
+    to_next_hop(frame, nh.port, out.mac, nh.ip, st)
+}
+
+/// Writes the Ethernet header of an IPv4 frame leaving by `port` (`src`,
+/// the port's MAC, as its source) and fills in the next hop's MAC, or
+/// holds the frame until ARP resolves it.
+pub(super) fn to_next_hop(
+    frame: &mut [u8],
+    port: usize,
+    src: MacAddr,
+    next_hop: Ipv4Addr,
+    st: &mut State,
+) -> Result<Verdict, DropReason> {
     EthernetRepr {
-        src: out.mac,
+        src,
         dst: MacAddr::ZERO,
         ethertype: EtherType::IPV4,
     }
     .emit(frame)
     .map_err(|_| DropReason::EthTruncated)?;
-    resolve(frame, nh.port, nh.ip, st)
+    resolve(frame, port, next_hop, st)
 }
 
 /// Fills the Ethernet destination for `next_hop` or holds the frame.

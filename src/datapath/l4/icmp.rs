@@ -180,15 +180,9 @@ pub(super) fn icmp_error(
     }
     .emit(&mut frame[ETH_LEN..])
     .map_err(|_| DropReason::L4Truncated)?;
-    EthernetRepr {
-        src: out.mac,
-        dst: MacAddr::ZERO,
-        ethertype: EtherType::IPV4,
-    }
-    .emit(frame)
-    .map_err(|_| DropReason::EthTruncated)?;
+    let mac = out.mac;
     if !pkt.set_len(len) {
         return Err(DropReason::L4Truncated);
     }
-    resolve(pkt.data_mut(), nh.port, nh.ip, st)
+    to_next_hop(pkt.data_mut(), nh.port, mac, nh.ip, st)
 }

@@ -41,7 +41,7 @@ use hashbrown::HashMap;
 
 use super::host::Host;
 use super::packet::Packet;
-use super::pipeline::{resolve, State, Verdict};
+use super::pipeline::{to_next_hop, State, Verdict};
 use super::stats::DestStats;
 use super::DropReason;
 use crate::config::ConnConfig;
@@ -53,10 +53,7 @@ use crate::service::table::{Service, ServiceTable};
 use crate::wire::checksum;
 use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::tunnel::Tunnel;
-use crate::wire::{
-    EtherType, EthernetRepr, IcmpRepr, IpProtocol, Ipv4Packet, Ipv4Repr, MacAddr, TcpPacket,
-    UdpPacket,
-};
+use crate::wire::{IcmpRepr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, UdpPacket};
 
 mod icmp;
 mod schedule;

@@ -95,14 +95,7 @@ pub(super) fn send(
         st.l4.remember_fragments(key, *to, st.now);
     }
     let frame = pkt.data_mut();
-    EthernetRepr {
-        src: out.mac,
-        dst: MacAddr::ZERO,
-        ethertype: EtherType::IPV4,
-    }
-    .emit(frame)
-    .map_err(|_| DropReason::EthTruncated)?;
-    resolve(frame, nh.port, nh.ip, st)
+    to_next_hop(frame, nh.port, out.mac, nh.ip, st)
 }
 
 /// NAT's rewrite of a TCP or UDP header (a whole datagram's or a first
