@@ -56,21 +56,8 @@ METRICS=127.0.0.1:9912
 LCORES=${DLVS_LCORES:-0}
 REQUESTS=40
 
-passed=0
-failed=0
-ok() {
-    printf 'ok - %s\n' "$*"
-    passed=$((passed + 1))
-}
-not_ok() {
-    printf 'not ok - %s\n' "$*"
-    failed=$((failed + 1))
-}
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
+# shellcheck source=tests/e2e/common.bash
+source "$root/tests/e2e/common.bash"
 
 dlvs_pid=
 servers=()
@@ -82,20 +69,8 @@ cleanup() {
     local rc=$? p
     trap - EXIT INT TERM
     for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; done
-    if [[ -n $dlvs_pid ]] && kill -0 "$dlvs_pid" 2>/dev/null; then
-        kill -TERM "$dlvs_pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$dlvs_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$dlvs_pid" 2>/dev/null || true
-        wait "$dlvs_pid" 2>/dev/null || true
-    fi
     for p in "${servers[@]}"; do wait "$p" 2>/dev/null || true; done
-    if ((failed > 0 || rc != 0)) && [[ -s $log ]]; then
-        echo "# the last 30 lines of the dlvs log:"
-        tail -n 30 "$log" | sed 's/^/#   /'
-    fi
+    cleanup_dlvs "$rc"
     "$root/scripts/lab" down "$PREFIX" >/dev/null 2>&1 || true
     rm -rf "$tmp"
     exit "$rc"
@@ -104,21 +79,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-finish() {
-    echo "# $((SECONDS - start)) s"
-    echo "e2e: $passed passed, $failed failed"
-    if ((failed > 0)); then exit 1; fi
-    exit 0
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-    not_ok "running as root (network namespaces, DPDK)"
-    finish
-fi
-if [[ ! -x $bin ]]; then
-    not_ok "dlvs binary $bin exists (cargo build)"
-    finish
-fi
+require_root_and_bin
 echo "# lcores $LCORES"
 
 cfg=$tmp/dlvs.toml
@@ -173,23 +134,7 @@ done
 # The client: 10.0.0.50 (DR) and 198.51.100.50 (NAT, via the director).
 ip -n "$CLI_NS" addr add "$NAT_NET.50/24" dev eth0
 
-ip netns exec "$DIR_NS" "$bin" run --config "$cfg" --rules "$rules" >"$log" 2>&1 &
-dlvs_pid=$!
-ready=0
-for ((i = 0; i < 200; i++)); do
-    kill -0 "$dlvs_pid" 2>/dev/null || break
-    if grep -qs 'running until' "$log" &&
-        ip -n "$DIR_NS" link show dev dtap0 2>/dev/null | grep -q LOWER_UP; then
-        ready=1
-        break
-    fi
-    sleep 0.1
-done
-if ((ready == 0)); then
-    not_ok "dlvs starts with the rules and its tap comes up within 20 s"
-    finish
-fi
-ok "dlvs starts with the rules ($((SECONDS - start)) s)"
+start_dlvs --config "$cfg" --rules "$rules"
 "$root/scripts/lab" retap "$PREFIX" | sed 's/^/# /'
 # Every packet to the VIP goes through the director, from 198.51.100.50
 # unless a request asks for 10.0.0.50 (DR's replies come back directly).
@@ -231,20 +176,10 @@ check "(a) NAT: $REQUESTS requests to $VIP:80 from $NAT_NET.50 all answered, bot
 check "(b) DR: $REQUESTS requests to $DR_VIP:81 from 10.0.0.50 all answered, both servers serving" \
     run_requests 10.0.0.50 "$DR_VIP" 81 DR
 # (w) load runs through NAT and DR.
-# wrk_run NAME URL: wrk for 3 s; no socket errors, every answer 2xx.
-# shellcheck disable=SC2317 # called through check
-wrk_run() {
-    local out
-    out=$(ip netns exec "$CLI_NS" wrk -t2 -c16 -d3s --timeout 2s "$2" 2>&1 || true)
-    sed "s/^/# wrk $1: /" <<<"$out"
-    grep -q 'Requests/sec' <<<"$out" &&
-        ! grep -qE 'Socket errors|Non-2xx' <<<"$out" &&
-        [[ $(awk '/requests in/ {print $1}' <<<"$out") -gt 100 ]]
-}
 check "(w) wrk through NAT for 3 s: no socket errors, every answer 2xx, over 100 requests" \
-    wrk_run NAT "http://$VIP:80/"
+    wrk_ok NAT "http://$VIP:80/"
 check "(w) wrk through DR for 3 s: no socket errors, every answer 2xx, over 100 requests" \
-    wrk_run DR "http://$DR_VIP:81/"
+    wrk_ok DR "http://$DR_VIP:81/"
 check "(p) persistence: 20 requests to $VIP:82 from $NAT_NET.50 all reach one server" \
     run_requests "$NAT_NET.50" "$VIP" 82 persistent 20 persistent
 
@@ -281,13 +216,7 @@ check "(r) SIGHUP with a broken rules file: refused, logged" test "$refused" = 1
 check "(r) the services stay as they were: 5 of 5 by rs1" only_rs1 5
 
 # (c) metrics.
-metrics=
-for ((i = 0; i < 20; i++)); do
-    metrics=$(ip netns exec "$DIR_NS" curl -s --max-time 2 "http://$METRICS/metrics" || true)
-    [[ -n $metrics ]] && break
-    sleep 0.1
-done
-msum() { awk -v re="^$2" '$0 ~ re {s += $NF} END {printf "%d", s}' <<<"$1"; }
+metrics=$(scrape_metrics)
 unexpected=0
 for reason in tcp_no_conn no_dest conn_table_full steer_ring_full no_such_port; do
     n=$(msum "$metrics" "dlvs_lcore_dropped_packets_total[{].*reason=\"$reason\"")
@@ -301,22 +230,6 @@ check "(c) no drops for tcp_no_conn, no_dest, conn_table_full, steer_ring_full, 
 echo "# steered between workers: $(msum "$metrics" 'dlvs_lcore_steered_packets_total[{]'); connections: $(msum "$metrics" 'dlvs_lcore_connections[{]')"
 
 # (d) clean stop.
-kill -TERM "$dlvs_pid"
-stopped=0
-for ((i = 0; i < 100; i++)); do
-    if ! kill -0 "$dlvs_pid" 2>/dev/null; then
-        stopped=1
-        break
-    fi
-    sleep 0.1
-done
-if ((stopped)); then
-    rc=0
-    wait "$dlvs_pid" || rc=$?
-    dlvs_pid=
-    check "(d) dlvs exits 0 after SIGTERM (exit status $rc)" test "$rc" -eq 0
-else
-    not_ok "(d) dlvs exits within 10 s of SIGTERM"
-fi
+check_clean_stop "(d) "
 
 finish

@@ -50,27 +50,10 @@ DIRECTOR_MAC=02:00:00:00:00:01
 METRICS=127.0.0.1:9911
 LCORES=${DLVS_LCORES:-0}
 
-passed=0
-failed=0
-ok() {
-    printf 'ok - %s\n' "$*"
-    passed=$((passed + 1))
-}
-not_ok() {
-    printf 'not ok - %s\n' "$*"
-    failed=$((failed + 1))
-}
-# check DESCRIPTION COMMAND...
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
+# shellcheck source=tests/e2e/common.bash
+source "$root/tests/e2e/common.bash"
 # scrape: the director's metrics page (empty if it does not answer)
 scrape() { ip netns exec "$DIR_NS" curl -s --max-time 2 "http://$METRICS/metrics" || true; }
-# msum TEXT ERE: the sum of the samples in TEXT whose line starts with ERE
-# (write braces as [{] and [}])
-msum() { awk -v re="^$2" '$0 ~ re {s += $NF} END {printf "%d", s}' <<<"$1"; }
 # lcores LIST: the lcores of an EAL list such as 0, 0-1 or 0,2-3, one a
 # line; fails on any other form
 lcores() {
@@ -96,19 +79,7 @@ log=$tmp/dlvs.log
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [[ -n $dlvs_pid ]] && kill -0 "$dlvs_pid" 2>/dev/null; then
-        kill -TERM "$dlvs_pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$dlvs_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$dlvs_pid" 2>/dev/null || true
-        wait "$dlvs_pid" 2>/dev/null || true
-    fi
-    if ((failed > 0 || rc != 0)) && [[ -s $log ]]; then
-        echo "# the last 30 lines of the dlvs log:"
-        tail -n 30 "$log" | sed 's/^/#   /'
-    fi
+    cleanup_dlvs "$rc"
     "$root/scripts/lab" down "$PREFIX" >/dev/null 2>&1 || true
     rm -rf "$tmp"
     exit "$rc"
@@ -117,21 +88,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-finish() {
-    echo "# $((SECONDS - start)) s"
-    echo "e2e: $passed passed, $failed failed"
-    if ((failed > 0)); then exit 1; fi
-    exit 0
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-    not_ok "running as root (network namespaces, DPDK)"
-    finish
-fi
-if [[ ! -x $bin ]]; then
-    not_ok "dlvs binary $bin exists (cargo build)"
-    finish
-fi
+require_root_and_bin
 
 # The demo's configuration, with this test's metrics port and an MTU of
 # 1400, which dlvs programs on the tap (its kernel side shows it).
@@ -342,22 +299,6 @@ check "log names the real server $rs1_mac that claims $VIP" test "$conflict" = 1
 ip -n "$RS1_NS" addr del "$VIP/32" dev eth0
 
 # (g) clean stop.
-kill -TERM "$dlvs_pid"
-stopped=0
-for ((i = 0; i < 100; i++)); do
-    if ! kill -0 "$dlvs_pid" 2>/dev/null; then
-        stopped=1
-        break
-    fi
-    sleep 0.1
-done
-if ((stopped)); then
-    rc=0
-    wait "$dlvs_pid" || rc=$?
-    dlvs_pid=
-    check "dlvs exits 0 after SIGTERM (exit status $rc)" test "$rc" -eq 0
-else
-    not_ok "dlvs exits within 10 s of SIGTERM"
-fi
+check_clean_stop ""
 
 finish

@@ -61,21 +61,8 @@ REQUESTS=20
 # tunnel type, service port, TUN device on the real servers
 TUNNELS=("ipip 80 dlvs-ipip" "gue 81 dlvs-gue" "gre 82 dlvs-gre")
 
-passed=0
-failed=0
-ok() {
-    printf 'ok - %s\n' "$*"
-    passed=$((passed + 1))
-}
-not_ok() {
-    printf 'not ok - %s\n' "$*"
-    failed=$((failed + 1))
-}
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
+# shellcheck source=tests/e2e/common.bash
+source "$root/tests/e2e/common.bash"
 
 dlvs_pid=
 servers=()
@@ -89,20 +76,8 @@ cleanup() {
     local rc=$? p
     trap - EXIT INT TERM
     for p in "${servers[@]}" "${decaps[@]}"; do kill "$p" 2>/dev/null || true; done
-    if [[ -n $dlvs_pid ]] && kill -0 "$dlvs_pid" 2>/dev/null; then
-        kill -TERM "$dlvs_pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$dlvs_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$dlvs_pid" 2>/dev/null || true
-        wait "$dlvs_pid" 2>/dev/null || true
-    fi
     for p in "${servers[@]}" "${decaps[@]}"; do wait "$p" 2>/dev/null || true; done
-    if ((failed > 0 || rc != 0)) && [[ -s $log ]]; then
-        echo "# the last 30 lines of the dlvs log:"
-        tail -n 30 "$log" | sed 's/^/#   /'
-    fi
+    cleanup_dlvs "$rc"
     "$root/scripts/lab" down "$PREFIX" >/dev/null 2>&1 || true
     rm -rf "$tmp"
     exit "$rc"
@@ -111,21 +86,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-finish() {
-    echo "# $((SECONDS - start)) s"
-    echo "e2e: $passed passed, $failed failed"
-    if ((failed > 0)); then exit 1; fi
-    exit 0
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-    not_ok "running as root (network namespaces, DPDK)"
-    finish
-fi
-if [[ ! -x $bin ]]; then
-    not_ok "dlvs binary $bin exists (cargo build)"
-    finish
-fi
+require_root_and_bin
 echo "# lcores $LCORES"
 
 cfg=$tmp/dlvs.toml
@@ -191,23 +152,7 @@ done
 # 1500 (the HTTP requests are small anyway; the replies do not cross it).
 ip -n "$CLI_NS" route add "$VIP/32" dev eth0 mtu 1468
 
-ip netns exec "$DIR_NS" "$bin" run --config "$cfg" --rules "$rules" >"$log" 2>&1 &
-dlvs_pid=$!
-ready=0
-for ((i = 0; i < 200; i++)); do
-    kill -0 "$dlvs_pid" 2>/dev/null || break
-    if grep -qs 'running until' "$log" &&
-        ip -n "$DIR_NS" link show dev dtap0 2>/dev/null | grep -q LOWER_UP; then
-        ready=1
-        break
-    fi
-    sleep 0.1
-done
-if ((ready == 0)); then
-    not_ok "dlvs starts with the rules and its tap comes up within 20 s"
-    finish
-fi
-ok "dlvs starts with the rules ($((SECONDS - start)) s)"
+start_dlvs --config "$cfg" --rules "$rules"
 "$root/scripts/lab" retap "$PREFIX" | sed 's/^/# /'
 # The decapsulators and the servers' HTTP listeners are up.
 for ((i = 0; i < 50; i++)); do
@@ -247,25 +192,11 @@ check "(c) GRE with checksum: $REQUESTS requests to $VIP:82 all answered, both s
     run_requests 82 GRE
 
 # (w) a load run through the ipip tunnels.
-# shellcheck disable=SC2317 # called through check
-wrk_ipip() {
-    local out
-    out=$(ip netns exec "$CLI_NS" wrk -t2 -c16 -d3s --timeout 2s "http://$VIP:80/" 2>&1 || true)
-    sed 's/^/# wrk ipip: /' <<<"$out"
-    grep -q 'Requests/sec' <<<"$out" &&
-        ! grep -qE 'Socket errors|Non-2xx' <<<"$out" &&
-        [[ $(awk '/requests in/ {print $1}' <<<"$out") -gt 100 ]]
-}
-check "(w) wrk through ipip for 3 s: no socket errors, every answer 2xx, over 100 requests" wrk_ipip
+check "(w) wrk through ipip for 3 s: no socket errors, every answer 2xx, over 100 requests" \
+    wrk_ok ipip "http://$VIP:80/"
 
 # (m) metrics.
-metrics=
-for ((i = 0; i < 20; i++)); do
-    metrics=$(ip netns exec "$DIR_NS" curl -s --max-time 2 "http://$METRICS/metrics" || true)
-    [[ -n $metrics ]] && break
-    sleep 0.1
-done
-msum() { awk -v re="^$2" '$0 ~ re {s += $NF} END {printf "%d", s}' <<<"$1"; }
+metrics=$(scrape_metrics)
 unexpected=0
 for reason in tun_too_big no_dest; do
     n=$(msum "$metrics" "dlvs_lcore_dropped_packets_total[{].*reason=\"$reason\"")
@@ -312,22 +243,6 @@ check "(e) all ${#decap_logs[@]} decapsulators forwarded packets, found none mal
     decaps_clean
 
 # (d) clean stop.
-kill -TERM "$dlvs_pid"
-stopped=0
-for ((i = 0; i < 100; i++)); do
-    if ! kill -0 "$dlvs_pid" 2>/dev/null; then
-        stopped=1
-        break
-    fi
-    sleep 0.1
-done
-if ((stopped)); then
-    rc=0
-    wait "$dlvs_pid" || rc=$?
-    dlvs_pid=
-    check "(d) dlvs exits 0 after SIGTERM (exit status $rc)" test "$rc" -eq 0
-else
-    not_ok "(d) dlvs exits within 10 s of SIGTERM"
-fi
+check_clean_stop "(d) "
 
 finish

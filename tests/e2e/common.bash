@@ -1,0 +1,133 @@
+# tests/e2e/common.bash: what every end-to-end scenario shares, sourced
+# (not run: scripts/test runs tests/e2e/*.sh). The scenario sets, before
+# using these: start (=$SECONDS), bin, log, dlvs_pid, DIR_NS, CLI_NS,
+# METRICS; these keep the counters `passed` and `failed`.
+
+passed=0
+failed=0
+ok() {
+    printf 'ok - %s\n' "$*"
+    passed=$((passed + 1))
+}
+not_ok() {
+    printf 'not ok - %s\n' "$*"
+    failed=$((failed + 1))
+}
+# check DESCRIPTION COMMAND...
+check() {
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# msum TEXT ERE: the sum of the samples in TEXT whose line starts with ERE
+# (write braces as [{] and [}])
+msum() { awk -v re="^$2" '$0 ~ re {s += $NF} END {printf "%d", s}' <<<"$1"; }
+
+# scrape_metrics: the director's metrics page, asked up to 20 times 0.1 s
+# apart (empty if it never answers)
+scrape_metrics() {
+    local i m=
+    for ((i = 0; i < 20; i++)); do
+        m=$(ip netns exec "$DIR_NS" curl -s --max-time 2 "http://$METRICS/metrics" || true)
+        [[ -n $m ]] && break
+        sleep 0.1
+    done
+    printf '%s' "$m"
+}
+
+# The closing lines; exits non-zero when a check failed.
+finish() {
+    echo "# $((SECONDS - start)) s"
+    echo "e2e: $passed passed, $failed failed"
+    if ((failed > 0)); then exit 1; fi
+    exit 0
+}
+
+# Root and the binary, or the scenario ends here.
+require_root_and_bin() {
+    if [[ $(id -u) -ne 0 ]]; then
+        not_ok "running as root (network namespaces, DPDK)"
+        finish
+    fi
+    if [[ ! -x $bin ]]; then
+        not_ok "dlvs binary $bin exists (cargo build)"
+        finish
+    fi
+}
+
+# For the cleanup trap: dlvs, if it still runs, gets SIGTERM, 5 s, then
+# SIGKILL; on a failure the end of its log is shown.
+# cleanup_dlvs EXIT_STATUS
+cleanup_dlvs() {
+    local i
+    if [[ -n $dlvs_pid ]] && kill -0 "$dlvs_pid" 2>/dev/null; then
+        kill -TERM "$dlvs_pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$dlvs_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$dlvs_pid" 2>/dev/null || true
+        wait "$dlvs_pid" 2>/dev/null || true
+    fi
+    if ((failed > 0 || $1 != 0)) && [[ -s $log ]]; then
+        echo "# the last 30 lines of the dlvs log:"
+        tail -n 30 "$log" | sed 's/^/#   /'
+    fi
+}
+
+# start_dlvs ARGS...: dlvs runs in the director's namespace with ARGS; the
+# scenario ends unless it logs `running until` and its tap is up within
+# 20 s.
+start_dlvs() {
+    local i ready=0
+    ip netns exec "$DIR_NS" "$bin" run "$@" >"$log" 2>&1 &
+    dlvs_pid=$!
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$dlvs_pid" 2>/dev/null || break
+        if grep -qs 'running until' "$log" &&
+            ip -n "$DIR_NS" link show dev dtap0 2>/dev/null | grep -q LOWER_UP; then
+            ready=1
+            break
+        fi
+        sleep 0.1
+    done
+    if ((ready == 0)); then
+        not_ok "dlvs starts with the rules and its tap comes up within 20 s"
+        finish
+    fi
+    ok "dlvs starts with the rules ($((SECONDS - start)) s)"
+}
+
+# check_clean_stop LABEL: SIGTERM; dlvs exits 0 within 10 s.
+check_clean_stop() {
+    local i rc stopped=0
+    kill -TERM "$dlvs_pid"
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$dlvs_pid" 2>/dev/null; then
+            stopped=1
+            break
+        fi
+        sleep 0.1
+    done
+    if ((stopped)); then
+        rc=0
+        wait "$dlvs_pid" || rc=$?
+        dlvs_pid=
+        check "${1}dlvs exits 0 after SIGTERM (exit status $rc)" test "$rc" -eq 0
+    else
+        not_ok "${1}dlvs exits within 10 s of SIGTERM"
+    fi
+}
+
+# wrk_ok NAME URL: wrk from the client for 3 s; no socket errors, every
+# answer 2xx, over 100 requests.
+# shellcheck disable=SC2317 # called through check
+wrk_ok() {
+    local out
+    out=$(ip netns exec "$CLI_NS" wrk -t2 -c16 -d3s --timeout 2s "$2" 2>&1 || true)
+    sed "s/^/# wrk $1: /" <<<"$out"
+    grep -q 'Requests/sec' <<<"$out" &&
+        ! grep -qE 'Socket errors|Non-2xx' <<<"$out" &&
+        [[ $(awk '/requests in/ {print $1}' <<<"$out") -gt 100 ]]
+}
