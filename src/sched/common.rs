@@ -1,8 +1,9 @@
 //! Pieces several schedulers share: the kernel's hash_32, connection
 //! overhead, the weighted-least-connection pick, lblc's "overloaded" test,
-//! destination references that survive edits, and a small PRNG.
+//! sh/mh's usable-server test and hashed port, destination references that
+//! survive edits, and a small PRNG.
 
-use super::Dests;
+use super::{Dests, Input, SchedFlags};
 
 /// A u32 index meaning "no destination" in bucket tables and caches.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -60,6 +61,24 @@ pub(crate) fn weighted_least(d: &dyn Dests, oh: fn(&dyn Dests, usize) -> i64) ->
 pub(crate) fn lblc_overloaded(d: &dyn Dests, i: usize) -> bool {
     i64::from(d.active(i)) > i64::from(d.weight(i))
         && (0..d.len()).any(|j| i64::from(d.active(j)) * 2 < i64::from(d.weight(j)))
+}
+
+/// sh and mh: whether bucket entry `i` names a server that may take the
+/// connection (weight > 0, no OVERLOAD; ip_vs_sh.c `is_unavailable`,
+/// ip_vs_mh.c `is_unavailable`).
+pub(crate) fn hash_usable(dests: &dyn Dests, i: u32) -> bool {
+    let i = i as usize;
+    i < dests.len() && dests.weight(i) > 0 && !dests.overloaded(i)
+}
+
+/// sh and mh: the source port hashed with the address, with sh-port /
+/// mh-port and only for protocols whose ports start their header
+/// (`ip_vs_sh_get_port`, `ip_vs_mh_get_port`); 0 otherwise.
+pub(crate) fn hashed_port(flags: SchedFlags, input: &Input) -> u16 {
+    match input.protocol {
+        6 | 17 | 132 if flags.port => input.sport,
+        _ => 0,
+    }
 }
 
 /// Greatest common divisor of two positive numbers (lib/math/gcd.c).

@@ -39,7 +39,7 @@
 //! 32-bit kernels, whose hsiphash really is HalfSipHash-1-3 and so gives
 //! different tables.
 
-use super::common::{gcd, NONE};
+use super::common::{gcd, hash_usable, hashed_port, NONE};
 use super::{Dests, Input, SchedError, SchedFlags, SchedState, Scheduler};
 
 /// Table size: primes[CONFIG_IP_VS_MH_TAB_INDEX - 8] with the default 12.
@@ -240,11 +240,6 @@ impl Mh {
         }
         c
     }
-
-    fn usable(dests: &dyn Dests, i: u32) -> bool {
-        let i = i as usize;
-        i < dests.len() && dests.weight(i) > 0 && !dests.overloaded(i)
-    }
 }
 
 impl Scheduler for Mh {
@@ -260,18 +255,13 @@ impl Scheduler for Mh {
 
     fn schedule(&self, _: &mut SchedState, dests: &dyn Dests, input: &Input) -> Option<usize> {
         let addr = u32::from(input.saddr);
-        // `ip_vs_mh_get_port`: only protocols with ports at the start of
-        // their header; others hash with port 0.
-        let port = match input.protocol {
-            6 | 17 | 132 if self.flags.port => input.sport,
-            _ => 0,
-        };
+        let port = hashed_port(self.flags, input);
         let ihash = hashkey(addr, port, KEY1, 0) % TAB_SIZE;
         let first = self.table[ihash as usize];
         if first == NONE {
             return None;
         }
-        if Self::usable(dests, first) {
+        if hash_usable(dests, first) {
             return Some(first as usize);
         }
         if !self.flags.fallback {
@@ -286,7 +276,7 @@ impl Scheduler for Mh {
             if i == NONE {
                 break;
             }
-            if Self::usable(dests, i) {
+            if hash_usable(dests, i) {
                 return Some(i as usize);
             }
         }

@@ -9,7 +9,7 @@
 //! sequence derived from the same hash finds another server, so a client
 //! keeps its server whenever that server is up.
 
-use super::common::{hash_32, NONE};
+use super::common::{hash_32, hash_usable, hashed_port, NONE};
 use super::{Dests, Input, SchedError, SchedFlags, SchedState, Scheduler};
 
 const TAB_BITS: u32 = 8;
@@ -51,11 +51,6 @@ impl Sh {
         }
         Sh { buckets, flags }
     }
-
-    fn usable(dests: &dyn Dests, i: u32) -> bool {
-        let i = i as usize;
-        i < dests.len() && dests.weight(i) > 0 && !dests.overloaded(i)
-    }
 }
 
 impl Scheduler for Sh {
@@ -71,18 +66,13 @@ impl Scheduler for Sh {
 
     fn schedule(&self, _: &mut SchedState, dests: &dyn Dests, input: &Input) -> Option<usize> {
         let addr = u32::from(input.saddr);
-        // `ip_vs_sh_get_port`: only protocols with ports at the start of
-        // their header; others hash with port 0.
-        let port = match input.protocol {
-            6 | 17 | 132 if self.flags.port => input.sport,
-            _ => 0,
-        };
+        let port = hashed_port(self.flags, input);
         let ihash = hashkey(addr, port, 0);
         let first = self.buckets[ihash];
         if first == NONE {
             return None;
         }
-        if Self::usable(dests, first) {
+        if hash_usable(dests, first) {
             return Some(first as usize);
         }
         if !self.flags.fallback {
@@ -96,7 +86,7 @@ impl Scheduler for Sh {
             if i == NONE {
                 break;
             }
-            if Self::usable(dests, i) {
+            if hash_usable(dests, i) {
                 return Some(i as usize);
             }
         }
