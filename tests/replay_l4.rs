@@ -18,33 +18,7 @@ const RS2_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0x12];
 /// The base config with static neighbours for the real servers and the
 /// client, so no frame waits for ARP.
 fn cfg(extra: &str) -> String {
-    config(&format!(
-        r#"
-[[neighbor]]
-interface = "lan0"
-ip = "10.0.0.11"
-mac = "02:00:00:00:01:11"
-
-[[neighbor]]
-interface = "lan0"
-ip = "10.0.0.12"
-mac = "02:00:00:00:01:12"
-
-[[neighbor]]
-interface = "lan0"
-ip = "10.0.0.13"
-mac = "02:00:00:00:01:13"
-
-[[neighbor]]
-interface = "lan0"
-ip = "10.0.0.50"
-mac = "02:00:00:00:00:aa"
-
-[conn]
-capacity = 1024
-{extra}
-"#
-    ))
+    l4_config(&[("10.0.0.50", "02:00:00:00:00:aa")], extra)
 }
 
 fn syn(sport: u16) -> Vec<u8> {

@@ -72,38 +72,13 @@ fn port_unreachables(r: &Replay) -> u64 {
 }
 
 fn cfg(extra: &str) -> String {
-    config(&format!(
-        r#"
-[[neighbor]]
-interface = "lan0"
-ip = "10.0.0.11"
-mac = "02:00:00:00:01:11"
-
-[[neighbor]]
-interface = "lan0"
-ip = "10.0.0.12"
-mac = "02:00:00:00:01:12"
-
-[[neighbor]]
-interface = "lan0"
-ip = "10.0.0.13"
-mac = "02:00:00:00:01:13"
-
-[[neighbor]]
-interface = "lan0"
-ip = "10.0.0.1"
-mac = "02:00:00:00:00:0e"
-
-[[neighbor]]
-interface = "lan0"
-ip = "10.0.0.50"
-mac = "02:00:00:00:00:aa"
-
-[conn]
-capacity = 1024
-{extra}
-"#
-    ))
+    l4_config(
+        &[
+            ("10.0.0.1", "02:00:00:00:00:0e"),
+            ("10.0.0.50", "02:00:00:00:00:aa"),
+        ],
+        extra,
+    )
 }
 
 /// A TCP service on 10.0.0.100:80 with `sched` (and its options, e.g.

@@ -52,6 +52,23 @@ retries = 3
     )
 }
 
+/// The layer-4 tests' configuration: `config` with static neighbours for
+/// the real servers 10.0.0.11-13, then `more` (address, MAC) on lan0, so no
+/// frame waits for ARP; a connection table of 1024; `extra` appended.
+pub fn l4_config(more: &[(&str, &str)], extra: &str) -> String {
+    let mut neighbors = String::new();
+    let servers = [
+        ("10.0.0.11", "02:00:00:00:01:11"),
+        ("10.0.0.12", "02:00:00:00:01:12"),
+        ("10.0.0.13", "02:00:00:00:01:13"),
+    ];
+    for (ip, mac) in servers.iter().chain(more) {
+        neighbors +=
+            &format!("[[neighbor]]\ninterface = \"lan0\"\nip = \"{ip}\"\nmac = \"{mac}\"\n\n");
+    }
+    config(&format!("\n{neighbors}[conn]\ncapacity = 1024\n{extra}\n"))
+}
+
 pub fn mac(m: [u8; 6]) -> EthernetAddress {
     EthernetAddress(m)
 }
