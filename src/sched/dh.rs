@@ -44,12 +44,6 @@ impl Scheduler for Dh {
         "dh"
     }
 
-    fn new_state(&self, _seed: u64) -> SchedState {
-        SchedState::Stateless
-    }
-
-    fn refresh_state(&self, _: &mut SchedState, _: &dyn Dests) {}
-
     fn schedule(&self, _: &mut SchedState, dests: &dyn Dests, input: &Input) -> Option<usize> {
         let i = self.buckets[Self::bucket_of(u32::from(input.daddr))];
         let i = (i != NONE)

@@ -18,12 +18,6 @@ impl Scheduler for Fo {
         "fo"
     }
 
-    fn new_state(&self, _seed: u64) -> SchedState {
-        SchedState::Stateless
-    }
-
-    fn refresh_state(&self, _: &mut SchedState, _: &dyn Dests) {}
-
     fn schedule(&self, _: &mut SchedState, dests: &dyn Dests, _: &Input) -> Option<usize> {
         let mut best = None;
         let mut hw = 0;

@@ -19,12 +19,6 @@ impl Scheduler for Lc {
         "lc"
     }
 
-    fn new_state(&self, _seed: u64) -> SchedState {
-        SchedState::Stateless
-    }
-
-    fn refresh_state(&self, _: &mut SchedState, _: &dyn Dests) {}
-
     fn schedule(&self, _: &mut SchedState, dests: &dyn Dests, _: &Input) -> Option<usize> {
         let mut least: Option<(usize, i64)> = None;
         // The kernel tests `weight == 0`, not `<= 0`: weights are never negative.

@@ -247,12 +247,6 @@ impl Scheduler for Mh {
         "mh"
     }
 
-    fn new_state(&self, _seed: u64) -> SchedState {
-        SchedState::Stateless
-    }
-
-    fn refresh_state(&self, _: &mut SchedState, _: &dyn Dests) {}
-
     fn schedule(&self, _: &mut SchedState, dests: &dyn Dests, input: &Input) -> Option<usize> {
         let addr = u32::from(input.saddr);
         let port = hashed_port(self.flags, input);

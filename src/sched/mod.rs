@@ -116,11 +116,14 @@ pub struct SchedFlags {
 /// immutable, shared by every worker.
 pub trait Scheduler: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
-    /// Fresh per-worker mutable state.
-    fn new_state(&self, seed: u64) -> SchedState;
+    /// Fresh per-worker mutable state; none unless the scheduler keeps
+    /// some between packets (then it overrides this and `refresh_state`).
+    fn new_state(&self, _seed: u64) -> SchedState {
+        SchedState::Stateless
+    }
     /// Adapts the state kept from the previous snapshot of the same service
     /// to this one (the kernel's add/del/upd_dest hooks).
-    fn refresh_state(&self, state: &mut SchedState, dests: &dyn Dests);
+    fn refresh_state(&self, _state: &mut SchedState, _dests: &dyn Dests) {}
     /// Picks a destination index into `dests`, or None (IPVS's NULL).
     fn schedule(&self, state: &mut SchedState, dests: &dyn Dests, input: &Input) -> Option<usize>;
     /// Periodic housekeeping with the data plane's clock; bounded work per

@@ -19,12 +19,6 @@ impl Scheduler for Nq {
         "nq"
     }
 
-    fn new_state(&self, _seed: u64) -> SchedState {
-        SchedState::Stateless
-    }
-
-    fn refresh_state(&self, _: &mut SchedState, _: &dyn Dests) {}
-
     fn schedule(&self, _: &mut SchedState, dests: &dyn Dests, _: &Input) -> Option<usize> {
         let mut least: Option<(usize, i64)> = None;
         for i in (0..dests.len()).filter(|&i| !dests.overloaded(i) && dests.weight(i) != 0) {

@@ -23,12 +23,6 @@ impl Scheduler for Sed {
         "sed"
     }
 
-    fn new_state(&self, _seed: u64) -> SchedState {
-        SchedState::Stateless
-    }
-
-    fn refresh_state(&self, _: &mut SchedState, _: &dyn Dests) {}
-
     fn schedule(&self, _: &mut SchedState, dests: &dyn Dests, _: &Input) -> Option<usize> {
         weighted_least(dests, sed_overhead)
     }
