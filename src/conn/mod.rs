@@ -3,6 +3,8 @@
 //! - [`tcp_state`]: IPVS's TCP state table and timeouts.
 //! - [`table`]: one lcore's connection table: both directions of a NAT
 //!   connection, persistence templates, bounded expiry.
+//! - [`index`]: its compact index, from a key's hash to a slot.
 //!
+pub mod index;
 pub mod table;
 pub mod tcp_state;

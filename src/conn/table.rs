@@ -1,16 +1,19 @@
 //! One lcore's connection table.
 //!
 //! Entries live in a slab allocated at start (`[conn] capacity` of them)
-//! and are found through a hashbrown index with a randomly seeded keyed
-//! hash (foldhash), reserved at start too, so the packet path neither
-//! allocates nor rehashes, and chosen addresses cannot degrade it. A full
-//! table refuses new entries ([`Full`]); established ones keep flowing.
+//! and are found through an [`Index`] of (tag, slot) pairs, sized at
+//! start too for two keys per entry, with a randomly seeded keyed hash
+//! (foldhash), so the packet path neither allocates nor rehashes, and
+//! chosen addresses cannot degrade it. A full table refuses new entries
+//! ([`Full`]); established ones keep flowing.
 //!
 //! Both directions of a NAT connection find the same entry: it is indexed
 //! by its inbound tuple (client to virtual service) and, when it has one,
-//! its outbound tuple (real server to client). Persistence templates
-//! (IPVS's TEMPLATE connections) live in the same table under keys of
-//! their own kind, so they never collide with a connection's.
+//! its outbound tuple (real server to client). The keys are not stored
+//! apart: the index's candidates are checked against the entry's own
+//! addresses. Persistence templates (IPVS's TEMPLATE connections) live in
+//! the same table under keys of their own kind, so they never collide
+//! with a connection's.
 //!
 //! Expiry follows the data plane's clock (µs; capture time in replay).
 //! Work is bounded: [`ConnTable::expire`] checks a fixed number of slots
@@ -28,18 +31,18 @@
 //! happens only after a template's own timeout, when its client has
 //! opened no connection for that long.
 //!
-//! Cost per entry: one [`Conn`] (72 bytes) in the slab plus room for four
-//! index entries (a 16-byte key and a 4-byte value each, and hashbrown's
-//! control byte): about 160 bytes per connection of capacity. The index is
-//! kept at most half full so that hashbrown's clean-up of deleted entries
-//! rehashes in place and never reallocates; that clean-up is still a pause
-//! proportional to the table (rare: after deletions use up its spare
-//! room), which a tombstone-free table would avoid.
+//! Cost per entry: one [`Conn`] (72 bytes) in the slab, a 4-byte free
+//! list slot, and room for two keys in the index (8 bytes a key, at most
+//! 6/7 of the index used): 96 to 120 bytes per connection of capacity,
+//! depending on how the index's power-of-two size rounds.
 
 use std::net::Ipv4Addr;
 
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
 
+use foldhash::fast::SeedableRandomState;
+
+use super::index::Index;
 use super::tcp_state::TcpState;
 use crate::wire::tunnel::Tunnel;
 
@@ -185,6 +188,16 @@ impl Conn {
     }
 }
 
+/// Whether the entry in `slot` has `key` (the kind says which of its keys).
+#[inline]
+fn holds(slots: &[Option<Conn>], slot: Slot, key: &ConnKey) -> bool {
+    match slots.get(slot as usize) {
+        Some(Some(c)) if key.kind == KeyKind::Out => c.out_key() == Some(*key),
+        Some(Some(c)) => c.in_key() == *key,
+        _ => false,
+    }
+}
+
 /// The table is full: the new connection is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
@@ -201,7 +214,9 @@ pub struct Found {
 pub struct ConnTable {
     slots: Vec<Option<Conn>>,
     free: Vec<Slot>,
-    index: HashMap<ConnKey, Slot, foldhash::fast::RandomState>,
+    index: Index,
+    /// The index's keyed hash, seeded at random per table.
+    hasher: SeedableRandomState,
     len: usize,
     cursor: usize,
 }
@@ -209,15 +224,19 @@ pub struct ConnTable {
 impl ConnTable {
     /// A table of `capacity` entries, every byte of it allocated now.
     pub fn new(capacity: usize) -> ConnTable {
+        ConnTable::with_hasher(capacity, SeedableRandomState::random())
+    }
+
+    /// A table whose index hashes with `hasher` (tests: a fixed seed shows
+    /// what a random one protects against).
+    fn with_hasher(capacity: usize, hasher: SeedableRandomState) -> ConnTable {
         let capacity = capacity.min(Slot::MAX as usize - 1);
         ConnTable {
             slots: vec![None; capacity],
             free: (0..capacity as Slot).rev().collect(),
-            // Twice the keys the slab can hold (two per NAT connection):
-            // with deletions hashbrown leaves tombstones, and when they use
-            // up its room it rehashes; with the live keys at most half its
-            // capacity it does so in place, never reallocating.
-            index: HashMap::with_capacity_and_hasher(4 * capacity, Default::default()),
+            // Two keys per entry at most (a NAT connection's).
+            index: Index::with_keys(2 * capacity),
+            hasher,
             len: 0,
             cursor: 0,
         }
@@ -229,7 +248,7 @@ impl ConnTable {
 
     /// The bytes the index holds (constant: it never reallocates).
     pub fn index_bytes(&self) -> usize {
-        self.index.allocation_size()
+        self.index.bytes()
     }
 
     pub fn len(&self) -> usize {
@@ -248,9 +267,15 @@ impl ConnTable {
         conn.expires = now.saturating_add(conn.timeout_us);
         conn.ctl_next = NO_SLOT;
         conn.ctl_prev = NO_SLOT;
-        self.index.insert(conn.in_key(), slot);
-        if let Some(k) = conn.out_key() {
-            self.index.insert(k, slot);
+        for k in std::iter::once(conn.in_key()).chain(conn.out_key()) {
+            let h = self.hasher.hash_one(k);
+            let slots = &self.slots;
+            if self.index.insert(h, slot, |s| holds(slots, s, &k)).is_err() {
+                // Never: the index has room for two keys per slot.
+                self.unindex(&conn, slot);
+                self.free.push(slot);
+                return Err(Full);
+            }
         }
         if conn.control != NO_SLOT {
             // At the head of its template's list.
@@ -275,7 +300,8 @@ impl ConnTable {
     /// removed on the way and handed to `expired` (the caller's
     /// accounting) as if the sweep had found it.
     pub fn lookup(&mut self, key: &ConnKey, now: u64, expired: impl FnMut(Conn)) -> Option<Found> {
-        let slot = *self.index.get(key)?;
+        let h = self.hasher.hash_one(key);
+        let slot = self.index.get(h, |s| holds(&self.slots, s, key))?;
         if self.due(slot, now) {
             // Freed, or (a template waiting for its connections to be
             // reaped) no longer to be found.
@@ -286,6 +312,13 @@ impl ConnTable {
             slot,
             reply: key.kind == KeyKind::Out,
         })
+    }
+
+    /// Index buckets a lookup of `key` reads (1 when it is found in its
+    /// home bucket or that bucket never overflowed).
+    pub fn probes(&self, key: &ConnKey) -> usize {
+        let h = self.hasher.hash_one(key);
+        self.index.probes(h, |s| holds(&self.slots, s, key))
     }
 
     pub fn get(&self, slot: Slot) -> Option<&Conn> {
@@ -307,13 +340,7 @@ impl ConnTable {
     /// Removes an entry now; returns it for the caller's accounting.
     pub fn remove(&mut self, slot: Slot) -> Option<Conn> {
         let conn = self.slots.get_mut(slot as usize)?.take()?;
-        // Only the keys that still lead here: a later entry may have taken
-        // one over.
-        for k in std::iter::once(conn.in_key()).chain(conn.out_key()) {
-            if self.index.get(&k) == Some(&slot) {
-                self.index.remove(&k);
-            }
-        }
+        self.unindex(&conn, slot);
         if conn.control != NO_SLOT {
             // Out of its template's list.
             if let Some(p) = self.get_mut(conn.ctl_prev) {
@@ -334,6 +361,14 @@ impl ConnTable {
         self.free.push(slot);
         self.len -= 1;
         Some(conn)
+    }
+
+    /// Drops the keys of `conn` (in `slot`) that still lead there: a later
+    /// entry may have taken one over.
+    fn unindex(&mut self, conn: &Conn, slot: Slot) {
+        for k in std::iter::once(conn.in_key()).chain(conn.out_key()) {
+            self.index.remove(self.hasher.hash_one(k), slot);
+        }
     }
 
     /// Checks the next `budget` slots for entries whose time ran out and
@@ -611,6 +646,38 @@ mod tests {
             }
         }
         assert_eq!(t.index_bytes(), bytes);
+    }
+
+    /// Keys crafted to share one bucket under an unkeyed hash (what a
+    /// sender can compute offline: here foldhash with its fixed seed) make
+    /// long probes in a table that uses that hash, and none in one with a
+    /// random seed, which every `ConnTable::new` has.
+    #[test]
+    fn keys_crafted_against_a_fixed_hash_do_not_collide_in_a_keyed_table() {
+        let fixed = SeedableRandomState::fixed();
+        let capacity = 4096;
+        let buckets = ConnTable::new(capacity).index_bytes() / 64;
+        // Clients (address, port) whose key lands in bucket 0 unkeyed.
+        let crafted: Vec<ConnKey> = (0u32..)
+            .map(|i| {
+                let caddr = Ipv4Addr::from(0xC633_0000 | (i >> 8)); // 198.51.x.x
+                ConnKey::new(KeyKind::In, 6, caddr, 1024 + (i & 0xff) as u16, VIP, 80)
+            })
+            .filter(|k| fixed.hash_one(k) as usize % buckets == 0)
+            .take(300)
+            .collect();
+        let fill = |t: &mut ConnTable| {
+            for k in &crafted {
+                let mut c = conn(Fwd::Dr, k.sport);
+                c.caddr = Ipv4Addr::from(k.saddr);
+                t.insert(c, 0).unwrap();
+            }
+            crafted.iter().map(|k| t.probes(k)).max().unwrap()
+        };
+        let unkeyed = fill(&mut ConnTable::with_hasher(capacity, fixed));
+        let keyed = fill(&mut ConnTable::new(capacity));
+        assert!(unkeyed >= 300 / 7, "the crafted keys chain: {unkeyed}");
+        assert!(keyed <= 3, "a random seed spreads them: {keyed} buckets");
     }
 
     #[test]
