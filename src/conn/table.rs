@@ -60,7 +60,7 @@ pub enum KeyKind {
 
 /// A lookup key: a protocol and a (source, destination) pair as the packet
 /// carries them, tagged with what it finds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnKey {
     pub kind: KeyKind,
     pub proto: u8,
@@ -68,6 +68,21 @@ pub struct ConnKey {
     pub sport: u16,
     pub daddr: u32,
     pub dport: u16,
+}
+
+/// Two words instead of six fields: the hasher folds them in one multiply
+/// (field by field it was 7% of a DR packet's time, measured with perf).
+impl std::hash::Hash for ConnKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64((self.saddr as u64) << 32 | self.daddr as u64);
+        state.write_u64(
+            (self.sport as u64) << 48
+                | (self.dport as u64) << 32
+                | (self.proto as u64) << 8
+                | self.kind as u64,
+        );
+    }
 }
 
 impl ConnKey {

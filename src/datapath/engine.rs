@@ -129,8 +129,9 @@ impl<B: PacketBuf> Engine<B> {
         let moved = buf.set_bounds(head, len);
         debug_assert!(moved, "packet bounds outside their buffer");
         match verdict {
-            Verdict::Transmit { port } => self.forward(port, buf, out),
+            Verdict::Transmit { port } => self.forward(port as usize, buf, out),
             Verdict::Hold { port, next_hop } => {
+                let port = port as usize;
                 if self.held.len() >= self.hold_cap {
                     self.stats.drop(DropReason::NeighborQueueFull);
                 } else {

@@ -27,6 +27,13 @@
 //! search is bounded by two turns of the hand. Which senders are worth
 //! learning at all (only those on a connected subnet) is the pipeline's
 //! call.
+//!
+//! A small direct-mapped cache in front of the map answers the lookups of
+//! every forwarded packet (a few next hops: real servers, gateways) for as
+//! long as the answer would be the same plain hit: a static entry until it
+//! changes, a learned one until it goes stale. Every change to an entry,
+//! and the CLOCK hand clearing its reference bit, drops it from the cache,
+//! so the next lookup goes to the map again (and marks it used).
 
 use std::net::Ipv4Addr;
 
@@ -62,6 +69,29 @@ struct Entry {
 }
 
 const NO_SLOT: u32 = u32::MAX;
+
+/// Entries in the lookup cache (a power of two).
+const HOT: usize = 64;
+
+/// A cached plain hit: `key`'s MAC until `until` (µs, exclusive).
+#[derive(Debug, Clone, Copy)]
+struct Hot {
+    key: Key,
+    mac: MacAddr,
+    until: u64,
+}
+
+/// An empty cache entry (no key has port `u16::MAX`: ports are few).
+const COLD: Hot = Hot {
+    key: (u16::MAX, 0),
+    mac: MacAddr::ZERO,
+    until: 0,
+};
+
+#[inline]
+fn hot_index(k: Key) -> usize {
+    ((k.1 ^ (k.0 as u32) << 24).wrapping_mul(0x9E37_79B9) >> (32 - HOT.trailing_zeros())) as usize
+}
 
 /// The result of a lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +143,8 @@ pub struct NeighborTable {
     /// Learned entries evicted to make room.
     evicted: u64,
     cfg: ArpConfig,
+    /// The lookup cache (see the module docs).
+    hot: [Hot; HOT],
 }
 
 fn key(port: usize, ip: Ipv4Addr) -> Key {
@@ -131,6 +163,16 @@ impl NeighborTable {
             hand: 0,
             evicted: 0,
             cfg,
+            hot: [COLD; HOT],
+        }
+    }
+
+    /// Drops `k` from the lookup cache.
+    #[inline]
+    fn unhot(&mut self, k: Key) {
+        let h = &mut self.hot[hot_index(k)];
+        if h.key == k {
+            *h = COLD;
         }
     }
 
@@ -161,6 +203,7 @@ impl NeighborTable {
 
     /// Removes an entry, freeing its slot.
     fn remove(&mut self, k: Key) {
+        self.unhot(k);
         if let Some(e) = self.map.remove(&k) {
             if e.slot != NO_SLOT {
                 self.slots[e.slot as usize] = None;
@@ -191,6 +234,11 @@ impl NeighborTable {
             let stale = now >= e.confirmed.saturating_add(reachable);
             if e.referenced && !stale {
                 e.referenced = false;
+                // Cached hits would not set the bit again.
+                let h = &mut self.hot[hot_index(k)];
+                if h.key == k {
+                    *h = COLD;
+                }
                 continue;
             }
             self.remove(k);
@@ -220,16 +268,39 @@ impl NeighborTable {
     }
 
     /// Resolves `ip` on `port` for a packet about to be sent at `now`.
+    #[inline]
     pub fn lookup(&mut self, port: usize, ip: Ipv4Addr, now: u64) -> Lookup {
         let k = key(port, ip);
+        let h = &self.hot[hot_index(k)];
+        if h.key == k && now < h.until {
+            return Lookup::Hit(h.mac);
+        }
+        self.lookup_map(k, now)
+    }
+
+    fn lookup_map(&mut self, k: Key, now: u64) -> Lookup {
         let cfg = self.cfg;
         if let Some(e) = self.map.get_mut(&k) {
+            let hot = &mut self.hot[hot_index(k)];
             match e.state {
-                State::Static => return Lookup::Hit(e.mac),
+                State::Static => {
+                    *hot = Hot {
+                        key: k,
+                        mac: e.mac,
+                        until: u64::MAX,
+                    };
+                    return Lookup::Hit(e.mac);
+                }
                 State::Incomplete => return Lookup::MissPending,
                 State::Reachable => {
                     e.referenced = true;
-                    if now < e.confirmed.saturating_add(cfg.reachable_us) {
+                    let fresh_until = e.confirmed.saturating_add(cfg.reachable_us);
+                    if now < fresh_until {
+                        *hot = Hot {
+                            key: k,
+                            mac: e.mac,
+                            until: fresh_until,
+                        };
                         return Lookup::Hit(e.mac);
                     }
                     if now < e.probe_at {
@@ -279,6 +350,10 @@ impl NeighborTable {
         match self.map.get_mut(&k) {
             Some(e) if e.state == State::Static => Learn::Ignored,
             Some(e) => {
+                let h = &mut self.hot[hot_index(k)];
+                if h.key == k {
+                    *h = COLD;
+                }
                 let was = e.state;
                 *e = Entry {
                     mac,
@@ -457,6 +532,26 @@ mod tests {
     /// A full table of learned entries makes room for a new neighbour by
     /// evicting one nothing uses; static entries stay, and so do entries
     /// in use while an unused one exists.
+    /// The lookup cache never answers with what the map no longer says.
+    #[test]
+    fn cached_hits_follow_every_change() {
+        let mut t = NeighborTable::new(cfg());
+        let other = MacAddr([2, 0, 0, 0, 0, 7]);
+        t.learn(0, ip(1), MAC, 0, true);
+        assert_eq!(t.lookup(0, ip(1), 1), Lookup::Hit(MAC));
+        assert_eq!(t.lookup(0, ip(1), 2), Lookup::Hit(MAC), "cached");
+        // A new MAC is used at once.
+        t.learn(0, ip(1), other, 3, false);
+        assert_eq!(t.lookup(0, ip(1), 4), Lookup::Hit(other));
+        // Stale (100 µs after the confirmation at 3): probed, not cached.
+        assert_eq!(t.lookup(0, ip(1), 103), Lookup::HitProbe(other));
+        // A static entry replacing a learned one.
+        t.add_static(0, ip(1), MAC);
+        assert_eq!(t.lookup(0, ip(1), 104), Lookup::Hit(MAC));
+        // Another port, same address: its own entry.
+        assert_eq!(t.lookup(1, ip(1), 105), Lookup::MissSolicit);
+    }
+
     #[test]
     fn full_tables_evict_unused_learned_entries() {
         let mut t = NeighborTable::new(cfg());
