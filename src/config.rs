@@ -11,6 +11,9 @@
 //! eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry"]
 //! mbufs = 8191                  # packet buffers in the pool (default 8191); checked at
 //!                               # start against what ports, queues, caches and hold queues need
+//! mbuf_size = 2048              # packet bytes per mbuf after its headroom (default: 2048,
+//!                               # or the largest interface's MTU + 22 if that is more;
+//!                               # at least that)
 //! rx_desc = 1024                # RX descriptors per queue (default 1024)
 //! tx_desc = 1024                # TX descriptors per queue (default 1024)
 //! control_cpus = "2-3"          # CPUs of the control threads (default: those the process may
@@ -120,6 +123,7 @@ struct RawDpdk {
     #[serde(default)]
     eal_args: Vec<String>,
     mbufs: Option<u32>,
+    mbuf_size: Option<u16>,
     rx_desc: Option<u16>,
     tx_desc: Option<u16>,
     control_cpus: Option<String>,
@@ -230,6 +234,9 @@ impl std::str::FromStr for Prefix {
 pub struct DpdkConfig {
     pub eal_args: Vec<String>,
     pub mbufs: u32,
+    /// Packet bytes per mbuf (after its headroom); `None`: the default,
+    /// 2048 or what the largest MTU needs.
+    pub mbuf_size: Option<u16>,
     /// Descriptors per RX and per TX queue asked of each device.
     pub rx_desc: u16,
     pub tx_desc: u16,
@@ -535,6 +542,29 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         });
     }
 
+    if let Some(size) = raw.dpdk.mbuf_size {
+        let max = u16::MAX - dpdk::HEADROOM;
+        if size > max {
+            return Err(invalid(
+                "dpdk.mbuf_size".into(),
+                format!("{size} does not fit an mbuf with its headroom (at most {max})"),
+            ));
+        }
+        // A frame of the MTU (Ethernet header, two VLAN tags) in one mbuf.
+        for (i, itf) in interfaces.iter().enumerate() {
+            let need = itf.mtu as u32 + dpdk::FRAME_OVERHEAD as u32;
+            if (size as u32) < need {
+                return Err(invalid(
+                    "dpdk.mbuf_size".into(),
+                    format!(
+                        "{size} is too small for interface[{i}] ({}) with mtu {}: at least {need}",
+                        itf.name, itf.mtu
+                    ),
+                ));
+            }
+        }
+    }
+
     let port_of = |name: &str| interfaces.iter().position(|i| i.name == name);
 
     let mut neighbors: Vec<Neighbor> = Vec::new();
@@ -790,6 +820,7 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         dpdk: DpdkConfig {
             eal_args: raw.dpdk.eal_args,
             mbufs,
+            mbuf_size: raw.dpdk.mbuf_size,
             rx_desc: desc[0],
             tx_desc: desc[1],
             control_cpus,
@@ -1056,6 +1087,17 @@ listen = "127.0.0.1:9900"
             ("[conn]\ncapacity = 10", "conn.capacity"),
         ] {
             let e = err(&format!("{GOOD}\n{extra}\n"));
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        // Sections that GOOD has: the key goes in its own section.
+        for (extra, want) in [
+            (
+                "mbuf_size = 1000",
+                "dpdk.mbuf_size: 1000 is too small for interface[0]",
+            ),
+            ("mbuf_size = 65500", "dpdk.mbuf_size: 65500 does not fit"),
+        ] {
+            let e = err(&GOOD.replacen("[dpdk]\n", &format!("[dpdk]\n{extra}\n"), 1));
             assert!(e.contains(want), "{extra}: {e}");
         }
     }

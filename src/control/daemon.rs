@@ -147,6 +147,10 @@ pub fn replay_device(input: &std::path::Path, output: &std::path::Path) -> Strin
 /// Bytes of packet each buffer must hold: the largest frame of any
 /// interface (DPDK's default 2048 at least).
 fn buffer_size(cfg: &Config) -> Result<u16, DaemonError> {
+    // Checked against the MTUs when the configuration was loaded.
+    if let Some(size) = cfg.dpdk.mbuf_size {
+        return Ok(size);
+    }
     let mut size = 2048u16;
     for itf in &cfg.interfaces {
         let need = itf.mtu as u32 + FRAME_OVERHEAD as u32;
