@@ -108,6 +108,7 @@ pub mod eal;
 pub mod error;
 pub mod ffi;
 pub mod mbuf;
+pub mod mem;
 pub mod mempool;
 pub mod port;
 pub mod ring;

@@ -66,7 +66,7 @@ impl Index {
     pub fn with_keys(keys: usize) -> Index {
         let buckets = keys.div_ceil(WAYS - 1).max(1).next_power_of_two();
         Index {
-            buckets: vec![FREE; buckets],
+            buckets: dpdk::mem::huge_vec(buckets, FREE),
             mask: buckets - 1,
             len: 0,
         }
@@ -84,6 +84,23 @@ impl Index {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Starts loading the bucket a lookup of `hash` reads first.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        dpdk::mem::prefetch(&self.buckets[split(hash).0 & self.mask]);
+    }
+
+    /// The first slot in the home bucket of `hash` whose tag matches: the
+    /// entry a lookup will most likely compare (to prefetch it).
+    #[inline]
+    pub fn likely(&self, hash: u64) -> Option<Slot> {
+        let (h, tag) = split(hash);
+        let bucket = &self.buckets[h & self.mask];
+        (0..WAYS)
+            .find(|&i| bucket.tags[i] == tag && bucket.slots[i] != EMPTY)
+            .map(|i| bucket.slots[i])
     }
 
     /// Where the key of `hash` that `eq` recognises (by its slot) is.

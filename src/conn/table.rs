@@ -247,7 +247,7 @@ impl ConnTable {
     fn with_hasher(capacity: usize, hasher: SeedableRandomState) -> ConnTable {
         let capacity = capacity.min(Slot::MAX as usize - 1);
         ConnTable {
-            slots: vec![None; capacity],
+            slots: dpdk::mem::huge_vec(capacity, None),
             free: (0..capacity as Slot).rev().collect(),
             // Two keys per entry at most (a NAT connection's).
             index: Index::with_keys(2 * capacity),
@@ -315,7 +315,47 @@ impl ConnTable {
     /// removed on the way and handed to `expired` (the caller's
     /// accounting) as if the sweep had found it.
     pub fn lookup(&mut self, key: &ConnKey, now: u64, expired: impl FnMut(Conn)) -> Option<Found> {
-        let h = self.hasher.hash_one(key);
+        let h = self.hash(key);
+        self.lookup_hashed(key, h, now, expired)
+    }
+
+    /// The index hash of `key` (keyed: random per table).
+    #[inline]
+    pub fn hash(&self, key: &ConnKey) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Starts loading the index bucket a lookup of the key of `hash`
+    /// reads first: a burst's lookups then wait on memory once, not once
+    /// per packet.
+    #[inline]
+    pub fn prefetch_index(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Starts loading the entry a lookup of the key of `hash` will most
+    /// likely compare (after [`ConnTable::prefetch_index`] had time to
+    /// bring the bucket in).
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        if let Some(slot) = self.index.likely(hash) {
+            if let Some(e) = self.slots.get(slot as usize) {
+                dpdk::mem::prefetch_all(e);
+            }
+        }
+    }
+
+    /// [`ConnTable::lookup`] with the key's hash already computed
+    /// ([`ConnTable::hash`] of the same key).
+    #[inline]
+    pub fn lookup_hashed(
+        &mut self,
+        key: &ConnKey,
+        h: u64,
+        now: u64,
+        expired: impl FnMut(Conn),
+    ) -> Option<Found> {
+        debug_assert_eq!(h, self.hash(key));
         let slot = self.index.get(h, |s| holds(&self.slots, s, key))?;
         if self.due(slot, now) {
             // Freed, or (a template waiting for its connections to be

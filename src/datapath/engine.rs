@@ -111,6 +111,16 @@ impl<B: PacketBuf> Engine<B> {
         self.ctx.now()
     }
 
+    /// Before processing a burst of frames (in this order): hashes their
+    /// connection keys and starts loading the table lines their lookups
+    /// will read. Optional; the frames must then go through
+    /// [`Engine::process`] in the same order, every one of them, before
+    /// the next call.
+    #[inline]
+    pub fn prepare(&mut self, bufs: &[B]) {
+        self.ctx.prepare(bufs.iter().map(|b| b.data()));
+    }
+
     /// Processes one received frame, with what the driver said of it.
     #[inline]
     pub fn process<O: Output<B>>(&mut self, port: usize, mut buf: B, meta: RxMeta, out: &mut O) {

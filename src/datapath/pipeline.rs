@@ -135,6 +135,12 @@ pub(super) struct State {
 }
 
 impl Ctx {
+    /// Before a burst: see `L4::prepare`.
+    #[inline]
+    pub fn prepare<'f>(&mut self, frames: impl Iterator<Item = &'f [u8]>) {
+        self.st.l4.prepare(frames);
+    }
+
     /// A context with no virtual services (host duties only).
     pub fn new(host: Arc<Host>) -> Ctx {
         let conn = ConnConfig {
@@ -274,6 +280,7 @@ impl State {
 
 /// Processes one frame received on `port`.
 pub fn process(pkt: &mut Packet<'_>, port: usize, ctx: &mut Ctx) -> Verdict {
+    ctx.st.l4.next_frame();
     match process_inner(pkt, port, &ctx.host, &ctx.services, &mut ctx.st) {
         Ok(v) => v,
         Err(r) => Verdict::Drop(r),

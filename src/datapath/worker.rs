@@ -186,6 +186,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                     w.index,
                 );
             }
+            engine.prepare(&bufs);
             let mut out = Out {
                 pool: w.pool,
                 tx: &mut w.tx,
@@ -223,6 +224,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                 if let Clock::Tsc = w.clock {
                     engine.set_now(micros(dpdk::rdtsc(), hz));
                 }
+                engine.prepare(&handed);
                 let mut out = Out {
                     pool: w.pool,
                     tx: &mut w.tx,

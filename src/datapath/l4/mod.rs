@@ -88,7 +88,17 @@ pub struct L4 {
     /// as it comes); bounded, oldest first out.
     frags: HashMap<FragKey, FragEntry, foldhash::fast::RandomState>,
     frag_order: VecDeque<FragKey>,
+    /// The inbound key and its hash of each frame of the burst being
+    /// processed, in order (see [`L4::prepare`]).
+    hints: [Option<(ConnKey, u64)>; HINTS],
+    hints_len: usize,
+    hint_next: usize,
+    /// The current frame's.
+    hint: Option<(ConnKey, u64)>,
 }
+
+/// Frames of a burst whose keys are hashed ahead (DPDK's burst size).
+const HINTS: usize = 32;
 
 /// (protocol, source, destination, identification): one datagram's
 /// fragments (RFC 791).
@@ -120,7 +130,45 @@ impl L4 {
             stats: vec![DestStats::default(); services.dest_id_bound()],
             frags: HashMap::with_capacity_and_hasher(FRAG_MAX, Default::default()),
             frag_order: VecDeque::with_capacity(FRAG_MAX),
+            hints: [None; HINTS],
+            hints_len: 0,
+            hint_next: 0,
+            hint: None,
         }
+    }
+
+    /// Before a burst is processed: hashes each frame's inbound key and
+    /// starts loading its index bucket, then (the buckets arriving) the
+    /// entry it most likely leads to, so that the burst's lookups wait on
+    /// memory together rather than one after another. `frames` come in
+    /// the order they will be processed; [`L4::next_frame`] then steps
+    /// through them. Only hints: `forward` uses a hash only for the very
+    /// key it was computed from.
+    pub(crate) fn prepare<'f>(&mut self, frames: impl Iterator<Item = &'f [u8]>) {
+        self.hints_len = 0;
+        self.hint_next = 0;
+        for f in frames.take(HINTS) {
+            self.hints[self.hints_len] = inbound_key(f).map(|k| {
+                let h = self.conns.hash(&k);
+                self.conns.prefetch_index(h);
+                (k, h)
+            });
+            self.hints_len += 1;
+        }
+        for &(_, h) in self.hints[..self.hints_len].iter().flatten() {
+            self.conns.prefetch_entry(h);
+        }
+    }
+
+    /// Moves to the next frame of the prepared burst (every frame, whatever
+    /// becomes of it); past the burst there is no hint.
+    #[inline]
+    pub(crate) fn next_frame(&mut self) {
+        self.hint = self.hints[..self.hints_len]
+            .get(self.hint_next)
+            .copied()
+            .flatten();
+        self.hint_next += 1;
     }
 
     /// Notes where a datagram's first fragment went. The map and the
@@ -226,6 +274,30 @@ enum Frag {
 
 /// Handles a TCP or UDP packet that is a connection's or a virtual
 /// service's; `None` leaves it to the host duties.
+/// The inbound key `forward` looks up first for a frame (an untagged IPv4
+/// TCP or UDP datagram or first fragment), read with no checks but bounds:
+/// a hint for [`L4::prepare`], compared with the real key before use.
+fn inbound_key(f: &[u8]) -> Option<ConnKey> {
+    let ip = f.get(ETH_LEN..ETH_LEN + 20)?;
+    if f[12..14] != [0x08, 0x00] || u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0 {
+        return None;
+    }
+    let proto = ip[9];
+    if proto != TCP && proto != UDP {
+        return None;
+    }
+    let l4 = ETH_LEN + usize::from(ip[0] & 0x0f) * 4;
+    let ports = f.get(l4..l4 + 4)?;
+    Some(ConnKey::new(
+        KeyKind::In,
+        proto,
+        Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+        u16::from_be_bytes([ports[0], ports[1]]),
+        Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+        u16::from_be_bytes([ports[2], ports[3]]),
+    ))
+}
+
 pub(super) fn forward(
     pkt: &mut Packet<'_>,
     hlen: usize,
@@ -314,7 +386,11 @@ pub(super) fn forward(
     // 1. A connection, either direction.
     for kind in [KeyKind::In, KeyKind::Out] {
         let key = ConnKey::new(kind, proto, src, sport, dst, dport);
-        let found = st.l4.conns.lookup(&key, now, |c| {
+        let h = match st.l4.hint {
+            Some((k, h)) if k == key => h,
+            _ => st.l4.conns.hash(&key),
+        };
+        let found = st.l4.conns.lookup_hashed(&key, h, now, |c| {
             services.unbind(c.dest, c.template, c.inactive)
         });
         if let Some(f) = found {
@@ -486,4 +562,92 @@ fn established(
 
 fn ip_header_len(frame: &[u8]) -> usize {
     frame.get(ETH_LEN).map_or(20, |b| usize::from(b & 0x0f) * 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Ethernet + IPv4 frame: `ihl` words of header, then `l4`.
+    fn frame(ethertype: [u8; 2], proto: u8, ihl: u8, frag: u16, l4: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&ethertype);
+        let mut ip = vec![0u8; usize::from(ihl) * 4];
+        ip[0] = 0x40 | ihl;
+        ip[6..8].copy_from_slice(&frag.to_be_bytes());
+        ip[9] = proto;
+        ip[12..16].copy_from_slice(&[198, 51, 100, 7]);
+        ip[16..20].copy_from_slice(&[10, 0, 0, 100]);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(l4);
+        f
+    }
+
+    const PORTS: [u8; 4] = [0x9c, 0x40, 0x00, 0x50]; // 40000 -> 80
+    const IPV4: [u8; 2] = [0x08, 0x00];
+
+    fn key(proto: u8) -> ConnKey {
+        ConnKey::new(
+            KeyKind::In,
+            proto,
+            Ipv4Addr::new(198, 51, 100, 7),
+            40000,
+            Ipv4Addr::new(10, 0, 0, 100),
+            80,
+        )
+    }
+
+    /// The hint's key is the one `forward` builds first, or none.
+    #[test]
+    fn inbound_keys_are_read_as_forward_reads_them() {
+        let tcp = frame(IPV4, TCP, 5, 0, &PORTS);
+        assert_eq!(inbound_key(&tcp), Some(key(TCP)));
+        assert_eq!(inbound_key(&frame(IPV4, UDP, 5, 0, &PORTS)), Some(key(UDP)));
+        // IP options: the ports come after them.
+        assert_eq!(inbound_key(&frame(IPV4, TCP, 7, 0, &PORTS)), Some(key(TCP)));
+        // A first fragment (MF, offset 0) has ports; a later one has none.
+        assert_eq!(
+            inbound_key(&frame(IPV4, TCP, 5, 0x2000, &PORTS)),
+            Some(key(TCP))
+        );
+        assert_eq!(inbound_key(&frame(IPV4, TCP, 5, 0x0001, &PORTS)), None);
+        assert_eq!(inbound_key(&frame(IPV4, ICMP, 5, 0, &PORTS)), None);
+        assert_eq!(inbound_key(&frame([0x08, 0x06], TCP, 5, 0, &PORTS)), None);
+        assert_eq!(inbound_key(&tcp[..tcp.len() - 1]), None, "truncated ports");
+        assert_eq!(inbound_key(&tcp[..20]), None, "truncated header");
+    }
+
+    /// `next_frame` steps through the prepared burst in order, each hint
+    /// carrying its key's table hash, and gives none past its end.
+    #[test]
+    fn hints_follow_the_burst() {
+        let conn = ConnConfig {
+            capacity: 64,
+            sloppy: false,
+        };
+        let mut l4 = L4::new(&conn, &ServiceTable::default(), 1);
+        let (tcp, arp, udp) = (
+            frame(IPV4, TCP, 5, 0, &PORTS),
+            frame([0x08, 0x06], TCP, 5, 0, &PORTS),
+            frame(IPV4, UDP, 5, 0, &PORTS),
+        );
+        l4.prepare([&tcp[..], &arp[..], &udp[..]].into_iter());
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            l4.next_frame();
+            seen.push(l4.hint);
+        }
+        let with_hash = |k: ConnKey| Some((k, l4.conns.hash(&k)));
+        assert_eq!(
+            seen,
+            vec![with_hash(key(TCP)), None, with_hash(key(UDP)), None]
+        );
+        // A burst bigger than the hints: the rest go without.
+        let many = vec![&tcp[..]; HINTS + 3];
+        l4.prepare(many.into_iter());
+        for i in 0..HINTS + 3 {
+            l4.next_frame();
+            assert_eq!(l4.hint.is_some(), i < HINTS, "frame {i}");
+        }
+    }
 }
