@@ -9,8 +9,8 @@
 //! held: the pipeline must write every one (a [`TestBuf`] fills its spare
 //! room with [`POISON`] so that tests catch a byte left unwritten).
 //!
-//! [`RxMeta`] carries what the driver said about a received frame (RSS
-//! hash, checksum verdicts, timestamp).
+//! [`RxMeta`] carries what the driver said about a received frame
+//! (checksum verdicts).
 
 /// A device's verdict on a checksum it checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,15 +22,16 @@ pub enum Csum {
     Bad,
 }
 
-/// What the driver said about a received frame.
+/// What the driver said about a received frame that the pipeline uses:
+/// its checksum verdicts. Two bytes, so that it passes in a register:
+/// built field by field and copied whole through the stack, the 32-byte
+/// one it was (with the RSS hash and the RX timestamp) stalled every
+/// packet on store forwarding (measured with perf). The timestamp (the
+/// replay's clock) is the worker's business; the RSS hash has no user yet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RxMeta {
-    pub rss_hash: Option<u32>,
     pub ip_csum: Csum,
     pub l4_csum: Csum,
-    /// The data plane's time of receipt in µs, when the device gives one
-    /// (net_pcap: the capture time).
-    pub timestamp: Option<u64>,
 }
 
 /// A frame at `buf[head..head + len]`.

@@ -563,3 +563,18 @@ pub fn build_arp(buf: &mut [u8], eth_dst: MacAddr, repr: &ArpRepr) -> usize {
     let _ = repr.emit(&mut buf[ETH_LEN..len]);
     len
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datapath::packet::RxMeta;
+
+    /// What passes between the worker, the engine and the pipeline per
+    /// packet stays small enough for registers (see their docs).
+    #[test]
+    fn per_packet_values_fit_registers() {
+        assert_eq!(std::mem::size_of::<Verdict>(), 8);
+        assert!(std::mem::size_of::<Option<Result<Verdict, DropReason>>>() <= 8);
+        assert!(std::mem::size_of::<RxMeta>() <= 8);
+    }
+}

@@ -51,13 +51,11 @@ fn csum(s: dpdk::CsumStatus) -> Csum {
 
 /// The driver's word on a received mbuf, as the pipeline takes it.
 #[inline]
-fn rx_meta(m: &Mbuf<'_>, timestamp: Option<RxTimestamp>) -> RxMeta {
-    let i = m.rx_info(timestamp);
+fn rx_meta(m: &Mbuf<'_>) -> RxMeta {
+    let i = m.rx_info(None);
     RxMeta {
-        rss_hash: i.rss_hash,
         ip_csum: csum(i.ip_csum),
         l4_csum: csum(i.l4_csum),
-        timestamp: i.timestamp,
     }
 }
 
@@ -195,7 +193,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                 Clock::Tsc => {
                     engine.set_now(micros(dpdk::rdtsc(), hz));
                     for m in bufs.drain(..) {
-                        let meta = rx_meta(&m, None);
+                        let meta = rx_meta(&m);
                         engine.process(port, m, meta, &mut out);
                     }
                 }
@@ -204,8 +202,8 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                     // passes them, so a replay is deterministic however
                     // the frames are batched into bursts.
                     for m in bufs.drain(..) {
-                        let meta = rx_meta(&m, Some(field));
-                        if let Some(ts) = meta.timestamp {
+                        let meta = rx_meta(&m);
+                        if let Some(ts) = m.rx_timestamp(field) {
                             engine.set_now(ts);
                             if engine.now() >= next_tick {
                                 engine.tick(&mut out);
@@ -232,13 +230,11 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                 for m in handed.drain(..) {
                     match w.port_ids.iter().position(|&id| id == m.port_id()) {
                         Some(port) => {
-                            let field = match w.clock {
-                                Clock::Capture(f) => Some(f),
-                                Clock::Tsc => None,
-                            };
-                            let meta = rx_meta(&m, field);
-                            if let Some(ts) = meta.timestamp {
-                                engine.set_now(ts);
+                            let meta = rx_meta(&m);
+                            if let Clock::Capture(f) = w.clock {
+                                if let Some(ts) = m.rx_timestamp(f) {
+                                    engine.set_now(ts);
+                                }
                             }
                             engine.process(port, m, meta, &mut out);
                         }

@@ -89,16 +89,19 @@ pub struct L4 {
     frags: HashMap<FragKey, FragEntry, foldhash::fast::RandomState>,
     frag_order: VecDeque<FragKey>,
     /// The inbound key and its hash of each frame of the burst being
-    /// processed, in order (see [`L4::prepare`]).
+    /// processed, in order (see [`L4::prepare`]); read in place (copied
+    /// out per frame, the copy stalled on store forwarding).
     hints: [Option<(ConnKey, u64)>; HINTS],
     hints_len: usize,
+    /// The frame after the current one, in `hints`.
     hint_next: usize,
-    /// The current frame's.
-    hint: Option<(ConnKey, u64)>,
 }
 
 /// Frames of a burst whose keys are hashed ahead (DPDK's burst size).
 const HINTS: usize = 32;
+
+/// How many frames ahead of the one processed its entry is prefetched.
+const ENTRY_AHEAD: usize = 4;
 
 /// (protocol, source, destination, identification): one datagram's
 /// fragments (RFC 791).
@@ -133,7 +136,6 @@ impl L4 {
             hints: [None; HINTS],
             hints_len: 0,
             hint_next: 0,
-            hint: None,
         }
     }
 
@@ -155,7 +157,10 @@ impl L4 {
             });
             self.hints_len += 1;
         }
-        for &(_, h) in self.hints[..self.hints_len].iter().flatten() {
+        for &(_, h) in self.hints[..self.hints_len.min(ENTRY_AHEAD)]
+            .iter()
+            .flatten()
+        {
             self.conns.prefetch_entry(h);
         }
     }
@@ -164,11 +169,20 @@ impl L4 {
     /// becomes of it); past the burst there is no hint.
     #[inline]
     pub(crate) fn next_frame(&mut self) {
-        self.hint = self.hints[..self.hints_len]
-            .get(self.hint_next)
-            .copied()
-            .flatten();
+        // The entry of the frame ENTRY_AHEAD on: its bucket came in long
+        // ago, and it has that many frames' time to arrive.
+        if let Some(Some((_, h))) = self.hints[..self.hints_len].get(self.hint_next + ENTRY_AHEAD) {
+            self.conns.prefetch_entry(*h);
+        }
         self.hint_next += 1;
+    }
+
+    /// The current frame's hint: its inbound key and that key's hash.
+    #[inline]
+    fn hint(&self) -> Option<&(ConnKey, u64)> {
+        self.hints[..self.hints_len]
+            .get(self.hint_next.wrapping_sub(1))?
+            .as_ref()
     }
 
     /// Notes where a datagram's first fragment went. The map and the
@@ -386,8 +400,8 @@ pub(super) fn forward(
     // 1. A connection, either direction.
     for kind in [KeyKind::In, KeyKind::Out] {
         let key = ConnKey::new(kind, proto, src, sport, dst, dport);
-        let h = match st.l4.hint {
-            Some((k, h)) if k == key => h,
+        let h = match st.l4.hint() {
+            Some(&(k, h)) if k == key => h,
             _ => st.l4.conns.hash(&key),
         };
         let found = st.l4.conns.lookup_hashed(&key, h, now, |c| {
@@ -635,7 +649,7 @@ mod tests {
         let mut seen = Vec::new();
         for _ in 0..4 {
             l4.next_frame();
-            seen.push(l4.hint);
+            seen.push(l4.hint().copied());
         }
         let with_hash = |k: ConnKey| Some((k, l4.conns.hash(&k)));
         assert_eq!(
@@ -647,7 +661,7 @@ mod tests {
         l4.prepare(many.into_iter());
         for i in 0..HINTS + 3 {
             l4.next_frame();
-            assert_eq!(l4.hint.is_some(), i < HINTS, "frame {i}");
+            assert_eq!(l4.hint().is_some(), i < HINTS, "frame {i}");
         }
     }
 }
