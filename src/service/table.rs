@@ -125,7 +125,9 @@ impl Dest {
         } else {
             true
         };
-        if clear {
+        // Read first: a store to the line the other workers read would
+        // bounce it between cores on every freed connection.
+        if clear && c.overloaded.load(Ordering::Relaxed) {
             c.overloaded.store(false, Ordering::Relaxed);
         }
     }
