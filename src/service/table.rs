@@ -319,8 +319,10 @@ pub struct ServiceTable {
     by_addr: HashMap<(u8, Ipv4Addr, u16), usize, foldhash::fast::RandomState>,
     by_mark: HashMap<u32, usize, foldhash::fast::RandomState>,
     marks: Vec<MarkRule>,
-    /// Real servers by id: (service index, destination index).
-    dest_index: HashMap<u32, (usize, usize), foldhash::fast::RandomState>,
+    /// Real servers by id (ids are dense): (service index, destination
+    /// index). Every freed connection looks its server up here: an array,
+    /// not a hash map.
+    dest_index: Vec<Option<(usize, usize)>>,
     /// Counters of real servers no longer configured, whose connections
     /// may still be alive (IPVS's trash).
     departed: HashMap<u32, Arc<DestCounters>, foldhash::fast::RandomState>,
@@ -340,7 +342,7 @@ impl Default for ServiceTable {
             by_addr: HashMap::default(),
             by_mark: HashMap::default(),
             marks: Vec::new(),
-            dest_index: HashMap::default(),
+            dest_index: Vec::new(),
             departed: HashMap::default(),
             vaddrs: hashbrown::HashSet::default(),
             owner_mask: Ipv4Addr::BROADCAST,
@@ -400,7 +402,11 @@ impl ServiceTable {
                 .map_err(|err| BuildError { line: r.line, err })?;
             let i = t.services.len();
             for (j, d) in dests.iter().enumerate() {
-                t.dest_index.insert(d.id, (i, j));
+                let id = d.id as usize;
+                if t.dest_index.len() <= id {
+                    t.dest_index.resize(id + 1, None);
+                }
+                t.dest_index[id] = Some((i, j));
             }
             match r.key {
                 ServiceKey::Addr {
@@ -429,7 +435,7 @@ impl ServiceTable {
             });
         }
         for e in reg.dests.values() {
-            if !t.dest_index.contains_key(&e.id) {
+            if t.dest(e.id).is_none() {
                 t.departed.insert(e.id, Arc::clone(&e.counters));
             }
         }
@@ -441,7 +447,7 @@ impl ServiceTable {
     /// A configured real server by id: its service and itself.
     #[inline]
     pub fn dest(&self, id: u32) -> Option<(&Service, &Dest)> {
-        let &(s, d) = self.dest_index.get(&id)?;
+        let (s, d) = (*self.dest_index.get(id as usize)?)?;
         let svc = &self.services[s];
         Some((svc, &svc.dests[d]))
     }
@@ -480,11 +486,9 @@ impl ServiceTable {
     /// One more than the highest real server id, configured or departed
     /// (the size of a per-id counter array).
     pub fn dest_id_bound(&self) -> usize {
-        self.dest_index
-            .keys()
-            .chain(self.departed.keys())
-            .max()
-            .map_or(0, |&m| m as usize + 1)
+        let departed = self.departed.keys().max().map_or(0, |&m| m as usize + 1);
+        // The array ends at the highest configured id.
+        self.dest_index.len().max(departed)
     }
 
     /// The mask steering applies to client addresses (see
