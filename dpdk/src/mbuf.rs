@@ -273,6 +273,28 @@ impl<'p> Mbuf<'p> {
         }
     }
 
+    /// The device's checksum verdicts alone (IPv4 header, layer 4): what
+    /// [`Mbuf::rx_info`] says without the RSS hash's and the timestamp's
+    /// reads, for the per-packet path.
+    #[inline]
+    pub fn rx_csum(&self) -> (CsumStatus, CsumStatus) {
+        let flags = self.raw().ol_flags;
+        (
+            csum_status(
+                flags,
+                ffi::RTE_MBUF_F_RX_IP_CKSUM_MASK as u64,
+                ffi::RTE_MBUF_F_RX_IP_CKSUM_GOOD as u64,
+                ffi::RTE_MBUF_F_RX_IP_CKSUM_BAD as u64,
+            ),
+            csum_status(
+                flags,
+                ffi::RTE_MBUF_F_RX_L4_CKSUM_MASK as u64,
+                ffi::RTE_MBUF_F_RX_L4_CKSUM_GOOD as u64,
+                ffi::RTE_MBUF_F_RX_L4_CKSUM_BAD as u64,
+            ),
+        )
+    }
+
     /// The RX timestamp a PMD stored in the dynamic field, if it set the flag.
     #[inline]
     pub fn rx_timestamp(&self, field: RxTimestamp) -> Option<u64> {

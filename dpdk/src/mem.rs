@@ -60,9 +60,10 @@ pub fn huge_vec<T: Clone>(n: usize, value: T) -> Vec<T> {
         if end > first {
             // SAFETY: [first, end) lies inside the allocation `v` owns
             // (rounded inwards to huge-page boundaries), which is mapped;
-            // MADV_HUGEPAGE changes how the kernel backs those pages, not
-            // their contents or validity, and nothing has been written yet.
-            // A failure (no THP support) leaves ordinary pages: ignored.
+            // MADV_HUGEPAGE changes how the kernel backs those pages, never
+            // their contents or validity (pages already faulted in, if the
+            // allocator reused memory, stay as they are). A failure (no THP
+            // support) leaves ordinary pages: ignored.
             let _ = unsafe {
                 libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE)
             };

@@ -283,7 +283,7 @@ impl ConnTable {
         conn.ctl_next = NO_SLOT;
         conn.ctl_prev = NO_SLOT;
         for k in std::iter::once(conn.in_key()).chain(conn.out_key()) {
-            let h = self.hasher.hash_one(k);
+            let h = self.hash(&k);
             let slots = &self.slots;
             if self.index.insert(h, slot, |s| holds(slots, s, &k)).is_err() {
                 // Never: the index has room for two keys per slot.
@@ -319,10 +319,14 @@ impl ConnTable {
         self.lookup_hashed(key, h, now, expired)
     }
 
-    /// The index hash of `key` (keyed: random per table).
+    /// The index hash of `key` (keyed: random per table). The lowest bit
+    /// of its tag (bit 32) says whether it is an outbound key, so that a
+    /// NAT connection's two keys never share a tag: the index tells pairs
+    /// of one slot apart by their tags alone.
     #[inline]
     pub fn hash(&self, key: &ConnKey) -> u64 {
-        self.hasher.hash_one(key)
+        let out = u64::from(key.kind == KeyKind::Out) << 32;
+        (self.hasher.hash_one(key) & !(1 << 32)) | out
     }
 
     /// Starts loading the index bucket a lookup of the key of `hash`
@@ -372,7 +376,7 @@ impl ConnTable {
     /// Index buckets a lookup of `key` reads (1 when it is found in its
     /// home bucket or that bucket never overflowed).
     pub fn probes(&self, key: &ConnKey) -> usize {
-        let h = self.hasher.hash_one(key);
+        let h = self.hash(key);
         self.index.probes(h, |s| holds(&self.slots, s, key))
     }
 
@@ -422,7 +426,7 @@ impl ConnTable {
     /// entry may have taken one over.
     fn unindex(&mut self, conn: &Conn, slot: Slot) {
         for k in std::iter::once(conn.in_key()).chain(conn.out_key()) {
-            self.index.remove(self.hasher.hash_one(k), slot);
+            self.index.remove(self.hash(&k), slot);
         }
     }
 
@@ -733,6 +737,32 @@ mod tests {
         let keyed = fill(&mut ConnTable::new(capacity));
         assert!(unkeyed >= 300 / 7, "the crafted keys chain: {unkeyed}");
         assert!(keyed <= 3, "a random seed spreads them: {keyed} buckets");
+    }
+
+    /// A NAT connection's two keys have different tags whatever their
+    /// hashes, and a slot shadowed through its outbound key only (one
+    /// client port to two VIPs, one real server port) keeps its inbound
+    /// key, its removal taking only what still leads to it.
+    #[test]
+    fn a_slots_two_keys_never_share_a_tag() {
+        let t = ConnTable::new(64);
+        for p in 0..1000u16 {
+            let c = conn(Fwd::Nat, p);
+            let (i, o) = (t.hash(&c.in_key()), t.hash(&c.out_key().unwrap()));
+            assert_eq!((i >> 32 & 1, o >> 32 & 1), (0, 1));
+        }
+        let mut t = ConnTable::new(64);
+        let a = t.insert(conn(Fwd::Nat, 7), 0).unwrap();
+        let mut other_vip = conn(Fwd::Nat, 7);
+        other_vip.vaddr = Ipv4Addr::new(10, 0, 0, 101);
+        let b = t.insert(other_vip, 0).unwrap();
+        assert_eq!(t.lookup(&in_key(7), 1, |_| ()).unwrap().slot, a);
+        assert_eq!(t.lookup(&out_key(7), 1, |_| ()).unwrap().slot, b);
+        t.remove(a);
+        assert_eq!(t.lookup(&out_key(7), 1, |_| ()).unwrap().slot, b);
+        t.remove(b);
+        assert!(t.is_empty());
+        assert_eq!(t.index.len(), 0);
     }
 
     #[test]

@@ -144,8 +144,8 @@ pub fn replay_device(input: &std::path::Path, output: &std::path::Path) -> Strin
     )
 }
 
-/// Bytes of packet each buffer must hold: the largest frame of any
-/// interface (DPDK's default 2048 at least).
+/// Bytes of packet each buffer holds: `[dpdk] mbuf_size`, or the largest
+/// frame of any interface and DPDK's customary 2048 at least.
 fn buffer_size(cfg: &Config) -> Result<u16, DaemonError> {
     // Checked against the MTUs when the configuration was loaded.
     if let Some(size) = cfg.dpdk.mbuf_size {

@@ -121,6 +121,13 @@ impl<B: PacketBuf> Engine<B> {
         self.ctx.prepare(bufs.iter().map(|b| b.data()));
     }
 
+    /// Passes over a frame of the prepared burst that will not be
+    /// processed (dropped before the pipeline).
+    #[inline]
+    pub fn skip_frame(&mut self) {
+        self.ctx.skip_frame();
+    }
+
     /// Processes one received frame, with what the driver said of it.
     #[inline]
     pub fn process<O: Output<B>>(&mut self, port: usize, mut buf: B, meta: RxMeta, out: &mut O) {

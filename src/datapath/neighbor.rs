@@ -529,9 +529,6 @@ mod tests {
         assert_eq!(t.evicted(), 0);
     }
 
-    /// A full table of learned entries makes room for a new neighbour by
-    /// evicting one nothing uses; static entries stay, and so do entries
-    /// in use while an unused one exists.
     /// The lookup cache never answers with what the map no longer says.
     #[test]
     fn cached_hits_follow_every_change() {
@@ -552,6 +549,9 @@ mod tests {
         assert_eq!(t.lookup(1, ip(1), 105), Lookup::MissSolicit);
     }
 
+    /// A full table of learned entries makes room for a new neighbour by
+    /// evicting one nothing uses; static entries stay, and so do entries
+    /// in use while an unused one exists.
     #[test]
     fn full_tables_evict_unused_learned_entries() {
         let mut t = NeighborTable::new(cfg());

@@ -50,7 +50,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// Transmit on the port of index `port` (below the host's port count,
-    /// which the configuration bounds far below `u16::MAX`).
+    /// which DPDK's RTE_MAX_ETHPORTS bounds far below `u16::MAX`).
     #[inline]
     pub fn transmit(port: usize) -> Verdict {
         Verdict::Transmit { port: port as u16 }
@@ -139,6 +139,12 @@ impl Ctx {
     #[inline]
     pub fn prepare<'f>(&mut self, frames: impl Iterator<Item = &'f [u8]>) {
         self.st.l4.prepare(frames);
+    }
+
+    /// Passes over a frame of the prepared burst (see `L4::next_frame`).
+    #[inline]
+    pub fn skip_frame(&mut self) {
+        self.st.l4.next_frame();
     }
 
     /// A context with no virtual services (host duties only).

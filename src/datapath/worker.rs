@@ -52,10 +52,10 @@ fn csum(s: dpdk::CsumStatus) -> Csum {
 /// The driver's word on a received mbuf, as the pipeline takes it.
 #[inline]
 fn rx_meta(m: &Mbuf<'_>) -> RxMeta {
-    let i = m.rx_info(None);
+    let (ip, l4) = m.rx_csum();
     RxMeta {
-        ip_csum: csum(i.ip_csum),
-        l4_csum: csum(i.l4_csum),
+        ip_csum: csum(ip),
+        l4_csum: csum(l4),
     }
 }
 
@@ -238,7 +238,11 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                             }
                             engine.process(port, m, meta, &mut out);
                         }
-                        None => count_dropped(&mut engine, 0, 1, DropReason::NoSuchPort),
+                        None => {
+                            // Keeps the burst's hints in step.
+                            engine.skip_frame();
+                            count_dropped(&mut engine, 0, 1, DropReason::NoSuchPort);
+                        }
                     }
                 }
             }

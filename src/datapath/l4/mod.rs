@@ -286,8 +286,6 @@ enum Frag {
     Later,
 }
 
-/// Handles a TCP or UDP packet that is a connection's or a virtual
-/// service's; `None` leaves it to the host duties.
 /// The inbound key `forward` looks up first for a frame (an untagged IPv4
 /// TCP or UDP datagram or first fragment), read with no checks but bounds:
 /// a hint for [`L4::prepare`], compared with the real key before use.
@@ -312,6 +310,8 @@ fn inbound_key(f: &[u8]) -> Option<ConnKey> {
     ))
 }
 
+/// Handles a TCP or UDP packet that is a connection's or a virtual
+/// service's; `None` leaves it to the host duties.
 pub(super) fn forward(
     pkt: &mut Packet<'_>,
     hlen: usize,
