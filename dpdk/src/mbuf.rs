@@ -255,20 +255,11 @@ impl<'p> Mbuf<'p> {
             // driver set (the RSS flag says so).
             unsafe { ffi::dlvs_mbuf_rss(self.ptr.as_ptr()) }
         });
+        let (ip_csum, l4_csum) = self.rx_csum();
         RxInfo {
             rss_hash,
-            ip_csum: csum_status(
-                flags,
-                ffi::RTE_MBUF_F_RX_IP_CKSUM_MASK as u64,
-                ffi::RTE_MBUF_F_RX_IP_CKSUM_GOOD as u64,
-                ffi::RTE_MBUF_F_RX_IP_CKSUM_BAD as u64,
-            ),
-            l4_csum: csum_status(
-                flags,
-                ffi::RTE_MBUF_F_RX_L4_CKSUM_MASK as u64,
-                ffi::RTE_MBUF_F_RX_L4_CKSUM_GOOD as u64,
-                ffi::RTE_MBUF_F_RX_L4_CKSUM_BAD as u64,
-            ),
+            ip_csum,
+            l4_csum,
             timestamp: timestamp.and_then(|f| self.rx_timestamp(f)),
         }
     }
