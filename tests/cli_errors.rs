@@ -66,6 +66,19 @@ fn unknown_key_is_named() {
 }
 
 #[test]
+fn buffers_too_small_for_the_mtu_are_named() {
+    assert_fails(
+        &config("").replace("mbufs = 4095", "mbufs = 4095\nmbuf_size = 1500"),
+        &[
+            "dpdk.mbuf_size",
+            "interface[0] (lan0)",
+            "mtu 1500",
+            "at least 1522",
+        ],
+    );
+}
+
+#[test]
 fn bad_address_is_named() {
     assert_fails(
         &config("").replace("10.0.0.100/32", "10.0.0.300/32"),
