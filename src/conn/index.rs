@@ -6,7 +6,7 @@
 //! an overflow count. A key's home bucket is its hash's low bits, its tag
 //! the high 32 bits. The keys themselves are not stored: the caller
 //! compares a candidate slot's entry (`eq`), which it reads anyway, so a
-//! hit costs one bucket line and the entry's own line.
+//! hit costs one bucket line and the entry's own lines.
 //!
 //! A key that finds its home bucket full goes to the next bucket with
 //! room (linear probing), and every full bucket it passes counts it in
