@@ -87,6 +87,25 @@ pub struct Ipv4Packet<T: AsRef<[u8]>> {
     buffer: T,
 }
 
+/// The first checks of [`Ipv4Packet::new_checked`] and
+/// [`Ipv4Packet::new_quoted`], in their order: a minimal header, version
+/// 4, IHL at least 5. Returns the header length in bytes (not yet checked
+/// against the buffer).
+#[inline]
+fn checked_header_len(b: &[u8]) -> Result<usize, WireError> {
+    if b.len() < MIN_HEADER_LEN {
+        return Err(WireError::Truncated);
+    }
+    if b[field::VER_IHL] >> 4 != 4 {
+        return Err(WireError::BadVersion);
+    }
+    let header_len = usize::from(b[field::VER_IHL] & 0x0f) * 4;
+    if header_len < MIN_HEADER_LEN {
+        return Err(WireError::BadHeaderLen);
+    }
+    Ok(header_len)
+}
+
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Length of a header without options.
     pub const MIN_HEADER_LEN: usize = MIN_HEADER_LEN;
@@ -98,16 +117,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let b = buffer.as_ref();
-        if b.len() < MIN_HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        if b[field::VER_IHL] >> 4 != 4 {
-            return Err(WireError::BadVersion);
-        }
-        let header_len = usize::from(b[field::VER_IHL] & 0x0f) * 4;
-        if header_len < MIN_HEADER_LEN {
-            return Err(WireError::BadHeaderLen);
-        }
+        let header_len = checked_header_len(b)?;
         if header_len > b.len() {
             return Err(WireError::Truncated);
         }
@@ -131,16 +141,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn new_quoted(buffer: T) -> Result<Self, WireError> {
         let b = buffer.as_ref();
-        if b.len() < MIN_HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        if b[field::VER_IHL] >> 4 != 4 {
-            return Err(WireError::BadVersion);
-        }
-        let header_len = usize::from(b[field::VER_IHL] & 0x0f) * 4;
-        if header_len < MIN_HEADER_LEN {
-            return Err(WireError::BadHeaderLen);
-        }
+        let header_len = checked_header_len(b)?;
         let total_len = usize::from(read_u16(b, field::TOTAL_LEN));
         if total_len < header_len {
             return Err(WireError::BadTotalLen);
