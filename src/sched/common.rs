@@ -1,7 +1,7 @@
 //! Pieces several schedulers share: the kernel's hash_32, connection
 //! overhead, the weighted-least-connection pick, lblc's "overloaded" test,
-//! sh/mh's usable-server test and hashed port, destination references that
-//! survive edits, and a small PRNG.
+//! the usable-server test, sh/mh's pick with fallback and hashed port,
+//! destination references that survive edits, and a small PRNG.
 
 use super::{Dests, Input, SchedFlags};
 
@@ -38,7 +38,7 @@ pub(crate) fn wmul(oh: i64, w: i32) -> i64 {
 /// can never win (0 > x*w is false for x, w >= 0).
 pub(crate) fn weighted_least(d: &dyn Dests, oh: fn(&dyn Dests, usize) -> i64) -> Option<usize> {
     let n = d.len();
-    let first = (0..n).find(|&i| !d.overloaded(i) && d.weight(i) > 0)?;
+    let first = (0..n).find(|&i| usable(d, i))?;
     let mut least = first;
     let mut loh = oh(d, first);
     for i in first + 1..n {
@@ -63,12 +63,45 @@ pub(crate) fn lblc_overloaded(d: &dyn Dests, i: usize) -> bool {
         && (0..d.len()).any(|j| i64::from(d.active(j)) * 2 < i64::from(d.weight(j)))
 }
 
+/// Whether server `i` may take a new connection: not OVERLOAD, weight
+/// above 0 (the kernel's schedulers test `weight == 0` or `<= 0`, the
+/// same thing: weights are never negative).
+pub(crate) fn usable(d: &dyn Dests, i: usize) -> bool {
+    !d.overloaded(i) && d.weight(i) > 0
+}
+
 /// sh and mh: whether bucket entry `i` names a server that may take the
-/// connection (weight > 0, no OVERLOAD; ip_vs_sh.c `is_unavailable`,
-/// ip_vs_mh.c `is_unavailable`).
-pub(crate) fn hash_usable(dests: &dyn Dests, i: u32) -> bool {
+/// connection (ip_vs_sh.c `is_unavailable`, ip_vs_mh.c `is_unavailable`).
+fn hash_usable(dests: &dyn Dests, i: u32) -> bool {
     let i = i as usize;
-    i < dests.len() && dests.weight(i) > 0 && !dests.overloaded(i)
+    i < dests.len() && usable(dests, i)
+}
+
+/// sh and mh's pick: the server in the client's slot `first` if it may
+/// take the connection; otherwise, with the fallback flag, the first that
+/// may along the kernel's probe sequence (`probe(k)` for k in `0..n`:
+/// each scheduler's own rehash), an empty slot ending the search.
+pub(crate) fn hashed_pick(
+    dests: &dyn Dests,
+    fallback: bool,
+    first: u32,
+    n: u32,
+    probe: impl Fn(u32) -> u32,
+) -> Option<usize> {
+    if first == NONE {
+        return None;
+    }
+    if hash_usable(dests, first) {
+        return Some(first as usize);
+    }
+    if !fallback {
+        return None;
+    }
+    (0..n)
+        .map(probe)
+        .take_while(|&i| i != NONE)
+        .find(|&i| hash_usable(dests, i))
+        .map(|i| i as usize)
 }
 
 /// sh and mh: the source port hashed with the address, with sh-port /

@@ -6,7 +6,7 @@
 //! AVAILABLE, weight <= 0 or OVERLOAD) or an empty service gives NULL, so a
 //! destination address always maps to the same server or to none.
 
-use super::common::{hash_32, NONE};
+use super::common::{hash_32, usable, NONE};
 use super::{Dests, Input, SchedError, SchedFlags, SchedState, Scheduler};
 
 const TAB_BITS: u32 = 8;
@@ -49,7 +49,7 @@ impl Scheduler for Dh {
         let i = (i != NONE)
             .then_some(i as usize)
             .filter(|&i| i < dests.len())?;
-        (dests.available(i) && dests.weight(i) > 0 && !dests.overloaded(i)).then_some(i)
+        (dests.available(i) && usable(dests, i)).then_some(i)
     }
 }
 

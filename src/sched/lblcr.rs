@@ -20,7 +20,9 @@
 //! them.
 
 use super::cache::{Cache, DEFAULT_CAPACITY, DEFAULT_EXPIRATION_US};
-use super::common::{lblc_overloaded, overhead, weighted_least, wmul, DestIndex, DestRef, NONE};
+use super::common::{
+    lblc_overloaded, overhead, usable, weighted_least, wmul, DestIndex, DestRef, NONE,
+};
 use super::{Dests, Input, SchedError, SchedFlags, SchedState, Scheduler};
 
 /// A set: its member list (indices into the member pool) and when it last
@@ -128,7 +130,7 @@ impl Pool {
     /// AVAILABLE (a member may be a server that left the service).
     fn min(&self, set: Set, d: &dyn Dests) -> Option<usize> {
         let mut members = self.iter(set).filter_map(|(_, m)| m.dest.resolve(d));
-        let mut least = members.find(|&i| !d.overloaded(i) && d.weight(i) > 0 && d.available(i))?;
+        let mut least = members.find(|&i| usable(d, i) && d.available(i))?;
         let mut loh = overhead(d, least);
         for i in members.filter(|&i| !d.overloaded(i)) {
             let doh = overhead(d, i);

@@ -4,7 +4,7 @@
 //! OVERLOAD and have a non-zero weight; weights do not scale the load. A
 //! strict `<` keeps the first in list order on a tie.
 
-use super::common::overhead;
+use super::common::{overhead, usable};
 use super::{Dests, Input, SchedError, SchedFlags, SchedState, Scheduler};
 
 #[derive(Debug)]
@@ -21,8 +21,7 @@ impl Scheduler for Lc {
 
     fn schedule(&self, _: &mut SchedState, dests: &dyn Dests, _: &Input) -> Option<usize> {
         let mut least: Option<(usize, i64)> = None;
-        // The kernel tests `weight == 0`, not `<= 0`: weights are never negative.
-        for i in (0..dests.len()).filter(|&i| !dests.overloaded(i) && dests.weight(i) != 0) {
+        for i in (0..dests.len()).filter(|&i| usable(dests, i)) {
             let doh = overhead(dests, i);
             if least.map_or(true, |(_, loh)| doh < loh) {
                 least = Some((i, doh));

@@ -39,7 +39,7 @@
 //! 32-bit kernels, whose hsiphash really is HalfSipHash-1-3 and so gives
 //! different tables.
 
-use super::common::{gcd, hash_usable, hashed_port, NONE};
+use super::common::{gcd, hashed_pick, hashed_port, NONE};
 use super::{Dests, Input, SchedError, SchedFlags, SchedState, Scheduler};
 
 /// Table size: primes[CONFIG_IP_VS_MH_TAB_INDEX - 8] with the default 12.
@@ -251,30 +251,19 @@ impl Scheduler for Mh {
         let addr = u32::from(input.saddr);
         let port = hashed_port(self.flags, input);
         let ihash = hashkey(addr, port, KEY1, 0) % TAB_SIZE;
-        let first = self.table[ihash as usize];
-        if first == NONE {
-            return None;
-        }
-        if hash_usable(dests, first) {
-            return Some(first as usize);
-        }
-        if !self.flags.fallback {
-            return None;
-        }
         // `ip_vs_mh_get_fallback`: rehash with rotating offsets from the
         // original slot, so the alternative is the same for a client on
-        // every director; an empty slot ends the search.
-        for k in 0..TAB_SIZE {
-            let roffset = (k + ihash) % TAB_SIZE;
-            let i = self.table[(hashkey(addr, port, KEY1, roffset) % TAB_SIZE) as usize];
-            if i == NONE {
-                break;
-            }
-            if hash_usable(dests, i) {
-                return Some(i as usize);
-            }
-        }
-        None
+        // every director.
+        hashed_pick(
+            dests,
+            self.flags.fallback,
+            self.table[ihash as usize],
+            TAB_SIZE,
+            |k| {
+                let roffset = (k + ihash) % TAB_SIZE;
+                self.table[(hashkey(addr, port, KEY1, roffset) % TAB_SIZE) as usize]
+            },
+        )
     }
 }
 

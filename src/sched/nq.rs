@@ -4,7 +4,7 @@
 //! order, so nothing waits behind another connection; when none is idle,
 //! sed's rule (overhead active + 1, weighted, strict compare).
 
-use super::common::wmul;
+use super::common::{usable, wmul};
 use super::{Dests, Input, SchedError, SchedFlags, SchedState, Scheduler};
 
 #[derive(Debug)]
@@ -21,7 +21,7 @@ impl Scheduler for Nq {
 
     fn schedule(&self, _: &mut SchedState, dests: &dyn Dests, _: &Input) -> Option<usize> {
         let mut least: Option<(usize, i64)> = None;
-        for i in (0..dests.len()).filter(|&i| !dests.overloaded(i) && dests.weight(i) != 0) {
+        for i in (0..dests.len()).filter(|&i| usable(dests, i)) {
             if dests.active(i) == 0 {
                 return Some(i);
             }

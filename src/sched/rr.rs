@@ -5,6 +5,7 @@
 //! server, and takes the first that is not OVERLOAD and has weight > 0; the
 //! cursor moves to it. Weights other than zero make no difference.
 
+use super::common::usable;
 use super::{Dests, Input, SchedError, SchedFlags, SchedState, Scheduler};
 
 /// The cursor: None is the list head (before the first server). The server
@@ -75,7 +76,7 @@ impl Scheduler for Rr {
         };
         let hit = (start..start + n)
             .map(|k| k % n)
-            .find(|&i| !dests.overloaded(i) && dests.weight(i) > 0)?;
+            .find(|&i| usable(dests, i))?;
         s.cursor = Some((hit, u32::from(dests.addr(hit)), dests.port(hit)));
         Some(hit)
     }

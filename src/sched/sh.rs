@@ -9,7 +9,7 @@
 //! sequence derived from the same hash finds another server, so a client
 //! keeps its server whenever that server is up.
 
-use super::common::{hash_32, hash_usable, hashed_port, NONE};
+use super::common::{hash_32, hashed_pick, hashed_port, NONE};
 use super::{Dests, Input, SchedError, SchedFlags, SchedState, Scheduler};
 
 const TAB_BITS: u32 = 8;
@@ -62,29 +62,15 @@ impl Scheduler for Sh {
         let addr = u32::from(input.saddr);
         let port = hashed_port(self.flags, input);
         let ihash = hashkey(addr, port, 0);
-        let first = self.buckets[ihash];
-        if first == NONE {
-            return None;
-        }
-        if hash_usable(dests, first) {
-            return Some(first as usize);
-        }
-        if !self.flags.fallback {
-            return None;
-        }
         // `ip_vs_sh_get_fallback`: probe from the original hash around the
-        // table; an empty bucket (empty service) ends the search.
-        for k in 0..TAB_SIZE as u32 {
-            let roffset = (k + ihash as u32) & TAB_MASK;
-            let i = self.buckets[hashkey(addr, port, roffset)];
-            if i == NONE {
-                break;
-            }
-            if hash_usable(dests, i) {
-                return Some(i as usize);
-            }
-        }
-        None
+        // table.
+        hashed_pick(
+            dests,
+            self.flags.fallback,
+            self.buckets[ihash],
+            TAB_SIZE as u32,
+            |k| self.buckets[hashkey(addr, port, (k + ihash as u32) & TAB_MASK)],
+        )
     }
 }
 

@@ -5,7 +5,7 @@
 //! OVERLOAD and weight-0 servers take no part. Each worker draws from its own
 //! generator, seeded by `new_state`.
 
-use super::common::{overhead, wmul, Prng};
+use super::common::{overhead, usable, wmul, Prng};
 use super::{Dests, Input, SchedError, SchedFlags, SchedState, Scheduler};
 
 #[derive(Debug)]
@@ -15,10 +15,6 @@ pub fn build(_: SchedFlags, _: &dyn Dests) -> Result<Box<dyn Scheduler>, SchedEr
     Ok(Box::new(Twos))
 }
 
-fn eligible(d: &dyn Dests, i: usize) -> bool {
-    !d.overloaded(i) && d.weight(i) > 0
-}
-
 /// The pick for given random draws `r1`, `r2` in `0..=total weight`.
 /// Walking the eligible servers in list order, each weight is subtracted
 /// from both; a choice is the first server where its draw is <= 0, so a
@@ -26,7 +22,7 @@ fn eligible(d: &dyn Dests, i: usize) -> bool {
 /// second choice wins only if strictly less loaded: `w2*oh1 > w1*oh2`.
 fn pick(d: &dyn Dests, mut r1: i64, mut r2: i64) -> Option<usize> {
     let (mut c1, mut c2) = (None, None);
-    for i in (0..d.len()).filter(|&i| eligible(d, i)) {
+    for i in (0..d.len()).filter(|&i| usable(d, i)) {
         let w = i64::from(d.weight(i));
         r1 -= w;
         r2 -= w;
@@ -58,7 +54,7 @@ impl Scheduler for Twos {
 
     fn schedule(&self, st: &mut SchedState, dests: &dyn Dests, _: &Input) -> Option<usize> {
         let total: i64 = (0..dests.len())
-            .filter(|&i| eligible(dests, i))
+            .filter(|&i| usable(dests, i))
             .map(|i| i64::from(dests.weight(i)))
             .sum();
         if total == 0 {
