@@ -541,48 +541,33 @@ fn icmp_errors_reach_the_other_side_of_a_nat_connection() {
             u16::from_be_bytes([q[22], q[23]]),
         )
     };
-    let Out::IcmpError {
-        eth_dst,
-        src,
-        dst,
-        code,
-        quoted,
-        ..
-    } = errors[0]
-    else {
-        unreachable!()
-    };
-    assert_eq!(
-        (*eth_dst, *src, *dst, *code),
-        (CLIENT_MAC, VIP, CLIENT_IP, 3),
-        "to the client, from the VIP"
-    );
-    assert_eq!(
-        quoted_addrs(quoted),
-        (CLIENT_IP, 40000, VIP, 80),
-        "about its own packet to the VIP"
-    );
-    let Out::IcmpError {
-        eth_dst,
-        src,
-        dst,
-        code,
-        quoted,
-        ..
-    } = errors[1]
-    else {
-        unreachable!()
-    };
-    assert_eq!(
-        (*eth_dst, *src, *dst, *code),
-        (RS1_MAC, GW_IP, RS1, 4),
-        "to the real server"
-    );
-    assert_eq!(
-        quoted_addrs(quoted),
-        (RS1, 8080, CLIENT_IP, 40000),
-        "about its own reply"
-    );
+    let expected = [
+        (
+            (CLIENT_MAC, VIP, CLIENT_IP, 3),
+            (CLIENT_IP, 40000, VIP, 80),
+            "to the client, from the VIP, about its own packet to the VIP",
+        ),
+        (
+            (RS1_MAC, GW_IP, RS1, 4),
+            (RS1, 8080, CLIENT_IP, 40000),
+            "to the real server, about its own reply",
+        ),
+    ];
+    for (e, (head, quote, what)) in errors.iter().zip(expected) {
+        let Out::IcmpError {
+            eth_dst,
+            src,
+            dst,
+            code,
+            quoted,
+            ..
+        } = e
+        else {
+            unreachable!()
+        };
+        assert_eq!((*eth_dst, *src, *dst, *code), head, "{what}");
+        assert_eq!(quoted_addrs(quoted), quote, "{what}");
+    }
 }
 
 #[test]
