@@ -76,6 +76,21 @@ cleanup_dlvs() {
     fi
 }
 
+# end_lab RC PID...: the scenario's EXIT trap. Stops PIDs (the servers
+# and helpers it started) and dlvs (as cleanup_dlvs), removes the lab
+# ($PREFIX) and $tmp, and exits with RC.
+end_lab() {
+    local rc=$1 p
+    shift
+    trap - EXIT INT TERM
+    for p in "$@"; do kill "$p" 2>/dev/null || true; done
+    for p in "$@"; do wait "$p" 2>/dev/null || true; done
+    cleanup_dlvs "$rc"
+    "$root/scripts/lab" down "$PREFIX" >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+    exit "$rc"
+}
+
 # start_dlvs ARGS...: dlvs runs in the director's namespace with ARGS; the
 # scenario ends unless it logs `running until` and its tap is up within
 # 20 s.

@@ -76,14 +76,7 @@ tmp=$(mktemp -d /tmp/dlvs-e2e.XXXXXX)
 log=$tmp/dlvs.log
 
 # shellcheck disable=SC2317 # called from a trap or through check
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    cleanup_dlvs "$rc"
-    "$root/scripts/lab" down "$PREFIX" >/dev/null 2>&1 || true
-    rm -rf "$tmp"
-    exit "$rc"
-}
+cleanup() { end_lab $?; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

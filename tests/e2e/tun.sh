@@ -72,16 +72,7 @@ tmp=$(mktemp -d /tmp/dlvs-e2e-tun.XXXXXX)
 log=$tmp/dlvs.log
 
 # shellcheck disable=SC2317 # called from a trap
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    for p in "${servers[@]}" "${decaps[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${servers[@]}" "${decaps[@]}"; do wait "$p" 2>/dev/null || true; done
-    cleanup_dlvs "$rc"
-    "$root/scripts/lab" down "$PREFIX" >/dev/null 2>&1 || true
-    rm -rf "$tmp"
-    exit "$rc"
-}
+cleanup() { end_lab $? "${servers[@]}" "${decaps[@]}"; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
