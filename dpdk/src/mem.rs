@@ -7,19 +7,26 @@
 //! not used for this: on machines without them (`--no-huge`) its memory
 //! is ordinary pages too, and its size is fixed by `-m`.
 
-/// Asks the CPU to bring the cache line holding `r` into all cache levels
-/// (`rte_prefetch0`). A hint: it never faults and changes nothing.
+/// Asks the CPU to bring the cache line holding address `addr` into all
+/// cache levels (`rte_prefetch0`). A hint: it reads nothing
+/// architecturally, never faults and changes nothing, whatever `addr` is.
 #[inline(always)]
-pub fn prefetch<T>(r: &T) {
+fn prefetch_line(addr: usize) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `_mm_prefetch` only hints the cache: it reads no memory
-    // architecturally and cannot fault, and `r` is a valid reference.
+    // SAFETY: `_mm_prefetch` only hints the cache: it dereferences
+    // nothing and cannot fault, for any address.
     unsafe {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast::<i8>());
+        _mm_prefetch::<_MM_HINT_T0>(addr as *const i8);
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
+    let _ = addr;
+}
+
+/// Prefetches the cache line holding the start of `*r`.
+#[inline(always)]
+pub fn prefetch<T>(r: &T) {
+    prefetch_line(r as *const T as usize);
 }
 
 /// [`prefetch`] of every cache line `r` covers (an object may straddle
@@ -30,13 +37,7 @@ pub fn prefetch_all<T>(r: &T) {
     let last = start + std::mem::size_of::<T>().max(1) - 1;
     let mut line = start & !63;
     while line <= last {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `prefetch`: a hint that reads nothing and cannot
-        // fault; the address lies inside `*r`'s cache lines.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
-        }
+        prefetch_line(line);
         line += 64;
     }
 }
