@@ -32,7 +32,6 @@ void dlvs_pktmbuf_free(struct rte_mbuf *m);
 uint8_t *dlvs_pktmbuf_data(struct rte_mbuf *m);
 uint16_t dlvs_pktmbuf_data_len(const struct rte_mbuf *m);
 uint32_t dlvs_pktmbuf_pkt_len(const struct rte_mbuf *m);
-uint16_t dlvs_pktmbuf_nb_segs(const struct rte_mbuf *m);
 uint16_t dlvs_pktmbuf_tailroom(const struct rte_mbuf *m);
 uint16_t dlvs_pktmbuf_headroom(const struct rte_mbuf *m);
 uint8_t *dlvs_pktmbuf_append(struct rte_mbuf *m, uint16_t len);

@@ -205,11 +205,13 @@ impl<'p> Mbuf<'p> {
     /// Makes a chained mbuf contiguous; false if it does not fit one segment.
     #[inline]
     pub(crate) fn linearize(&mut self) -> bool {
-        // SAFETY: the mbuf is valid and exclusively ours.
-        unsafe {
-            let p = self.ptr.as_ptr();
-            ffi::dlvs_pktmbuf_nb_segs(p) == 1 || ffi::dlvs_pktmbuf_linearize(p) == 0
+        // nb_segs is a plain field: read here, not through the shim, as
+        // every received packet pays for the check.
+        if self.raw().nb_segs == 1 {
+            return true;
         }
+        // SAFETY: the mbuf is valid and exclusively ours.
+        unsafe { ffi::dlvs_pktmbuf_linearize(self.ptr.as_ptr()) == 0 }
     }
 
     /// The whole buffer (headroom, data, tailroom) and where the packet

@@ -89,6 +89,12 @@ impl<B: PacketBuf> Engine<B> {
         &mut self.stats
     }
 
+    /// Turns the established-connection fast path on (the default) or off
+    /// (see `pipeline::Ctx::set_fast_path`).
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.ctx.set_fast_path(on);
+    }
+
     pub fn ctx(&self) -> &Ctx {
         &self.ctx
     }
@@ -252,7 +258,12 @@ impl<B: PacketBuf> Engine<B> {
         self.stats.drops[DropReason::NeighborUnresolved as usize] += n;
     }
 
+    #[inline]
     fn follow_up<O: Output<B>>(&mut self, out: &mut O) {
+        // Almost every frame leaves nothing to do: one check, no calls.
+        if !self.ctx.owes_follow_up() {
+            return;
+        }
         while let Some((port, ip)) = self.ctx.take_solicit() {
             self.solicit(port, ip, out);
         }

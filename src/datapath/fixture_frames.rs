@@ -73,6 +73,41 @@ pub const ECHO_WAN: &str = "02000000000202000000000f08004500002e0001000040018e91
 /// options=[MSS 1460, SAckOK, Timestamp (1299108, 0), NOP, WScale 7]).
 pub const TCP_SYN: &str = "0200000000010200000000aa08004500003c00014000400626260a0000320a000064b3fa0050b62c1f2e00000000a002faf0dc1c0000020405b40402080a0013d2a40000000001030307";
 
+/// The same connection's next segment: Ether(dst=02:00:00:00:00:01,
+/// src=02:00:00:00:00:aa) / IP(src=10.0.0.50, dst=10.0.0.100, id=2, flags=DF,
+/// ttl=64) / TCP(sport=46074, dport=80, seq=0xb62c1f2f, ack=0x1000, flags=A,
+/// window=502) / 6 bytes b'GET / '.
+pub const TCP_ACK: &str = "0200000000010200000000aa08004500002e00024000400626330a0000320a000064b3fa0050b62c1f2f00001000501001f635170000474554202f20";
+
+/// The SYN-ACK of real server 10.0.0.11 (NAT) to that client:
+/// Ether(dst=02:00:00:00:00:01, src=02:00:00:00:01:11) / IP(src=10.0.0.11,
+/// dst=10.0.0.50, id=7, flags=DF, ttl=64) / TCP(sport=8080, dport=46074,
+/// seq=0xfff, ack=0xb62c1f2f, flags=SA, window=65160); padded to 60 bytes.
+pub const TCP_NAT_REPLY_11: &str = "020000000001020000000111080045000028000740004006268d0a00000b0a0000321f90b3fa00000fffb62c1f2f5012fe88e4270000000000000000";
+
+/// The same from real server 10.0.0.12: Ether(dst=02:00:00:00:00:01,
+/// src=02:00:00:00:01:12) / IP(src=10.0.0.12, dst=10.0.0.50, id=7, flags=DF,
+/// ttl=64) / TCP(sport=8080, dport=46074, seq=0xfff, ack=0xb62c1f2f, flags=SA,
+/// window=65160); padded to 60 bytes.
+pub const TCP_NAT_REPLY_12: &str = "020000000001020000000112080045000028000740004006268c0a00000c0a0000321f90b3fa00000fffb62c1f2f5012fe88e4260000000000000000";
+
+/// A SYN to the VIP's port 443 (DR or GUE): Ether(dst=02:00:00:00:00:01,
+/// src=02:00:00:00:00:aa) / IP(src=10.0.0.50, dst=10.0.0.100, id=3, flags=DF,
+/// ttl=64) / TCP(sport=46080, dport=443, seq=0x100, flags=S, window=64240);
+/// padded to 60 bytes.
+pub const TCP_SYN_443: &str = "0200000000010200000000aa08004500002800034000400626380a0000320a000064b40001bb00000100000000005002faf0e9a00000000000000000";
+
+/// That connection's FIN: Ether(dst=02:00:00:00:00:01, src=02:00:00:00:00:aa) /
+/// IP(src=10.0.0.50, dst=10.0.0.100, id=4, flags=DF, ttl=64) / TCP(sport=46080,
+/// dport=443, seq=0x101, ack=0x2001, flags=FA, window=502); padded to 60 bytes.
+pub const TCP_FIN_443: &str = "0200000000010200000000aa08004500002800044000400626370a0000320a000064b40001bb0000010100002001501101f6c28a0000000000000000";
+
+/// A UDP datagram to the VIP's port 123: Ether(dst=02:00:00:00:00:01,
+/// src=02:00:00:00:00:aa) / IP(src=10.0.0.50, dst=10.0.0.100, id=5, ttl=64) /
+/// UDP(sport=40123, dport=123) / 48 bytes (an NTP client request: 0x23, then
+/// zeros).
+pub const NTP_QUERY: &str = "0200000000010200000000aa08004500004c00050000401166070a0000320a0000649cbb007b00382ab2230000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+
 /// A DNS query to the VIP: Ether(dst=02:00:00:00:00:01, src=02:00:00:00:00:aa)
 /// / IP(src=10.0.0.50, dst=10.0.0.100, id=1, ttl=64) / UDP(sport=54321,
 /// dport=53) / DNS(id=0, rd=1, qd=DNSQR(qname=example.com, qtype=A)).

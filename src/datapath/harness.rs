@@ -18,7 +18,10 @@
 //! - a forwarded TCP or UDP segment whose checksum was right still is
 //!   (NAT's incremental updates, tunnels' untouched inner packets);
 //! - counters add up: `received == replied + held + sum(drops)`, per port
-//!   too, and every transmitted frame was counted once.
+//!   too, and every transmitted frame was counted once;
+//! - the established-connection fast path changes nothing but speed: a
+//!   second engine with it off sees the same frames, and sends the same
+//!   bytes on the same ports and counts the same (`l4::fast`'s contract).
 //!
 //! [`mutate`] derives hostile frames from real ones (truncations, bit
 //! flips, bad lengths, IP options, fragments, odd EtherTypes), seeded so a
@@ -30,7 +33,7 @@ use std::sync::{Arc, OnceLock};
 use super::engine::{Engine, Output};
 use super::packet::{has_poison, RxMeta, TestBuf};
 use super::Host;
-use crate::config::{Config, ConnConfig};
+use crate::config::Config;
 use crate::service::rules::Rules;
 use crate::service::table::{Registry, ServiceTable};
 use crate::wire::{
@@ -101,6 +104,8 @@ pub const RULES: &str = "\
 -a -u 10.0.0.100:53 -r 10.0.0.12 -i --tun-type gre --tun-csum
 -A -f 5 -s mh -p
 -a -f 5 -r 10.0.0.13 -m
+-A -u 10.0.0.100:123 -s rr
+-a -u 10.0.0.100:123 -r 10.0.0.11 -m
 ";
 
 /// An invariant the data path broke, with the offending frame.
@@ -137,8 +142,11 @@ impl Output<TestBuf> for Collect {
 
 pub struct Harness {
     engine: Engine<TestBuf>,
+    /// The same director with the fast path off (see the module doc).
+    general: Engine<TestBuf>,
     host: Arc<Host>,
     out: Collect,
+    general_out: Collect,
     transmitted: u64,
 }
 
@@ -153,28 +161,35 @@ impl Harness {
         // Built once per process: fuzzers call new() for every input, and
         // parsing the config each time would dominate their run time and
         // blur their coverage with the TOML parser's.
-        type Built = (Arc<Host>, Arc<ServiceTable>, ConnConfig);
+        type Built = (Arc<Host>, Config, Rules);
         static BUILT: OnceLock<Built> = OnceLock::new();
-        let (host, services, conn) = BUILT.get_or_init(|| {
+        let (host, cfg, rules) = BUILT.get_or_init(|| {
             let cfg = Config::from_toml(CONFIG, Path::new("harness.toml")).expect("harness config");
             let macs = [MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])];
             let rules = Rules::parse(RULES, Path::new("harness.rules")).expect("harness rules");
-            let services = ServiceTable::build(&rules, &cfg.marks, &mut Registry::default())
-                .expect("harness services");
-            (
-                Arc::new(Host::new(&cfg, &macs)),
-                Arc::new(services),
-                cfg.conn,
-            )
+            (Arc::new(Host::new(&cfg, &macs)), cfg, rules)
         });
-        let host = Arc::clone(host);
+        // A table each: the real servers' connection counters live in it,
+        // shared by the engines that share it (as workers do).
+        let services = || {
+            Arc::new(
+                ServiceTable::build(rules, &cfg.marks, &mut Registry::default())
+                    .expect("harness services"),
+            )
+        };
+        let (host, conn) = (Arc::clone(host), &cfg.conn);
+        let mut general = Engine::with_services(Arc::clone(&host), services(), conn, 1);
+        general.set_fast_path(false);
         let mut h = Harness {
-            engine: Engine::with_services(Arc::clone(&host), Arc::clone(services), conn, 1),
+            engine: Engine::with_services(Arc::clone(&host), services(), conn, 1),
+            general,
             host,
             out: Collect::default(),
+            general_out: Collect::default(),
             transmitted: 0,
         };
         h.engine.announce(&mut h.out);
+        h.general.announce(&mut h.general_out);
         h
     }
 
@@ -187,20 +202,21 @@ impl Harness {
     /// timers, and checks every invariant.
     pub fn feed(&mut self, port: usize, frame: &[u8], now: u64) -> Result<(), Violation> {
         let port = port % self.ports();
-        self.engine.set_now(now);
-        self.engine.tick(&mut self.out);
-        self.engine.process(
-            port,
-            TestBuf::with_frame(frame),
-            RxMeta::default(),
-            &mut self.out,
-        );
+        for (engine, out) in [
+            (&mut self.engine, &mut self.out),
+            (&mut self.general, &mut self.general_out),
+        ] {
+            engine.set_now(now);
+            engine.tick(out);
+            engine.process(port, TestBuf::with_frame(frame), RxMeta::default(), out);
+        }
         self.check(frame)
     }
 
     /// Drops what is held (as at shutdown) and checks the final accounting.
     pub fn finish(&mut self) -> Result<(), Violation> {
         self.engine.shutdown();
+        self.general.shutdown();
         self.check(&[])?;
         let s = self.engine.stats();
         if s.held != 0 {
@@ -219,6 +235,28 @@ impl Harness {
                 frame: input.to_vec(),
             })
         };
+        if self.out.sent != self.general_out.sent {
+            return fail(format!(
+                "the fast path sent {:?}, the general path {:?}",
+                self.out.sent, self.general_out.sent
+            ));
+        }
+        self.general_out.sent.clear();
+        let (fast, general) = (self.engine.ctx(), self.general.ctx());
+        if self.engine.stats() != self.general.stats()
+            || fast.dest_stats() != general.dest_stats()
+            || fast.connections() != general.connections()
+        {
+            return fail(format!(
+                "the fast path counted {:?} {:?} ({} connections), the general path {:?} {:?} ({})",
+                self.engine.stats(),
+                fast.dest_stats(),
+                fast.connections(),
+                self.general.stats(),
+                general.dest_stats(),
+                general.connections()
+            ));
+        }
         for (port, f) in &self.out.sent {
             self.transmitted += 1;
             if let Err(what) = check_output(&self.host, *port, f) {
@@ -617,14 +655,18 @@ mod tests {
     use super::Rng;
     use super::*;
     use crate::datapath::fixture_frames::{
-        ARP_REP_CLIENT, ARP_REQ, DNS_QUERY, ECHO_LAN, ECHO_WAN, TCP_SYN,
+        ARP_REP_CLIENT, ARP_REQ, DNS_QUERY, ECHO_LAN, ECHO_WAN, NTP_QUERY, TCP_ACK, TCP_FIN_443,
+        TCP_NAT_REPLY_11, TCP_NAT_REPLY_12, TCP_SYN, TCP_SYN_443,
     };
+    use crate::datapath::DropReason;
     use proptest::prelude::{any, prop_assert, prop_oneof, proptest, ProptestConfig, Strategy};
 
     /// Real frames (made with scapy by scripts/gen-fixtures, of the kinds
     /// the lab capture holds): ARP request and reply, echo to the VIP and,
     /// through the gateway, to the WAN address, a Linux TCP SYN and a DNS
-    /// query to the VIP.
+    /// query to the VIP; then established connections' frames: the SYN's
+    /// next segment and its NAT real servers' replies, a DR or GUE
+    /// connection's SYN and FIN, a UDP datagram to a NAT service.
     pub(crate) fn seeds() -> Vec<Vec<u8>> {
         let hex = |s: &str| -> Vec<u8> {
             (0..s.len())
@@ -639,6 +681,12 @@ mod tests {
             ECHO_WAN,
             TCP_SYN,
             DNS_QUERY,
+            TCP_ACK,
+            TCP_NAT_REPLY_11,
+            TCP_NAT_REPLY_12,
+            TCP_SYN_443,
+            TCP_FIN_443,
+            NTP_QUERY,
         ]
         .into_iter()
         .map(hex)
@@ -653,10 +701,86 @@ mod tests {
                 .unwrap();
         }
         // ARP reply + echo replies from both ports, the SYN and the DNS
-        // query forwarded to their real servers (NAT, TUN).
+        // query forwarded to their real servers (NAT, TUN); the SYN's next
+        // segment, the reply of the real server it went to (the other's
+        // belongs to no connection), the 443 SYN and FIN, the UDP
+        // datagram.
         let s = h.engine.stats();
-        assert_eq!(s.replied, 5, "{s:?}");
+        assert_eq!(s.replied, 10, "{s:?}");
+        assert_eq!(s.drops[DropReason::Ipv4NotLocal as usize], 1, "{s:?}");
         h.finish().unwrap();
+    }
+
+    /// The shapes at the edge of the fast path, each after a connection
+    /// exists, and the general path's answer to each (the harness compares
+    /// the two engines on every frame): fragments (first, later), IP
+    /// options, a bad header checksum, a broadcast destination, Ethernet
+    /// padding, layer-4 headers longer than the segment, a RST, a NAT
+    /// reply, a reused port after the connection closed, and an entry that
+    /// expired.
+    #[test]
+    fn the_fast_path_agrees_with_the_general_path_at_its_edges() {
+        let s = seeds();
+        let (syn, ack, reply11, reply12) = (&s[4], &s[6], &s[7], &s[8]);
+        let (syn443, fin443, ntp) = (&s[9], &s[10], &s[11]);
+        let edit = |f: &[u8], change: &dyn Fn(&mut Vec<u8>)| {
+            let mut f = f.to_vec();
+            change(&mut f);
+            refresh_ip_checksum(&mut f);
+            f
+        };
+        let first_fragment = edit(ack, &|f| f[20] |= 0x20);
+        let later_fragment = edit(ack, &|f| f[21] = 1);
+        let options = edit(ack, &|f| {
+            f[14] = 0x46;
+            f.splice(34..34, [1, 1, 1, 0]);
+            f[17] += 4;
+        });
+        let mut bad_checksum = ack.clone();
+        bad_checksum[24] ^= 0xff;
+        let broadcast = edit(ack, &|f| f[0..6].fill(0xff));
+        let padded = edit(ack, &|f| f.extend_from_slice(&[0; 8]));
+        let rst = edit(ack, &|f| f[47] = 0x04);
+        let long_udp = edit(ntp, &|f| f[38..40].copy_from_slice(&[0xff, 0xff]));
+        let long_tcp_header = edit(ack, &|f| f[46] = 0xf0);
+        let frames: Vec<(&[u8], u64)> = vec![
+            (syn, 0),
+            (ack, 10),
+            (&first_fragment, 10),
+            (&later_fragment, 10),
+            (&options, 10),
+            (&bad_checksum, 10),
+            (&broadcast, 10),
+            (&padded, 10),
+            (reply11, 10),
+            (reply12, 10),
+            (ntp, 10),
+            (ntp, 10),
+            (&long_udp, 10),
+            (&long_tcp_header, 10),
+            (syn443, 10),
+            (syn443, 10),
+            (fin443, 10),
+            (syn443, 10),
+            (&rst, 10),
+            (ack, 10),
+            // Past every timeout: the lookups meet expired entries.
+            (ack, 1_000_000_000),
+            (ntp, 10),
+            (syn, 10),
+            (ack, 10),
+        ];
+        let mut h = Harness::new();
+        let mut now = 1_000_000;
+        for (i, (f, dt)) in frames.iter().enumerate() {
+            now += dt;
+            if let Err(v) = h.feed(0, f, now) {
+                panic!("frame {i}: {v}");
+            }
+        }
+        h.finish().unwrap();
+        // The fast path was taken, and the edges were reached.
+        assert!(h.engine.stats().replied >= 12, "{:?}", h.engine.stats());
     }
 
     #[test]
@@ -712,15 +836,22 @@ mod tests {
         assert!(a.iter().any(|f| f != s));
     }
 
+    const SEEDS: usize = 12;
+
+    #[test]
+    fn seeds_are_counted() {
+        assert_eq!(seeds().len(), SEEDS);
+    }
+
     fn frame() -> impl Strategy<Value = (u8, Vec<u8>)> {
         prop_oneof![
             // Arbitrary bytes.
             (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..200)),
             // Mutated real frames.
-            (any::<u8>(), any::<u64>(), 0..6usize)
+            (any::<u8>(), any::<u64>(), 0..SEEDS)
                 .prop_map(|(p, seed, i)| { (p, mutate(&seeds()[i], &mut Rng::new(seed))) }),
             // Real frames as they are.
-            (any::<u8>(), 0..6usize).prop_map(|(p, i)| (p, seeds()[i].clone())),
+            (any::<u8>(), 0..SEEDS).prop_map(|(p, i)| (p, seeds()[i].clone())),
         ]
     }
 

@@ -132,6 +132,9 @@ pub(super) struct State {
     /// ARP senders not learned because they are not on a connected subnet
     /// of the port they came in on.
     arp_off_subnet: u64,
+    /// Established connections' frames take the fast path (`l4::fast`);
+    /// off only to test it against the general path.
+    fast: bool,
 }
 
 impl Ctx {
@@ -181,6 +184,7 @@ impl Ctx {
                 learned: Notes::new(),
                 conflict: None,
                 arp_off_subnet: 0,
+                fast: true,
             },
         }
     }
@@ -230,6 +234,19 @@ impl Ctx {
     pub fn neighbor_timer(&mut self, f: impl FnMut(super::neighbor::TimerEvent)) {
         let now = self.st.now;
         self.st.neighbors.on_timer(now, f);
+    }
+
+    /// Turns the established-connection fast path on (the default) or off:
+    /// the general path alone must give the same results (`l4::fast`).
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.st.fast = on;
+    }
+
+    /// Whether ARP requests or resolved next hops wait for the caller
+    /// ([`Ctx::take_solicit`], [`Ctx::take_resolved`]).
+    #[inline]
+    pub fn owes_follow_up(&self) -> bool {
+        self.st.solicit.len != 0 || self.st.resolved.len != 0
     }
 
     /// Next ARP request to send: (port, target).
@@ -287,18 +304,30 @@ impl State {
 /// Processes one frame received on `port`.
 pub fn process(pkt: &mut Packet<'_>, port: usize, ctx: &mut Ctx) -> Verdict {
     ctx.st.l4.next_frame();
-    match process_inner(pkt, port, &ctx.host, &ctx.services, &mut ctx.st) {
+    let looked = if ctx.st.fast {
+        match l4::fast::classify(pkt, port, &ctx.host, &ctx.services, &mut ctx.st) {
+            l4::fast::Fast::Done(r) => return r.unwrap_or_else(Verdict::Drop),
+            l4::fast::Fast::NoConn => true,
+            l4::fast::Fast::Other => false,
+        }
+    } else {
+        false
+    };
+    match process_inner(pkt, port, &ctx.host, &ctx.services, &mut ctx.st, looked) {
         Ok(v) => v,
         Err(r) => Verdict::Drop(r),
     }
 }
 
+/// The general path; `looked`: the fast path found no connection for the
+/// frame (see `l4::fast`).
 fn process_inner(
     pkt: &mut Packet<'_>,
     port: usize,
     host: &Host,
     services: &ServiceTable,
     st: &mut State,
+    looked: bool,
 ) -> Result<Verdict, DropReason> {
     let frame = pkt.data();
     let Some(me) = host.ports.get(port) else {
@@ -314,7 +343,7 @@ fn process_inner(
     }
     match eth.ethertype() {
         EtherType::ARP => arp(pkt.data_mut(), port, st, host),
-        EtherType::IPV4 => ipv4(pkt, st, host, services),
+        EtherType::IPV4 => ipv4(pkt, st, host, services, looked),
         _ => Err(DropReason::EthUnsupported),
     }
 }
@@ -414,6 +443,7 @@ fn ipv4(
     st: &mut State,
     host: &Host,
     services: &ServiceTable,
+    looked: bool,
 ) -> Result<Verdict, DropReason> {
     let meta = *pkt.meta();
     let (src, dst, hlen, total, fragment, protocol) = {
@@ -443,7 +473,7 @@ fn ipv4(
     };
     // Layer 4 first: a connection (either direction), then a virtual
     // service; what is neither is the host's.
-    if let Some(r) = l4::forward(pkt, hlen, total, host, services, st) {
+    if let Some(r) = l4::forward(pkt, hlen, total, host, services, st, looked) {
         return r;
     }
     if host.local_port(dst).is_none() {

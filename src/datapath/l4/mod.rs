@@ -40,12 +40,12 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 
 use super::host::Host;
-use super::packet::Packet;
+use super::packet::{Csum, Packet};
 use super::pipeline::{to_next_hop, State, Verdict};
 use super::stats::DestStats;
 use super::DropReason;
 use crate::config::ConnConfig;
-use crate::conn::table::{Conn, ConnKey, ConnState, ConnTable, Fwd, KeyKind, Slot, NO_SLOT};
+use crate::conn::table::{Conn, ConnKey, ConnState, ConnTable, Found, Fwd, KeyKind, Slot, NO_SLOT};
 use crate::conn::tcp_state::{self, Direction, TcpState};
 use crate::sched::{self, SchedState};
 use crate::service::rules::{Method, ServiceKey, TunCsum, TunKind};
@@ -55,6 +55,7 @@ use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::tunnel::Tunnel;
 use crate::wire::{IcmpRepr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, UdpPacket};
 
+pub(super) mod fast;
 mod icmp;
 mod schedule;
 mod xmit;
@@ -311,7 +312,8 @@ fn inbound_key(f: &[u8]) -> Option<ConnKey> {
 }
 
 /// Handles a TCP or UDP packet that is a connection's or a virtual
-/// service's; `None` leaves it to the host duties.
+/// service's; `None` leaves it to the host duties. `looked`: the fast
+/// path found no connection for it (so neither would step 1).
 pub(super) fn forward(
     pkt: &mut Packet<'_>,
     hlen: usize,
@@ -319,6 +321,7 @@ pub(super) fn forward(
     host: &Host,
     services: &ServiceTable,
     st: &mut State,
+    looked: bool,
 ) -> Option<Result<Verdict, DropReason>> {
     let (l3, l4) = (ETH_LEN, ETH_LEN + hlen);
     let end = l3 + total;
@@ -395,29 +398,10 @@ pub(super) fn forward(
         ident,
         frag,
     };
-    let now = st.now;
 
-    // 1. A connection, either direction.
-    for kind in [KeyKind::In, KeyKind::Out] {
-        let key = ConnKey::new(kind, proto, src, sport, dst, dport);
-        let h = match st.l4.hint() {
-            Some(&(k, h)) if k == key => h,
-            _ => st.l4.conns.hash(&key),
-        };
-        let found = st.l4.conns.lookup_hashed(&key, h, now, |c| {
-            services.unbind(c.dest, c.template, c.inactive)
-        });
-        if let Some(f) = found {
-            if !f.reply && reuses(st.l4.conns.get(f.slot), &flow) {
-                // A new SYN on a finished connection's tuple (a client
-                // reusing its port): the old entry goes now and the SYN is
-                // scheduled afresh, as IPVS does with its default
-                // conn_reuse_mode (ip_vs_core.c `is_new_conn_expected`).
-                if let Some(c) = st.l4.conns.remove(f.slot) {
-                    services.unbind(c.dest, false, c.inactive);
-                }
-                break;
-            }
+    // 1. A connection, either direction (unless the fast path looked).
+    if !looked {
+        if let Some(f) = find(&flow, services, st) {
             return Some(established(
                 pkt, f.slot, f.reply, &flow, total, host, services, st,
             ));
@@ -470,6 +454,38 @@ pub(super) fn forward(
             Some(r)
         }
     }
+}
+
+/// The connection a packet belongs to, either direction. A new SYN on a
+/// finished connection's tuple (a client reusing its port) finds none:
+/// the old entry goes now and the SYN is scheduled afresh, as IPVS does
+/// with its default conn_reuse_mode (ip_vs_core.c `is_new_conn_expected`).
+// Always inlined: its callers build `flow` field by field just before,
+// and reading it back through memory as whole words stalled on store
+// forwarding (perf: half of this function's time on the first load).
+#[inline(always)]
+fn find(flow: &Flow, services: &ServiceTable, st: &mut State) -> Option<Found> {
+    let now = st.now;
+    for kind in [KeyKind::In, KeyKind::Out] {
+        let key = ConnKey::new(kind, flow.proto, flow.src, flow.sport, flow.dst, flow.dport);
+        let h = match st.l4.hint() {
+            Some(&(k, h)) if k == key => h,
+            _ => st.l4.conns.hash(&key),
+        };
+        let found = st.l4.conns.lookup_hashed(&key, h, now, |c| {
+            services.unbind(c.dest, c.template, c.inactive)
+        });
+        if let Some(f) = found {
+            if !f.reply && reuses(st.l4.conns.get(f.slot), flow) {
+                if let Some(c) = st.l4.conns.remove(f.slot) {
+                    services.unbind(c.dest, false, c.inactive);
+                }
+                return None;
+            }
+            return Some(f);
+        }
+    }
+    None
 }
 
 /// Whether a packet is a new connection's SYN that the finished
