@@ -352,7 +352,7 @@ impl ConnTable {
 
     /// [`ConnTable::lookup`] with the key's hash already computed
     /// ([`ConnTable::hash`] of the same key).
-    #[inline]
+    #[inline(always)]
     pub fn lookup_hashed(
         &mut self,
         key: &ConnKey,

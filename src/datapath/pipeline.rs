@@ -539,6 +539,7 @@ fn icmp_echo(
 /// Writes the Ethernet header of an IPv4 frame leaving by `port` (`src`,
 /// the port's MAC, as its source) and fills in the next hop's MAC, or
 /// holds the frame until ARP resolves it.
+#[inline(always)]
 pub(super) fn to_next_hop(
     frame: &mut [u8],
     port: usize,

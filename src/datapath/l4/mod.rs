@@ -534,6 +534,7 @@ struct Target {
 
 /// Moves a connection's state on for this packet, restarts its timer, and
 /// forwards the packet.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn established(
     pkt: &mut Packet<'_>,

@@ -10,6 +10,7 @@ const GUE_SPORT_BASE: u16 = 32768;
 const GUE_SPORT_SPAN: u32 = 28232;
 
 /// Rewrites the packet for its method and hands it to the next hop.
+#[inline(always)]
 pub(super) fn send(
     pkt: &mut Packet<'_>,
     to: &Target,
