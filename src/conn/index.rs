@@ -104,7 +104,7 @@ impl Index {
     }
 
     /// Where the key of `hash` that `eq` recognises (by its slot) is.
-    #[inline]
+    #[inline(always)]
     fn find(&self, hash: u64, mut eq: impl FnMut(Slot) -> bool) -> Option<(usize, usize)> {
         let (h, tag) = split(hash);
         let mut b = h & self.mask;
@@ -125,7 +125,7 @@ impl Index {
     }
 
     /// The slot of the key of `hash` that `eq` recognises.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, hash: u64, eq: impl FnMut(Slot) -> bool) -> Option<Slot> {
         self.find(hash, eq).map(|(b, i)| self.buckets[b].slots[i])
     }

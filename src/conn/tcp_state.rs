@@ -177,7 +177,7 @@ const INPUT_ONLY: Table = [
 
 /// The state after a segment with TCP `flags` going `dir` on a
 /// connection in `state`.
-#[inline]
+#[inline(always)]
 pub fn next(state: TcpState, dir: Direction, flags: u8) -> TcpState {
     let Some(class) = FlagClass::of(flags) else {
         return Close;

@@ -558,6 +558,7 @@ pub(super) fn to_next_hop(
 }
 
 /// Fills the Ethernet destination for `next_hop` or holds the frame.
+#[inline(always)]
 pub(super) fn resolve(
     frame: &mut [u8],
     port: usize,

@@ -70,9 +70,10 @@ pub(in crate::datapath) fn classify(
     let bad = match pkt.meta().ip_csum {
         Csum::Good => false,
         Csum::Bad => true,
-        Csum::Unknown => ip
-            .first_chunk::<20>()
-            .map_or(true, |h| !ipv4_header_verifies(h)),
+        Csum::Unknown => match ip.first_chunk::<20>() {
+            Some(h) => !ipv4_header_verifies(h),
+            None => true,
+        },
     };
     if bad {
         return Fast::Other;

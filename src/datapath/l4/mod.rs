@@ -179,7 +179,7 @@ impl L4 {
     }
 
     /// The current frame's hint: its inbound key and that key's hash.
-    #[inline]
+    #[inline(always)]
     fn hint(&self) -> Option<&(ConnKey, u64)> {
         self.hints[..self.hints_len]
             .get(self.hint_next.wrapping_sub(1))?
