@@ -89,7 +89,7 @@ impl<B: PacketBuf> Engine<B> {
         &mut self.stats
     }
 
-    /// Turns the established-connection fast path on (the default) or off
+    /// Turns the fast path for whole TCP and UDP datagrams on (the default) or off
     /// (see `pipeline::Ctx::set_fast_path`).
     pub fn set_fast_path(&mut self, on: bool) {
         self.ctx.set_fast_path(on);

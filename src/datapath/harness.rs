@@ -19,7 +19,7 @@
 //!   (NAT's incremental updates, tunnels' untouched inner packets);
 //! - counters add up: `received == replied + held + sum(drops)`, per port
 //!   too, and every transmitted frame was counted once;
-//! - the established-connection fast path changes nothing but speed: a
+//! - the fast path for whole TCP and UDP datagrams changes nothing but speed: a
 //!   second engine with it off sees the same frames, and sends the same
 //!   bytes on the same ports and counts the same (`l4::fast`'s contract).
 //!
@@ -716,8 +716,9 @@ mod tests {
     /// the two engines on every frame): fragments (first, later), IP
     /// options, a bad header checksum, a broadcast destination, Ethernet
     /// padding, layer-4 headers longer than the segment, a RST, a NAT
-    /// reply, a reused port after the connection closed, and an entry that
-    /// expired.
+    /// reply, a reused port after the connection closed, an entry that
+    /// expired, and datagrams of no connection or service (to the
+    /// director, to the broadcast address, from a martian source).
     #[test]
     fn the_fast_path_agrees_with_the_general_path_at_its_edges() {
         let s = seeds();
@@ -743,6 +744,13 @@ mod tests {
         let rst = edit(ack, &|f| f[47] = 0x04);
         let long_udp = edit(ntp, &|f| f[38..40].copy_from_slice(&[0xff, 0xff]));
         let long_tcp_header = edit(ack, &|f| f[46] = 0xf0);
+        // No connection, no service: the host duties' verdicts.
+        let to_director = edit(ack, &|f| f[33] = 2);
+        let to_broadcast = edit(ntp, &|f| f[33] = 255);
+        let martian_to_director = edit(ack, &|f| {
+            f[26..30].fill(0);
+            f[33] = 2;
+        });
         let frames: Vec<(&[u8], u64)> = vec![
             (syn, 0),
             (ack, 10),
@@ -758,6 +766,9 @@ mod tests {
             (ntp, 10),
             (&long_udp, 10),
             (&long_tcp_header, 10),
+            (&to_director, 10),
+            (&to_broadcast, 10),
+            (&martian_to_director, 10),
             (syn443, 10),
             (syn443, 10),
             (fin443, 10),
@@ -780,7 +791,15 @@ mod tests {
         }
         h.finish().unwrap();
         // The fast path was taken, and the edges were reached.
-        assert!(h.engine.stats().replied >= 12, "{:?}", h.engine.stats());
+        let s = h.engine.stats();
+        assert!(s.replied >= 12, "{s:?}");
+        for r in [
+            DropReason::HostUnhandled,
+            DropReason::Ipv4Broadcast,
+            DropReason::Ipv4MartianSource,
+        ] {
+            assert_eq!(s.drops[r as usize], 1, "{r:?}: {s:?}");
+        }
     }
 
     #[test]

@@ -132,8 +132,8 @@ pub(super) struct State {
     /// ARP senders not learned because they are not on a connected subnet
     /// of the port they came in on.
     arp_off_subnet: u64,
-    /// Established connections' frames take the fast path (`l4::fast`);
-    /// off only to test it against the general path.
+    /// Whole TCP and UDP datagrams take the fast path (`l4::fast`); off
+    /// only to test it against the general path.
     fast: bool,
 }
 
@@ -236,7 +236,7 @@ impl Ctx {
         self.st.neighbors.on_timer(now, f);
     }
 
-    /// Turns the established-connection fast path on (the default) or off:
+    /// Turns the fast path (`l4::fast`) on (the default) or off:
     /// the general path alone must give the same results (`l4::fast`).
     pub fn set_fast_path(&mut self, on: bool) {
         self.st.fast = on;
@@ -304,30 +304,24 @@ impl State {
 /// Processes one frame received on `port`.
 pub fn process(pkt: &mut Packet<'_>, port: usize, ctx: &mut Ctx) -> Verdict {
     ctx.st.l4.next_frame();
-    let looked = if ctx.st.fast {
-        match l4::fast::classify(pkt, port, &ctx.host, &ctx.services, &mut ctx.st) {
-            l4::fast::Fast::Done(r) => return r.unwrap_or_else(Verdict::Drop),
-            l4::fast::Fast::NoConn => true,
-            l4::fast::Fast::Other => false,
-        }
+    let fast = if ctx.st.fast {
+        l4::fast::forward(pkt, port, &ctx.host, &ctx.services, &mut ctx.st)
     } else {
-        false
+        None
     };
-    match process_inner(pkt, port, &ctx.host, &ctx.services, &mut ctx.st, looked) {
+    match fast.unwrap_or_else(|| process_inner(pkt, port, &ctx.host, &ctx.services, &mut ctx.st)) {
         Ok(v) => v,
         Err(r) => Verdict::Drop(r),
     }
 }
 
-/// The general path; `looked`: the fast path found no connection for the
-/// frame (see `l4::fast`).
+/// The general path.
 fn process_inner(
     pkt: &mut Packet<'_>,
     port: usize,
     host: &Host,
     services: &ServiceTable,
     st: &mut State,
-    looked: bool,
 ) -> Result<Verdict, DropReason> {
     let frame = pkt.data();
     let Some(me) = host.ports.get(port) else {
@@ -343,7 +337,7 @@ fn process_inner(
     }
     match eth.ethertype() {
         EtherType::ARP => arp(pkt.data_mut(), port, st, host),
-        EtherType::IPV4 => ipv4(pkt, st, host, services, looked),
+        EtherType::IPV4 => ipv4(pkt, st, host, services),
         _ => Err(DropReason::EthUnsupported),
     }
 }
@@ -443,7 +437,6 @@ fn ipv4(
     st: &mut State,
     host: &Host,
     services: &ServiceTable,
-    looked: bool,
 ) -> Result<Verdict, DropReason> {
     let meta = *pkt.meta();
     let (src, dst, hlen, total, fragment, protocol) = {
@@ -473,25 +466,36 @@ fn ipv4(
     };
     // Layer 4 first: a connection (either direction), then a virtual
     // service; what is neither is the host's.
-    if let Some(r) = l4::forward(pkt, hlen, total, host, services, st, looked) {
+    if let Some(r) = l4::forward(pkt, hlen, total, host, services, st) {
         return r;
     }
-    if host.local_port(dst).is_none() {
-        return Err(if host.is_broadcast(dst) {
-            DropReason::Ipv4Broadcast
-        } else {
-            DropReason::Ipv4NotLocal
-        });
-    }
-    if host.is_martian_source(src) {
-        return Err(DropReason::Ipv4MartianSource);
+    if host.local_port(dst).is_none() || host.is_martian_source(src) {
+        return Err(unswitched(host, src, dst));
     }
     if fragment {
         return Err(DropReason::Ipv4Fragment);
     }
     match protocol {
         IpProtocol::ICMP => icmp_echo(pkt.data_mut(), hlen, total, src, st, host),
-        _ => Err(DropReason::HostUnhandled),
+        _ => Err(unswitched(host, src, dst)),
+    }
+}
+
+/// Why a whole IPv4 datagram that layer 4 left alone, and that is not an
+/// ICMP message to the director, is dropped: not addressed to the
+/// director, from a martian source, or for no duty the host has.
+#[inline]
+pub(super) fn unswitched(host: &Host, src: Ipv4Addr, dst: Ipv4Addr) -> DropReason {
+    if host.local_port(dst).is_none() {
+        if host.is_broadcast(dst) {
+            DropReason::Ipv4Broadcast
+        } else {
+            DropReason::Ipv4NotLocal
+        }
+    } else if host.is_martian_source(src) {
+        DropReason::Ipv4MartianSource
+    } else {
+        DropReason::HostUnhandled
     }
 }
 

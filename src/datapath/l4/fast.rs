@@ -1,8 +1,8 @@
-//! The established-connection fast path.
+//! The fast path for whole TCP and UDP datagrams.
 //!
 //! Nearly every frame a director forwards belongs to a connection it
 //! already holds, and has one shape: addressed to the receiving port's
-//! MAC, IPv4 without options, not a fragment, TCP or UDP. [`classify`]
+//! MAC, IPv4 without options, not a fragment, TCP or UDP. [`forward`]
 //! recognises that shape with one read of each header, looks the
 //! connection up, and hands the packet to the same `established` step
 //! (state, timer, counters, rewrite, next hop) as the general path. The
@@ -10,16 +10,15 @@
 //! layer-4 stages, each re-reading what the one before had read, for the
 //! many shapes a frame can have.
 //!
+//! A frame of that shape that belongs to no connection goes on to the
+//! general path's later steps from here (`new_flow`: a virtual service's
+//! is scheduled; then the host duties' verdict on a TCP or UDP datagram,
+//! `pipeline::unswitched`), without being read again.
+//!
 //! Contract: the fast path answers
-//! - [`Fast::Done`] with exactly what the general path would answer for
-//!   the frame, after the same changes to tables and counters;
-//! - [`Fast::NoConn`] when the frame has the fast shape, passes every
-//!   check of the general path up to its connection lookup, and belongs
-//!   to no connection: the general path then skips that lookup (which
-//!   would find nothing again, with the same effects: an expired entry
-//!   the lookup met is already freed, a finished connection a new SYN
-//!   reuses already removed);
-//! - [`Fast::Other`] having changed nothing, for everything else.
+//! - `Some` with exactly what the general path would answer for the
+//!   frame, after the same changes to tables and counters;
+//! - `None` having changed nothing, for every frame of another shape.
 //!
 //! The harness (`datapath::harness`) holds the contract to account on
 //! every frame it runs: a second engine with the fast path off sees the
@@ -27,27 +26,19 @@
 //! tests and the fuzzer run the harness.
 
 use super::*;
+use crate::datapath::pipeline::unswitched;
 use crate::wire::checksum::ipv4_header_verifies;
-
-/// What the fast path made of a frame (see the module's contract).
-pub(in crate::datapath) enum Fast {
-    Done(Result<Verdict, DropReason>),
-    NoConn,
-    Other,
-}
 
 /// The fast path for a frame received on `port`.
 #[inline]
-pub(in crate::datapath) fn classify(
+pub(in crate::datapath) fn forward(
     pkt: &mut Packet<'_>,
     port: usize,
     host: &Host,
     services: &ServiceTable,
     st: &mut State,
-) -> Fast {
-    let Some(me) = host.ports.get(port) else {
-        return Fast::Other;
-    };
+) -> Option<Result<Verdict, DropReason>> {
+    let me = host.ports.get(port)?;
     let f = pkt.data();
     // What the general path's Ethernet stage would pass on to IPv4 (not
     // broadcast, not oversize), with a 20-byte IPv4 header.
@@ -57,7 +48,7 @@ pub(in crate::datapath) fn classify(
         || f[12..14] != [0x08, 0x00]
         || f[14] != 0x45
     {
-        return Fast::Other;
+        return None;
     }
     let ip = &f[ETH_LEN..];
     let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
@@ -65,7 +56,7 @@ pub(in crate::datapath) fn classify(
     let proto = ip[9];
     // Whole datagrams (no MF, offset 0) of TCP or UDP.
     if total < 20 || total > ip.len() || frag & 0x3fff != 0 || (proto != TCP && proto != UDP) {
-        return Fast::Other;
+        return None;
     }
     let bad = match pkt.meta().ip_csum {
         Csum::Good => false,
@@ -76,7 +67,7 @@ pub(in crate::datapath) fn classify(
         },
     };
     if bad {
-        return Fast::Other;
+        return None;
     }
     // The layer-4 header as `forward` checks it (`TcpPacket`/`UdpPacket`
     // `new_checked` on the segment the total length bounds).
@@ -84,7 +75,7 @@ pub(in crate::datapath) fn classify(
     let flags = if proto == TCP {
         let doff = seg.get(12).map_or(0, |b| usize::from(b >> 4) * 4);
         if seg.len() < 20 || doff < 20 || doff > seg.len() {
-            return Fast::Other;
+            return None;
         }
         seg[13]
     } else {
@@ -92,13 +83,13 @@ pub(in crate::datapath) fn classify(
             .get(4..6)
             .map_or(0, |l| usize::from(u16::from_be_bytes([l[0], l[1]])));
         if seg.len() < 8 || len < 8 || len > seg.len() {
-            return Fast::Other;
+            return None;
         }
         0
     };
     if st.l4.conns.is_empty() && services.is_empty() {
         // The general path leaves such frames to the host duties.
-        return Fast::Other;
+        return None;
     }
     let flow = Flow {
         proto,
@@ -111,10 +102,13 @@ pub(in crate::datapath) fn classify(
         ident: u16::from_be_bytes([ip[4], ip[5]]),
         frag: Frag::Whole,
     };
-    match find(&flow, services, st) {
-        Some(f) => Fast::Done(established(
+    if let Some(f) = find(&flow, services, st) {
+        return Some(established(
             pkt, f.slot, f.reply, &flow, total, host, services, st,
-        )),
-        None => Fast::NoConn,
+        ));
     }
+    Some(match new_flow(pkt, &flow, total, host, services, st) {
+        Some(r) => r,
+        None => Err(unswitched(host, flow.src, flow.dst)),
+    })
 }

@@ -312,8 +312,7 @@ fn inbound_key(f: &[u8]) -> Option<ConnKey> {
 }
 
 /// Handles a TCP or UDP packet that is a connection's or a virtual
-/// service's; `None` leaves it to the host duties. `looked`: the fast
-/// path found no connection for it (so neither would step 1).
+/// service's; `None` leaves it to the host duties.
 pub(super) fn forward(
     pkt: &mut Packet<'_>,
     hlen: usize,
@@ -321,7 +320,6 @@ pub(super) fn forward(
     host: &Host,
     services: &ServiceTable,
     st: &mut State,
-    looked: bool,
 ) -> Option<Result<Verdict, DropReason>> {
     let (l3, l4) = (ETH_LEN, ETH_LEN + hlen);
     let end = l3 + total;
@@ -399,15 +397,34 @@ pub(super) fn forward(
         frag,
     };
 
-    // 1. A connection, either direction (unless the fast path looked).
-    if !looked {
-        if let Some(f) = find(&flow, services, st) {
-            return Some(established(
-                pkt, f.slot, f.reply, &flow, total, host, services, st,
-            ));
-        }
+    // 1. A connection, either direction.
+    if let Some(f) = find(&flow, services, st) {
+        return Some(established(
+            pkt, f.slot, f.reply, &flow, total, host, services, st,
+        ));
     }
+    new_flow(pkt, &flow, total, host, services, st)
+}
 
+/// Steps 2 and 3 for a packet of no connection: a virtual service's is
+/// scheduled and forwarded; `None` leaves any other to the host duties.
+fn new_flow(
+    pkt: &mut Packet<'_>,
+    flow: &Flow,
+    total: usize,
+    host: &Host,
+    services: &ServiceTable,
+    st: &mut State,
+) -> Option<Result<Verdict, DropReason>> {
+    let &Flow {
+        proto,
+        src,
+        dst,
+        dport,
+        flags,
+        ..
+    } = flow;
+    let ours = |r: DropReason| services.is_virtual(dst).then_some(Err(r));
     // 2. A virtual service.
     let Some((si, svc)) = services.lookup(proto, dst, dport) else {
         return ours(DropReason::NoService);
@@ -418,14 +435,14 @@ pub(super) fn forward(
     if proto == TCP && (flags & 0x02 == 0 || flags & 0x04 != 0) && !st.l4.sloppy {
         return Some(Err(DropReason::TcpNoConn));
     }
-    let slot = match schedule(si, svc, &flow, services, st) {
+    let slot = match schedule(si, svc, flow, services, st) {
         Ok(s) => s,
         // No real server: IPVS answers ICMP port unreachable from the
         // virtual address (ip_vs_core.c `ip_vs_leave`); counted as a
         // reply, or dropped as no_dest if the answer cannot go.
         Err(DropReason::NoDest) => {
             return Some(
-                icmp_error(pkt, &flow, IcmpRepr::port_unreachable(), host, st)
+                icmp_error(pkt, flow, IcmpRepr::port_unreachable(), host, st)
                     .or(Err(DropReason::NoDest)),
             )
         }
@@ -433,7 +450,7 @@ pub(super) fn forward(
     };
     match slot {
         Scheduled::Conn(slot) => Some(established(
-            pkt, slot, false, &flow, total, host, services, st,
+            pkt, slot, false, flow, total, host, services, st,
         )),
         Scheduled::OnePacket { dest, port } => {
             let d = &svc.dests[dest];
@@ -449,7 +466,7 @@ pub(super) fn forward(
             };
             let id = d.id;
             count(st, id, false, total);
-            let r = send(pkt, &to, &flow, total, host, st);
+            let r = send(pkt, &to, flow, total, host, st);
             services.unbind(id, false, true);
             Some(r)
         }
