@@ -19,9 +19,10 @@
 //!   (NAT's incremental updates, tunnels' untouched inner packets);
 //! - counters add up: `received == replied + held + sum(drops)`, per port
 //!   too, and every transmitted frame was counted once;
-//! - the fast path for whole TCP and UDP datagrams changes nothing but speed: a
-//!   second engine with it off sees the same frames, and sends the same
-//!   bytes on the same ports and counts the same (`l4::fast`'s contract).
+//! - the fast path for whole TCP and UDP datagrams changes nothing but
+//!   speed: a second engine with it off sees the same frames, and sends
+//!   the same bytes on the same ports and counts the same (`l4::fast`'s
+//!   contract).
 //!
 //! [`mutate`] derives hostile frames from real ones (truncations, bit
 //! flips, bad lengths, IP options, fragments, odd EtherTypes), seeded so a
@@ -158,7 +159,7 @@ impl Default for Harness {
 
 impl Harness {
     pub fn new() -> Harness {
-        // Built once per process: fuzzers call new() for every input, and
+        // Parsed once per process: fuzzers call new() for every input, and
         // parsing the config each time would dominate their run time and
         // blur their coverage with the TOML parser's.
         type Built = (Arc<Host>, Config, Rules);

@@ -236,8 +236,9 @@ impl Ctx {
         self.st.neighbors.on_timer(now, f);
     }
 
-    /// Turns the fast path (`l4::fast`) on (the default) or off:
-    /// the general path alone must give the same results (`l4::fast`).
+    /// Turns the fast path (`l4::fast`) on (the default) or off: the
+    /// general path alone must give the same results, which the harness
+    /// checks.
     pub fn set_fast_path(&mut self, on: bool) {
         self.st.fast = on;
     }

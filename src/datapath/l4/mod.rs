@@ -1,6 +1,8 @@
 //! Layer-4 switching: IPVS's part of the pipeline. This file classifies
 //! and keeps connections moving; `schedule` makes new ones, `xmit` sends,
-//! `icmp` relays and builds ICMP errors.
+//! `icmp` relays and builds ICMP errors; `fast` takes the common shape of
+//! frame (a whole TCP or UDP datagram to the port's MAC, no IP options)
+//! through the same steps after one read of its headers.
 //!
 //! For a TCP or UDP packet the pipeline asks [`forward`] first; it answers
 //! `None` when the packet is neither a known connection's nor a virtual
