@@ -9,7 +9,8 @@
 //!
 //! | bytes | meaning                                                      |
 //! |-------|--------------------------------------------------------------|
-//! | 1     | ingress port (taken modulo the number of ports)              |
+//! | 1     | bits 0-3: ingress port (modulo the number of ports); bits    |
+//! |       | 4-5: the device's IPv4 checksum word (`device_meta`)         |
 //! | 2     | time delta, little-endian, in units of 64 µs (max ~4.2 s)    |
 //! | 2     | frame length, little-endian, clamped to what remains, ≤ 9100 |
 //! | len   | the frame, from its Ethernet header                          |
@@ -18,7 +19,7 @@
 //! timers of the configuration fire when the deltas add up.
 #![no_main]
 
-use dlvs::datapath::harness::Harness;
+use dlvs::datapath::harness::{device_meta, Harness};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_FRAME: usize = 9100;
@@ -29,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let mut now: u64 = 1_000_000;
     let mut rest = data;
     while rest.len() >= 5 {
-        let port = usize::from(rest[0]);
+        let (port, verdict) = (usize::from(rest[0] & 0x0f), rest[0] >> 4);
         let delta = u64::from(u16::from_le_bytes([rest[1], rest[2]]));
         let len = usize::from(u16::from_le_bytes([rest[3], rest[4]]));
         rest = &rest[5..];
@@ -37,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         let (frame, tail) = rest.split_at(len);
         rest = tail;
         now += delta * TICK_US;
-        if let Err(v) = h.feed(port, frame, now) {
+        if let Err(v) = h.feed_with(port, frame, now, device_meta(frame, verdict)) {
             panic!("{v}");
         }
     }

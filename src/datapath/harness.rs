@@ -32,7 +32,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use super::engine::{Engine, Output};
-use super::packet::{has_poison, RxMeta, TestBuf};
+use super::packet::{has_poison, Csum, RxMeta, TestBuf};
 use super::Host;
 use crate::config::Config;
 use crate::service::rules::Rules;
@@ -202,6 +202,17 @@ impl Harness {
     /// Processes one frame received on `port` at time `now` (µs), runs the
     /// timers, and checks every invariant.
     pub fn feed(&mut self, port: usize, frame: &[u8], now: u64) -> Result<(), Violation> {
+        self.feed_with(port, frame, now, RxMeta::default())
+    }
+
+    /// [`Harness::feed`] with what the device said of the frame.
+    pub fn feed_with(
+        &mut self,
+        port: usize,
+        frame: &[u8],
+        now: u64,
+        meta: RxMeta,
+    ) -> Result<(), Violation> {
         let port = port % self.ports();
         for (engine, out) in [
             (&mut self.engine, &mut self.out),
@@ -209,7 +220,7 @@ impl Harness {
         ] {
             engine.set_now(now);
             engine.tick(out);
-            engine.process(port, TestBuf::with_frame(frame), RxMeta::default(), out);
+            engine.process(port, TestBuf::with_frame(frame), meta, out);
         }
         self.check(frame)
     }
@@ -306,6 +317,32 @@ impl Harness {
             ));
         }
         Ok(())
+    }
+}
+
+/// What a device that checks IPv4 header checksums says of `frame`, for
+/// a fuzzer's or a test's choice `verdict` (its low two bits: 1 "good",
+/// 2 "bad", 0 or 3 not checked). The device is truthful about "good": a
+/// frame whose header does not verify (by the harness's own sum) is
+/// reported unchecked instead, since the director trusts the device and
+/// would rightly forward it.
+pub fn device_meta(frame: &[u8], verdict: u8) -> RxMeta {
+    let verifies = || {
+        frame.len() >= 34
+            && frame[12..14] == [0x08, 0x00]
+            && frame[14] >> 4 == 4
+            && frame
+                .get(14..14 + usize::from(frame[14] & 0x0f) * 4)
+                .is_some_and(|h| h.len() >= 20 && internet_checksum(h) == 0)
+    };
+    let ip_csum = match verdict & 3 {
+        1 if verifies() => Csum::Good,
+        2 => Csum::Bad,
+        _ => Csum::Unknown,
+    };
+    RxMeta {
+        ip_csum,
+        l4_csum: Csum::Unknown,
     }
 }
 
@@ -827,6 +864,22 @@ mod tests {
         assert!(check_output(&h.host, 1, &big).unwrap_err().contains("MTU"));
     }
 
+    /// The device words the fuzzer and the property test pick: "good" only
+    /// for a header that verifies.
+    #[test]
+    fn devices_call_good_only_what_verifies() {
+        let ping = &seeds()[2];
+        let mut broken = ping.clone();
+        broken[24] ^= 1;
+        assert_eq!(device_meta(ping, 1).ip_csum, Csum::Good);
+        assert_eq!(device_meta(&broken, 1).ip_csum, Csum::Unknown);
+        assert_eq!(device_meta(&broken, 2).ip_csum, Csum::Bad);
+        assert_eq!(device_meta(ping, 2).ip_csum, Csum::Bad);
+        assert_eq!(device_meta(ping, 0).ip_csum, Csum::Unknown);
+        assert_eq!(device_meta(ping, 3).ip_csum, Csum::Unknown);
+        assert_eq!(device_meta(&seeds()[0], 1).ip_csum, Csum::Unknown, "ARP");
+    }
+
     /// The independent checksum against RFC 1071's worked example (section
     /// 3): the words 0001 f203 f4f5 f6f7 sum to 0x2ddf0, folded 0xddf2,
     /// whose complement is the checksum 0x220d.
@@ -888,7 +941,9 @@ mod tests {
             let mut now = 1_000_000u64;
             for ((port, f), dt) in &frames {
                 now += dt;
-                if let Err(v) = h.feed(*port as usize, f, now) {
+                // The port byte's high bits pick the device's checksum word.
+                let meta = device_meta(f, port >> 4);
+                if let Err(v) = h.feed_with(usize::from(port & 0x0f), f, now, meta) {
                     prop_assert!(false, "{}", v);
                 }
             }
