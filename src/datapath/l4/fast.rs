@@ -69,8 +69,9 @@ pub(in crate::datapath) fn forward(
     if bad {
         return None;
     }
-    // The layer-4 header as `forward` checks it (`TcpPacket`/`UdpPacket`
-    // `new_checked` on the segment the total length bounds).
+    // The layer-4 header as the general path's `l4::forward` checks it
+    // (`TcpPacket`/`UdpPacket` `new_checked` on the segment the total
+    // length bounds).
     let seg = &ip[20..total];
     let flags = if proto == TCP {
         let doff = seg.get(12).map_or(0, |b| usize::from(b >> 4) * 4);
