@@ -88,6 +88,16 @@ const COLD: Hot = Hot {
     until: 0,
 };
 
+/// Drops `k` from the lookup cache `hot` (a function of the array, not of
+/// the table, so that it can be called while a map entry is borrowed).
+#[inline]
+fn unhot(hot: &mut [Hot; HOT], k: Key) {
+    let h = &mut hot[hot_index(k)];
+    if h.key == k {
+        *h = COLD;
+    }
+}
+
 #[inline]
 fn hot_index(k: Key) -> usize {
     ((k.1 ^ (k.0 as u32) << 24).wrapping_mul(0x9E37_79B9) >> (32 - HOT.trailing_zeros())) as usize
@@ -167,15 +177,6 @@ impl NeighborTable {
         }
     }
 
-    /// Drops `k` from the lookup cache.
-    #[inline]
-    fn unhot(&mut self, k: Key) {
-        let h = &mut self.hot[hot_index(k)];
-        if h.key == k {
-            *h = COLD;
-        }
-    }
-
     /// Adds a static entry (configuration time). Static entries come on
     /// top of `table_size`, which bounds what is learned.
     pub fn add_static(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr) {
@@ -203,7 +204,7 @@ impl NeighborTable {
 
     /// Removes an entry, freeing its slot.
     fn remove(&mut self, k: Key) {
-        self.unhot(k);
+        unhot(&mut self.hot, k);
         if let Some(e) = self.map.remove(&k) {
             if e.slot != NO_SLOT {
                 self.slots[e.slot as usize] = None;
@@ -235,10 +236,7 @@ impl NeighborTable {
             if e.referenced && !stale {
                 e.referenced = false;
                 // Cached hits would not set the bit again.
-                let h = &mut self.hot[hot_index(k)];
-                if h.key == k {
-                    *h = COLD;
-                }
+                unhot(&mut self.hot, k);
                 continue;
             }
             self.remove(k);
@@ -350,10 +348,7 @@ impl NeighborTable {
         match self.map.get_mut(&k) {
             Some(e) if e.state == State::Static => Learn::Ignored,
             Some(e) => {
-                let h = &mut self.hot[hot_index(k)];
-                if h.key == k {
-                    *h = COLD;
-                }
+                unhot(&mut self.hot, k);
                 let was = e.state;
                 *e = Entry {
                     mac,

@@ -470,21 +470,23 @@ fn ipv4(
     if let Some(r) = l4::forward(pkt, hlen, total, host, services, st) {
         return r;
     }
-    if host.local_port(dst).is_none() || host.is_martian_source(src) {
-        return Err(unswitched(host, src, dst));
+    let why = unswitched(host, src, dst);
+    if why != DropReason::HostUnhandled {
+        return Err(why);
     }
     if fragment {
         return Err(DropReason::Ipv4Fragment);
     }
     match protocol {
         IpProtocol::ICMP => icmp_echo(pkt.data_mut(), hlen, total, src, st, host),
-        _ => Err(unswitched(host, src, dst)),
+        _ => Err(why),
     }
 }
 
-/// Why a whole IPv4 datagram that layer 4 left alone, and that is not an
-/// ICMP message to the director, is dropped: not addressed to the
-/// director, from a martian source, or for no duty the host has.
+/// Why an IPv4 datagram that layer 4 left alone is not the host's:
+/// not addressed to the director, or from a martian source; else
+/// `HostUnhandled`, its fate unless the host has a duty for it (ICMP
+/// echo to the director).
 #[inline]
 pub(super) fn unswitched(host: &Host, src: Ipv4Addr, dst: Ipv4Addr) -> DropReason {
     if host.local_port(dst).is_none() {

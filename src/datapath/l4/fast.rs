@@ -26,6 +26,7 @@
 //! tests and the fuzzer run the harness.
 
 use super::*;
+use crate::datapath::packet::Csum;
 use crate::datapath::pipeline::unswitched;
 use crate::wire::checksum::ipv4_header_verifies;
 

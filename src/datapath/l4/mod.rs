@@ -42,7 +42,7 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 
 use super::host::Host;
-use super::packet::{Csum, Packet};
+use super::packet::Packet;
 use super::pipeline::{to_next_hop, State, Verdict};
 use super::stats::DestStats;
 use super::DropReason;
