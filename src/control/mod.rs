@@ -3,5 +3,6 @@
 pub mod budget;
 pub mod cpus;
 pub mod daemon;
+pub mod listing;
 pub mod metrics;
 pub mod summary;

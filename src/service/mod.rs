@@ -5,11 +5,13 @@
 //! These are the typed, validated rules others build on: the service table
 //! of the data path and `dlvsadm` both start from a [`Rules`] value.
 
+pub mod command;
 pub mod names;
 pub mod rules;
 pub mod table;
 
+pub use command::{Command, ListOptions, Timeouts};
 pub use rules::{
-    DestRule, Method, Persistence, Protocol, Rules, RulesError, SchedFlags, ServiceKey,
+    ApplyError, DestRule, Method, Persistence, Protocol, Rules, RulesError, SchedFlags, ServiceKey,
     ServiceRule, TunConfig, TunCsum, TunKind,
 };

@@ -79,6 +79,9 @@ const BUILTIN: &[(&str, u16)] = &[
 pub struct ServiceNames {
     tcp: HashMap<String, u16>,
     udp: HashMap<String, u16>,
+    /// A port's first name in the file, as getservbyport(3) answers.
+    tcp_ports: HashMap<u16, String>,
+    udp_ports: HashMap<u16, String>,
 }
 
 impl ServiceNames {
@@ -111,11 +114,12 @@ impl ServiceNames {
             let Ok(port) = port.parse::<u16>() else {
                 continue;
             };
-            let table = match proto {
-                "tcp" => &mut names.tcp,
-                "udp" => &mut names.udp,
+            let (table, ports) = match proto {
+                "tcp" => (&mut names.tcp, &mut names.tcp_ports),
+                "udp" => (&mut names.udp, &mut names.udp_ports),
                 _ => continue,
             };
+            ports.entry(port).or_insert_with(|| name.to_owned());
             // The first entry for a name wins, as with getservbyname(3).
             for n in std::iter::once(name).chain(words) {
                 table.entry(n.to_owned()).or_insert(port);
@@ -132,6 +136,19 @@ impl ServiceNames {
             Protocol::Udp => &self.udp,
         };
         table.get(name).copied().or_else(|| builtin_port(name))
+    }
+}
+
+impl ServiceNames {
+    /// The name of `port` for `protocol` in the services file, if any
+    /// (listings without `-n`; the built-in table is not asked, as
+    /// getservbyport(3) would not know it).
+    pub fn name(&self, port: u16, protocol: Protocol) -> Option<&str> {
+        let ports = match protocol {
+            Protocol::Tcp => &self.tcp_ports,
+            Protocol::Udp => &self.udp_ports,
+        };
+        ports.get(&port).map(String::as_str)
     }
 }
 

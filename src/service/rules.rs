@@ -49,7 +49,8 @@ use std::fmt::{self, Write as _};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::names::{self, ServiceNames};
+use super::command::{self, Command, Lookup};
+use super::names;
 
 /// The scheduler of a service without `-s` (ipvsadm's `DEF_SCHED`).
 pub const DEFAULT_SCHEDULER: &str = "wlc";
@@ -59,8 +60,9 @@ pub const SCHEDULERS: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "sed", "nq", "lblc", "lblcr", "dh", "sh", "mh", "fo", "ovf", "twos",
 ];
 
-/// The persistence timeout of a bare `-p` (libipvs's
-/// `IPVS_SVC_PERSISTENT_TIMEOUT`).
+/// The persistence timeout of a bare `-p`: 300 s, as ipvsadm(8) and
+/// ../shared/IPVS-SPEC.md state (ipvsadm 1.31's libipvs.h defines
+/// `IPVS_SVC_PERSISTENT_TIMEOUT` as 6*60; the spec rules here).
 pub const DEFAULT_PERSISTENT_TIMEOUT_S: u32 = 300;
 
 /// The longest persistence timeout ipvsadm accepts (`MAX_TIMEOUT`, 31 days).
@@ -116,7 +118,7 @@ pub enum ServiceKey {
 impl ServiceKey {
     /// The protocol port names of this service are looked up for: a fwmark
     /// service has none of its own, and ipvsadm uses TCP for it.
-    fn names_protocol(&self) -> Protocol {
+    pub(crate) fn names_protocol(&self) -> Protocol {
         match self {
             ServiceKey::Addr { protocol, .. } => *protocol,
             ServiceKey::Fwmark(_) => Protocol::Tcp,
@@ -215,7 +217,7 @@ pub enum TunKind {
 }
 
 impl TunKind {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             TunKind::Ipip => "ipip",
             TunKind::Gue => "gue",
@@ -237,7 +239,7 @@ pub enum TunCsum {
 }
 
 impl TunCsum {
-    fn option(self) -> &'static str {
+    pub(crate) fn option(self) -> &'static str {
         match self {
             TunCsum::NoCsum => "--tun-nocsum",
             TunCsum::Csum => "--tun-csum",
@@ -307,6 +309,30 @@ pub struct Rules {
     pub services: Vec<ServiceRule>,
 }
 
+/// Why a command could not be applied to the rules (ipvsadm's messages,
+/// `ipvs_strerror`, for the same mistakes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// `-A` of a service that exists (defined on `line`; 0: by a command).
+    #[error("Service already exists")]
+    ServiceExists { line: usize },
+    /// `-E`, `-D` or `-Z` of a service that does not exist.
+    #[error("No such service")]
+    NoService,
+    /// `-a`, `-e` or `-d` on a service that does not exist.
+    #[error("Service not defined")]
+    ServiceNotDefined,
+    /// `-a` of a real server the service has (defined on `line`).
+    #[error("Destination already exists")]
+    DestExists { line: usize },
+    /// `-e` or `-d` of a real server the service does not have.
+    #[error("No such destination")]
+    NoDest,
+    /// A command that does not change the rules (`-L`, `--set`, ...).
+    #[error("not a change to the services")]
+    NotAChange,
+}
+
 /// Why a rules file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
@@ -340,6 +366,67 @@ impl Rules {
             host: &names::resolve_host,
         };
         parse_with(text, path, &lookup)
+    }
+
+    /// Applies one command that changes the services (see
+    /// [`Command::changes_rules`]), or changes nothing and says why.
+    /// `-E` keeps the service's real servers; `-a` appends; `-C` empties.
+    pub fn apply(&mut self, command: &Command) -> Result<(), ApplyError> {
+        let service =
+            |rules: &mut Rules, key: &ServiceKey| rules.services.iter().position(|s| s.key == *key);
+        match command {
+            Command::AddService(new) => {
+                if let Some(i) = service(self, &new.key) {
+                    let line = self.services[i].line;
+                    return Err(ApplyError::ServiceExists { line });
+                }
+                self.services.push(new.clone());
+            }
+            Command::EditService(new) => {
+                let i = service(self, &new.key).ok_or(ApplyError::NoService)?;
+                let dests = std::mem::take(&mut self.services[i].dests);
+                self.services[i] = ServiceRule {
+                    dests,
+                    ..new.clone()
+                };
+            }
+            Command::DeleteService(key) => {
+                let i = service(self, key).ok_or(ApplyError::NoService)?;
+                self.services.remove(i);
+            }
+            Command::AddDest(key, new) => {
+                let i = service(self, key).ok_or(ApplyError::ServiceNotDefined)?;
+                let dests = &mut self.services[i].dests;
+                if let Some(d) = dests
+                    .iter()
+                    .find(|d| (d.addr, d.port) == (new.addr, new.port))
+                {
+                    return Err(ApplyError::DestExists { line: d.line });
+                }
+                dests.push(new.clone());
+            }
+            Command::EditDest(key, new) => {
+                let i = service(self, key).ok_or(ApplyError::ServiceNotDefined)?;
+                let d = self.services[i]
+                    .dests
+                    .iter_mut()
+                    .find(|d| (d.addr, d.port) == (new.addr, new.port))
+                    .ok_or(ApplyError::NoDest)?;
+                *d = new.clone();
+            }
+            Command::DeleteDest(key, addr, port) => {
+                let i = service(self, key).ok_or(ApplyError::ServiceNotDefined)?;
+                let dests = &mut self.services[i].dests;
+                let j = dests
+                    .iter()
+                    .position(|d| (d.addr, d.port) == (*addr, *port))
+                    .ok_or(ApplyError::NoDest)?;
+                dests.remove(j);
+            }
+            Command::Clear => self.services.clear(),
+            _ => return Err(ApplyError::NotAChange),
+        }
+        Ok(())
     }
 
     /// The rules in `ipvsadm -S -n` form, in this value's order (see
@@ -412,256 +499,6 @@ impl Rules {
     }
 }
 
-/// Name lookups, replaceable in tests (no DNS there).
-struct Lookup<'a> {
-    /// Loaded on the first port name: `-n` files never read /etc/services.
-    services: &'a OnceCell<ServiceNames>,
-    host: &'a dyn Fn(&str) -> Result<Ipv4Addr, String>,
-}
-
-impl Lookup<'_> {
-    fn port(&self, name: &str, protocol: Protocol) -> Option<u16> {
-        self.services
-            .get_or_init(ServiceNames::system)
-            .port(name, protocol)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Options: ipvsadm's popt table, the part a rules file can meet.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Arg {
-    None,
-    Required,
-    /// `-p [TIMEOUT]`: popt's POPT_ARGFLAG_OPTIONAL takes the next word
-    /// unless it starts with '-'.
-    Optional,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Opt {
-    AddService,
-    AddServer,
-    /// An ipvsadm command that has no place in a rules file (-E, -D, -C, ...).
-    OtherCommand,
-    Tcp,
-    Udp,
-    Fwmark,
-    Sctp,
-    Ipv6,
-    Scheduler,
-    SchedFlags,
-    Persistent,
-    Netmask,
-    Ops,
-    Pe,
-    RealServer,
-    Gatewaying,
-    Masquerading,
-    Ipip,
-    Weight,
-    UThreshold,
-    LThreshold,
-    TunType,
-    TunPort,
-    TunNocsum,
-    TunCsum,
-    TunRemcsum,
-    /// An ipvsadm option of listing or the sync daemon (-n, --stats, ...).
-    Other,
-}
-
-struct OptSpec {
-    short: Option<char>,
-    long: &'static str,
-    arg: Arg,
-    opt: Opt,
-}
-
-const fn spec(short: Option<char>, long: &'static str, arg: Arg, opt: Opt) -> OptSpec {
-    OptSpec {
-        short,
-        long,
-        arg,
-        opt,
-    }
-}
-
-/// ipvsadm 1.31's options (`parse_options`), with what dlvs makes of them.
-const OPTIONS: &[OptSpec] = &[
-    spec(Some('A'), "add-service", Arg::None, Opt::AddService),
-    spec(Some('a'), "add-server", Arg::None, Opt::AddServer),
-    spec(Some('E'), "edit-service", Arg::None, Opt::OtherCommand),
-    spec(Some('D'), "delete-service", Arg::None, Opt::OtherCommand),
-    spec(Some('C'), "clear", Arg::None, Opt::OtherCommand),
-    spec(Some('L'), "list", Arg::None, Opt::OtherCommand),
-    spec(Some('l'), "list", Arg::None, Opt::OtherCommand),
-    spec(Some('Z'), "zero", Arg::None, Opt::OtherCommand),
-    spec(Some('e'), "edit-server", Arg::None, Opt::OtherCommand),
-    spec(Some('d'), "delete-server", Arg::None, Opt::OtherCommand),
-    spec(None, "set", Arg::None, Opt::OtherCommand),
-    spec(Some('h'), "help", Arg::None, Opt::OtherCommand),
-    spec(Some('v'), "version", Arg::None, Opt::OtherCommand),
-    spec(Some('R'), "restore", Arg::None, Opt::OtherCommand),
-    spec(Some('S'), "save", Arg::None, Opt::OtherCommand),
-    spec(None, "start-daemon", Arg::Required, Opt::OtherCommand),
-    spec(None, "stop-daemon", Arg::Required, Opt::OtherCommand),
-    spec(Some('t'), "tcp-service", Arg::Required, Opt::Tcp),
-    spec(Some('u'), "udp-service", Arg::Required, Opt::Udp),
-    spec(None, "sctp-service", Arg::Required, Opt::Sctp),
-    spec(Some('f'), "fwmark-service", Arg::Required, Opt::Fwmark),
-    spec(Some('s'), "scheduler", Arg::Required, Opt::Scheduler),
-    spec(Some('p'), "persistent", Arg::Optional, Opt::Persistent),
-    spec(Some('M'), "netmask", Arg::Required, Opt::Netmask),
-    spec(Some('r'), "real-server", Arg::Required, Opt::RealServer),
-    spec(Some('m'), "masquerading", Arg::None, Opt::Masquerading),
-    spec(Some('i'), "ipip", Arg::None, Opt::Ipip),
-    spec(Some('g'), "gatewaying", Arg::None, Opt::Gatewaying),
-    spec(Some('w'), "weight", Arg::Required, Opt::Weight),
-    spec(Some('x'), "u-threshold", Arg::Required, Opt::UThreshold),
-    spec(Some('y'), "l-threshold", Arg::Required, Opt::LThreshold),
-    spec(Some('n'), "numeric", Arg::None, Opt::Other),
-    spec(Some('c'), "connection", Arg::None, Opt::Other),
-    spec(None, "mcast-interface", Arg::Required, Opt::Other),
-    spec(None, "syncid", Arg::Required, Opt::Other),
-    spec(None, "timeout", Arg::None, Opt::Other),
-    spec(None, "daemon", Arg::None, Opt::Other),
-    spec(None, "stats", Arg::None, Opt::Other),
-    spec(None, "rate", Arg::None, Opt::Other),
-    spec(None, "thresholds", Arg::None, Opt::Other),
-    spec(None, "persistent-conn", Arg::None, Opt::Other),
-    spec(None, "nosort", Arg::None, Opt::Other),
-    spec(None, "sort", Arg::None, Opt::Other),
-    spec(Some('X'), "exact", Arg::None, Opt::Other),
-    spec(Some('6'), "ipv6", Arg::None, Opt::Ipv6),
-    spec(Some('o'), "ops", Arg::None, Opt::Ops),
-    spec(None, "pe", Arg::Required, Opt::Pe),
-    spec(Some('b'), "sched-flags", Arg::Required, Opt::SchedFlags),
-    spec(None, "mcast-group", Arg::Required, Opt::Other),
-    spec(None, "mcast-port", Arg::Required, Opt::Other),
-    spec(None, "mcast-ttl", Arg::Required, Opt::Other),
-    spec(None, "sync-maxlen", Arg::Required, Opt::Other),
-    spec(None, "tun-info", Arg::None, Opt::Other),
-    spec(None, "tun-type", Arg::Required, Opt::TunType),
-    spec(None, "tun-port", Arg::Required, Opt::TunPort),
-    spec(None, "tun-nocsum", Arg::None, Opt::TunNocsum),
-    spec(None, "tun-csum", Arg::None, Opt::TunCsum),
-    spec(None, "tun-remcsum", Arg::None, Opt::TunRemcsum),
-];
-
-impl OptSpec {
-    /// `-s (--scheduler)` or `--tun-type`, for messages.
-    fn describe(&self) -> String {
-        match self.short {
-            Some(c) => format!("-{c} (--{})", self.long),
-            None => format!("--{}", self.long),
-        }
-    }
-}
-
-/// One option of a line, with its value.
-struct Item {
-    spec: &'static OptSpec,
-    value: Option<String>,
-}
-
-/// Splits a line's words into options the way popt does: long options
-/// with `--name value` or `--name=value`, short ones bundled (`-gw 5`) or
-/// with an attached value (`-w5`).
-fn tokenize(words: &[&str]) -> Result<Vec<Item>, String> {
-    let mut items = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        let word = words[i];
-        i += 1;
-        if let Some(long) = word.strip_prefix("--").filter(|l| !l.is_empty()) {
-            let (name, inline) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (long, None),
-            };
-            let spec = OPTIONS
-                .iter()
-                .find(|s| s.long == name)
-                .ok_or_else(|| format!("unknown option --{name}"))?;
-            let value = match (spec.arg, inline) {
-                (Arg::None, Some(_)) => {
-                    return Err(format!("option --{name} takes no value"));
-                }
-                (Arg::None, None) => None,
-                (_, Some(v)) => Some(v.to_owned()),
-                (arg, None) => take_value(words, &mut i, arg, spec)?,
-            };
-            items.push(Item { spec, value });
-        } else if let Some(shorts) = word.strip_prefix('-').filter(|s| !s.is_empty()) {
-            for (at, c) in shorts.char_indices() {
-                let spec = OPTIONS
-                    .iter()
-                    .find(|s| s.short == Some(c))
-                    .ok_or_else(|| format!("unknown option -{c}"))?;
-                if spec.arg == Arg::None {
-                    items.push(Item { spec, value: None });
-                    continue;
-                }
-                let rest = &shorts[at + c.len_utf8()..];
-                let value = if rest.is_empty() {
-                    take_value(words, &mut i, spec.arg, spec)?
-                } else {
-                    Some(rest.to_owned())
-                };
-                items.push(Item { spec, value });
-                break;
-            }
-        } else {
-            return Err(format!("unexpected argument `{word}`"));
-        }
-    }
-    Ok(items)
-}
-
-/// The value of an option from the next word, if the option takes it.
-fn take_value(
-    words: &[&str],
-    i: &mut usize,
-    arg: Arg,
-    spec: &OptSpec,
-) -> Result<Option<String>, String> {
-    match words.get(*i) {
-        Some(next) if arg == Arg::Required || !next.starts_with('-') => {
-            *i += 1;
-            Ok(Some((*next).to_owned()))
-        }
-        _ if arg == Arg::Optional => Ok(None),
-        _ => Err(format!("option {} needs a value", spec.describe())),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Lines to rules.
-
-/// The options of one line, each at most once.
-#[derive(Default)]
-struct LineOpts {
-    service: Option<(Opt, String)>,
-    scheduler: Option<String>,
-    sched_flags: Option<String>,
-    /// `Some(None)`: `-p` without a timeout.
-    persistent: Option<Option<String>>,
-    netmask: Option<String>,
-    ops: bool,
-    real_server: Option<String>,
-    forward: Option<Opt>,
-    weight: Option<String>,
-    u_threshold: Option<String>,
-    l_threshold: Option<String>,
-    tun_type: Option<String>,
-    tun_port: Option<String>,
-    /// The checksum option and how it was written.
-    tun_csum: Option<(TunCsum, &'static str)>,
-    /// The first tunnel option given, for "needs -i" errors.
-    first_tun_option: Option<&'static str>,
-}
-
 fn parse_with(text: &str, path: &Path, lookup: &Lookup<'_>) -> Result<Rules, RulesError> {
     let mut rules = Rules::default();
     for (index, raw) in text.lines().enumerate() {
@@ -675,6 +512,7 @@ fn parse_with(text: &str, path: &Path, lookup: &Lookup<'_>) -> Result<Rules, Rul
     Ok(rules)
 }
 
+/// One line of a rules file: blank, or an `-A` or `-a` command.
 fn parse_line(
     raw: &str,
     line: usize,
@@ -691,474 +529,31 @@ fn parse_line(
     if words.is_empty() {
         return Ok(());
     }
-    let items = tokenize(&words)?;
-    let (command, rest) = items.split_first().ok_or("empty line")?;
-    let is_service = match command.spec.opt {
-        Opt::AddService => true,
-        Opt::AddServer => false,
-        Opt::OtherCommand => {
+    let cmd = command::parse(&words, line, lookup)?;
+    let (flag, key) = match &cmd {
+        Command::AddService(s) => ("-A", s.key),
+        Command::AddDest(key, _) => ("-a", *key),
+        _ => {
             return Err(format!(
                 "{} is not allowed in a rules file: it holds only -A (add a virtual service) \
                  and -a (add a real server) lines",
-                command.spec.describe()
-            ))
-        }
-        _ => {
-            return Err(format!(
-                "a line must start with -A (add a virtual service) or -a (add a real server), \
-                 not {}",
-                command.spec.describe()
+                cmd.describe()
             ))
         }
     };
-    let opts = collect(rest, is_service)?;
-    if is_service {
-        let service = build_service(opts, line, lookup)?;
-        if let Some(other) = rules.services.iter().find(|s| s.key == service.key) {
-            return Err(format!(
-                "-A {}: virtual service already defined on line {}",
-                service.key, other.line
-            ));
+    rules.apply(&cmd).map_err(|e| match (e, &cmd) {
+        (ApplyError::ServiceExists { line }, _) => {
+            format!("-A {key}: virtual service already defined on line {line}")
         }
-        rules.services.push(service);
-    } else {
-        add_dest(opts, line, rules, lookup)?;
-    }
-    Ok(())
-}
-
-/// Gathers a line's options, refusing repeats and those that do not belong
-/// to its command (ipvsadm's `set_option` and `commands_v_options`).
-fn collect(items: &[Item], is_service: bool) -> Result<LineOpts, String> {
-    let command = if is_service { "-A" } else { "-a" };
-    let mut o = LineOpts::default();
-    let mut seen: Vec<(&'static str, String)> = Vec::new();
-    // Options that are one "slot" in ipvsadm share a class: -t/-u/-f is the
-    // service, -g/-m/-i the forwarding method.
-    let mut once = |class: &'static str, spec: &OptSpec| -> Result<(), String> {
-        if let Some((_, first)) = seen.iter().find(|(c, _)| *c == class) {
-            return Err(if *first == spec.describe() {
-                format!("option {first} given twice")
-            } else {
-                format!(
-                    "option {} conflicts with {first}: only one {class}",
-                    spec.describe()
-                )
-            });
+        (ApplyError::ServiceNotDefined, _) => {
+            format!("-a {key}: no such virtual service (add it with -A first)")
         }
-        seen.push((class, spec.describe()));
-        Ok(())
-    };
-    for item in items {
-        let spec = item.spec;
-        let value = item.value.clone();
-        let only = |for_service: bool| -> Result<(), String> {
-            if for_service == is_service {
-                Ok(())
-            } else {
-                Err(format!(
-                    "option {} does not belong on a {command} line (it is for {})",
-                    spec.describe(),
-                    if for_service {
-                        "-A, a virtual service"
-                    } else {
-                        "-a, a real server"
-                    }
-                ))
-            }
-        };
-        match spec.opt {
-            Opt::AddService | Opt::AddServer | Opt::OtherCommand => {
-                return Err(format!(
-                    "a second command {} on the line: one command per line",
-                    spec.describe()
-                ));
-            }
-            Opt::Tcp | Opt::Udp | Opt::Fwmark => {
-                once("virtual service", spec)?;
-                o.service = Some((spec.opt, value.unwrap_or_default()));
-            }
-            Opt::Sctp => return Err("SCTP services are not supported".into()),
-            Opt::Ipv6 => return Err("IPv6 is not supported yet (-6)".into()),
-            Opt::Pe => {
-                return Err("persistence engines (--pe) are not supported".into());
-            }
-            Opt::Other => {
-                return Err(format!(
-                    "option {} has no place in a rules file",
-                    spec.describe()
-                ));
-            }
-            Opt::Scheduler => {
-                only(true)?;
-                once("scheduler", spec)?;
-                o.scheduler = value;
-            }
-            Opt::SchedFlags => {
-                only(true)?;
-                once("set of scheduler flags", spec)?;
-                o.sched_flags = value;
-            }
-            Opt::Persistent => {
-                only(true)?;
-                once("persistence", spec)?;
-                o.persistent = Some(value);
-            }
-            Opt::Netmask => {
-                only(true)?;
-                once("netmask", spec)?;
-                o.netmask = value;
-            }
-            Opt::Ops => {
-                only(true)?;
-                once("one-packet option", spec)?;
-                o.ops = true;
-            }
-            Opt::RealServer => {
-                only(false)?;
-                once("real server", spec)?;
-                o.real_server = value;
-            }
-            Opt::Gatewaying | Opt::Masquerading | Opt::Ipip => {
-                only(false)?;
-                once("forwarding method", spec)?;
-                o.forward = Some(spec.opt);
-            }
-            Opt::Weight => {
-                only(false)?;
-                once("weight", spec)?;
-                o.weight = value;
-            }
-            Opt::UThreshold => {
-                only(false)?;
-                once("upper threshold", spec)?;
-                o.u_threshold = value;
-            }
-            Opt::LThreshold => {
-                only(false)?;
-                once("lower threshold", spec)?;
-                o.l_threshold = value;
-            }
-            Opt::TunType | Opt::TunPort | Opt::TunNocsum | Opt::TunCsum | Opt::TunRemcsum => {
-                only(false)?;
-                o.first_tun_option.get_or_insert(spec.long);
-                match spec.opt {
-                    Opt::TunType => {
-                        once("tunnel type", spec)?;
-                        o.tun_type = value;
-                    }
-                    Opt::TunPort => {
-                        once("tunnel port", spec)?;
-                        o.tun_port = value;
-                    }
-                    _ => {
-                        once("tunnel checksum option", spec)?;
-                        let csum = match spec.opt {
-                            Opt::TunNocsum => TunCsum::NoCsum,
-                            Opt::TunCsum => TunCsum::Csum,
-                            _ => TunCsum::RemCsum,
-                        };
-                        o.tun_csum = Some((csum, spec.long));
-                    }
-                }
-            }
-        }
-    }
-    Ok(o)
-}
-
-/// The service key of `-t|-u ADDR[:PORT]` or `-f MARK`; a missing port is 0.
-fn service_key(service: Option<(Opt, String)>, lookup: &Lookup<'_>) -> Result<ServiceKey, String> {
-    let (opt, value) = service
-        .ok_or("the virtual service is missing: give -t ADDR:PORT, -u ADDR:PORT or -f MARK")?;
-    let protocol = match opt {
-        Opt::Fwmark => {
-            let mark = number(&value, 1, u32::MAX, "firewall mark (-f)")?;
-            return Ok(ServiceKey::Fwmark(mark));
-        }
-        Opt::Udp => Protocol::Udp,
-        _ => Protocol::Tcp,
-    };
-    let (addr, port) = endpoint(&value, protocol, lookup)?;
-    Ok(ServiceKey::Addr {
-        protocol,
-        addr,
-        port: port.unwrap_or(0),
+        (ApplyError::DestExists { line }, Command::AddDest(_, d)) => format!(
+            "-a {key} -r {}:{}: real server already in this service (line {line})",
+            d.addr, d.port
+        ),
+        (e, _) => format!("{flag} {key}: {e}"),
     })
-}
-
-fn build_service(o: LineOpts, line: usize, lookup: &Lookup<'_>) -> Result<ServiceRule, String> {
-    let key = service_key(o.service, lookup)?;
-    let scheduler = o.scheduler.unwrap_or_else(|| DEFAULT_SCHEDULER.to_owned());
-    if !SCHEDULERS.contains(&scheduler.as_str()) {
-        return Err(format!(
-            "-A {key}: unknown scheduler `{scheduler}` (one of {})",
-            SCHEDULERS.join(", ")
-        ));
-    }
-    let flags = match &o.sched_flags {
-        Some(arg) => sched_flags(arg, &scheduler).map_err(|e| format!("-A {key}: {e}"))?,
-        None => SchedFlags::default(),
-    };
-    let persistence = match o.persistent {
-        None => None,
-        Some(timeout) => Some(Persistence {
-            timeout_s: match timeout {
-                Some(t) => number(&t, 1, MAX_PERSISTENT_TIMEOUT_S, "persistence timeout (-p)")?,
-                None => DEFAULT_PERSISTENT_TIMEOUT_S,
-            },
-            netmask: DEFAULT_NETMASK,
-        }),
-    };
-    // Parsed even without -p: a bad mask is an error either way.
-    let netmask = o
-        .netmask
-        .map(|m| {
-            m.parse::<Ipv4Addr>().map_err(|_| {
-                format!("invalid netmask `{m}` (-M): expected a dotted quad such as 255.255.255.0")
-            })
-        })
-        .transpose()?;
-    let persistence = persistence.map(|p| Persistence {
-        netmask: netmask.unwrap_or(p.netmask),
-        ..p
-    });
-    if let ServiceKey::Addr { protocol, port, .. } = key {
-        if port == 0 && persistence.is_none() {
-            return Err(format!(
-                "-A {key}: port 0 (every port) needs persistence (-p): the kernel schedules \
-                 port-0 services only through persistence templates"
-            ));
-        }
-        if o.ops && protocol != Protocol::Udp {
-            return Err(format!(
-                "-A {key}: one-packet scheduling (-o) is only for UDP (or fwmark) services"
-            ));
-        }
-    }
-    Ok(ServiceRule {
-        key,
-        scheduler,
-        flags,
-        persistence,
-        one_packet: o.ops,
-        line,
-        dests: Vec::new(),
-    })
-}
-
-fn add_dest(
-    mut o: LineOpts,
-    line: usize,
-    rules: &mut Rules,
-    lookup: &Lookup<'_>,
-) -> Result<(), String> {
-    let key = service_key(o.service.take(), lookup)?;
-    let Some(real) = o.real_server.take() else {
-        return Err(format!(
-            "-a {key}: the real server is missing: give -r ADDR[:PORT]"
-        ));
-    };
-    let Some(service) = rules.services.iter_mut().find(|s| s.key == key) else {
-        return Err(format!(
-            "-a {key}: no such virtual service (add it with -A first)"
-        ));
-    };
-    let (addr, port) = endpoint(&real, key.names_protocol(), lookup)?;
-    let method = match o.forward {
-        Some(Opt::Masquerading) => Method::Nat,
-        Some(Opt::Ipip) => Method::Tun(tunnel(&o)?),
-        _ => Method::Dr,
-    };
-    if let (Some(option), false) = (o.first_tun_option, matches!(method, Method::Tun(_))) {
-        return Err(format!(
-            "option --{option} needs the tunnelling method -i (--ipip)"
-        ));
-    }
-    let port = match key {
-        // DR and TUN cannot change the destination port: ipvsadm sets it
-        // to the service's whatever was given.
-        ServiceKey::Addr { port: vport, .. } if method != Method::Nat => vport,
-        ServiceKey::Addr { port: vport, .. } => port.unwrap_or(vport),
-        ServiceKey::Fwmark(_) => port.unwrap_or(0),
-    };
-    let weight = match &o.weight {
-        Some(w) => number(w, 0, MAX_WEIGHT, "weight (-w)")?,
-        None => 1,
-    };
-    let u_threshold = match &o.u_threshold {
-        Some(x) => number(x, 0, MAX_THRESHOLD, "upper threshold (-x)")?,
-        None => 0,
-    };
-    let l_threshold = match &o.l_threshold {
-        Some(y) => number(y, 0, MAX_THRESHOLD, "lower threshold (-y)")?,
-        None => 0,
-    };
-    if l_threshold > u_threshold {
-        return Err(format!(
-            "lower threshold -y {l_threshold} is above upper threshold -x {u_threshold} \
-             (the kernel refuses this, also when -x is not given)"
-        ));
-    }
-    if let Some(other) = service
-        .dests
-        .iter()
-        .find(|d| d.addr == addr && d.port == port)
-    {
-        return Err(format!(
-            "-a {key} -r {addr}:{port}: real server already in this service (line {})",
-            other.line
-        ));
-    }
-    service.dests.push(DestRule {
-        addr,
-        port,
-        method,
-        weight,
-        u_threshold,
-        l_threshold,
-        line,
-    });
-    Ok(())
-}
-
-/// The tunnel of an `-i` real server, checked as ipvsadm's
-/// `tunnel_types_v_options` does: GUE needs `--tun-port`; IPIP takes no
-/// tunnel option; GRE takes `--tun-nocsum` or `--tun-csum` only.
-fn tunnel(o: &LineOpts) -> Result<TunConfig, String> {
-    let kind = match o.tun_type.as_deref() {
-        None | Some("ipip") => TunKind::Ipip,
-        Some("gue") => TunKind::Gue,
-        Some("gre") => TunKind::Gre,
-        Some(other) => {
-            return Err(format!(
-                "unknown tunnel type `{other}` (--tun-type ipip, gue or gre)"
-            ))
-        }
-    };
-    let name = kind.name();
-    let port = match (kind, &o.tun_port) {
-        (TunKind::Gue, Some(p)) => {
-            number(p, 1, u32::from(u16::MAX), "tunnel port (--tun-port)")? as u16
-        }
-        (TunKind::Gue, None) => {
-            return Err("--tun-type gue needs --tun-port PORT".into());
-        }
-        (_, Some(_)) => {
-            return Err(format!("--tun-port is not valid with --tun-type {name}"));
-        }
-        (_, None) => 0,
-    };
-    let csum = match (kind, o.tun_csum) {
-        (_, None) => TunCsum::NoCsum,
-        (TunKind::Ipip, Some((_, option))) | (TunKind::Gre, Some((TunCsum::RemCsum, option))) => {
-            return Err(format!("--{option} is not valid with --tun-type {name}"));
-        }
-        (_, Some((csum, _))) => csum,
-    };
-    Ok(TunConfig { kind, port, csum })
-}
-
-/// The flags of `-b`, comma-separated, for `scheduler`
-/// (ipvsadm's `parse_sched_flags`).
-fn sched_flags(arg: &str, scheduler: &str) -> Result<SchedFlags, String> {
-    let mut flags = SchedFlags::default();
-    let mut any = false;
-    // strtok(3) skips empty fields; so does ipvsadm.
-    for flag in arg.split(',').filter(|f| !f.is_empty()) {
-        any = true;
-        let (bit, needs) = match flag {
-            "flag-1" => (&mut flags.fallback, None),
-            "flag-2" => (&mut flags.port, None),
-            "flag-3" => (&mut flags.flag3, None),
-            "sh-fallback" => (&mut flags.fallback, Some("sh")),
-            "sh-port" => (&mut flags.port, Some("sh")),
-            "mh-fallback" => (&mut flags.fallback, Some("mh")),
-            "mh-port" => (&mut flags.port, Some("mh")),
-            other => {
-                return Err(format!(
-                    "unknown scheduler flag `{other}` (-b takes sh-fallback, sh-port, \
-                     mh-fallback, mh-port, flag-1, flag-2, flag-3)"
-                ))
-            }
-        };
-        if let Some(needs) = needs.filter(|n| *n != scheduler) {
-            return Err(format!(
-                "scheduler flag {flag} needs -s {needs}, not -s {scheduler}"
-            ));
-        }
-        *bit = true;
-    }
-    if !any {
-        return Err("-b needs at least one scheduler flag".into());
-    }
-    Ok(flags)
-}
-
-/// `ADDR[:PORT]`: an IPv4 address or host name, then a port number or
-/// name. ipvsadm refuses a bare number (`-t 80`) as an address.
-fn endpoint(
-    text: &str,
-    protocol: Protocol,
-    lookup: &Lookup<'_>,
-) -> Result<(Ipv4Addr, Option<u16>), String> {
-    if text.starts_with('[') || text.matches(':').count() > 1 {
-        return Err(format!("{text}: IPv6 is not supported yet"));
-    }
-    let (host, port) = match text.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (text, None),
-    };
-    if host.is_empty() || text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{text}` is not ADDRESS[:PORT]"));
-    }
-    let addr = match host.parse::<Ipv4Addr>() {
-        Ok(a) => a,
-        // Digits and dots are a mistyped address, not a name to ask DNS for.
-        Err(_) if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
-            return Err(format!("`{host}` is not an IPv4 address"));
-        }
-        // Only a plausible host name goes to the resolver: a word such as
-        // `-m` is an option that took the place of a missing address.
-        Err(_)
-            if host.starts_with(['-', '.'])
-                || !host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) =>
-        {
-            return Err(format!("`{text}` is not ADDRESS[:PORT]"));
-        }
-        Err(_) => (lookup.host)(host)?,
-    };
-    let port = port.map(|p| port_number(p, protocol, lookup)).transpose()?;
-    Ok((addr, port))
-}
-
-fn port_number(text: &str, protocol: Protocol, lookup: &Lookup<'_>) -> Result<u16, String> {
-    if text.is_empty() {
-        return Err("empty port after ':'".into());
-    }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        return text
-            .parse::<u16>()
-            .map_err(|_| format!("port {text} is out of range (0 to 65535)"));
-    }
-    lookup.port(text, protocol).ok_or_else(|| {
-        format!(
-            "unknown port name `{text}` for {} (neither in {} nor a common name)",
-            protocol.name(),
-            names::ETC_SERVICES
-        )
-    })
-}
-
-/// A decimal number in `min..=max` (ipvsadm's `string_to_number`).
-fn number(text: &str, min: u32, max: u32, what: &str) -> Result<u32, String> {
-    text.parse::<u64>()
-        .ok()
-        .filter(|n| (u64::from(min)..=u64::from(max)).contains(n))
-        .map(|n| n as u32)
-        .ok_or_else(|| format!("invalid {what} `{text}`: expected {min} to {max}"))
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::service::names::ServiceNames;
 
 /// A small services(5) file: `http`, `https` and `domain` come from it,
 /// other names from the built-in table.
@@ -714,11 +715,11 @@ fn service_and_real_server_references() {
 fn missing_parts() {
     assert_eq!(
         err("-A -s rr"),
-        "the virtual service is missing: give -t ADDR:PORT, -u ADDR:PORT or -f MARK"
+        "You need to supply the 'service-address' option for the 'add-service' command"
     );
     assert_eq!(
         err_at("-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -m\n", 2),
-        "-a -t 10.0.0.1:80: the real server is missing: give -r ADDR[:PORT]"
+        "You need to supply the 'real-server' option for the 'add-server' command"
     );
     assert_eq!(err("-A -t"), "option -t (--tcp-service) needs a value");
     assert_eq!(
@@ -745,23 +746,23 @@ fn unknown_and_misplaced_options() {
     assert_eq!(err("-A -t 10.0.0.1:80 rr"), "unexpected argument `rr`");
     assert_eq!(
         err("-A -t 10.0.0.1:80 -w 1"),
-        "option -w (--weight) does not belong on a -A line (it is for -a, a real server)"
+        "Illegal 'weight' option with the 'add-service' command"
     );
     assert_eq!(
         dest_err("-r 10.0.0.2 -s rr"),
-        "option -s (--scheduler) does not belong on a -a line (it is for -A, a virtual service)"
+        "Illegal 'scheduler' option with the 'add-server' command"
     );
     assert_eq!(
         dest_err("-r 10.0.0.2 -p 60"),
-        "option -p (--persistent) does not belong on a -a line (it is for -A, a virtual service)"
+        "Illegal 'persistent' option with the 'add-server' command"
     );
     assert_eq!(
         err("-A -t 10.0.0.1:80 -r 10.0.0.2"),
-        "option -r (--real-server) does not belong on a -A line (it is for -a, a real server)"
+        "Illegal 'real-server' option with the 'add-service' command"
     );
     assert_eq!(
         err("-A -t 10.0.0.1:80 -n"),
-        "option -n (--numeric) has no place in a rules file"
+        "Illegal 'numeric' option with the 'add-service' command"
     );
     assert_eq!(
         err("-A -t 10.0.0.1:80 --pe sip"),
@@ -787,12 +788,12 @@ fn commands() {
     );
     assert_eq!(
         err("-t 10.0.0.1:80 -A"),
-        "a line must start with -A (add a virtual service) or -a (add a real server), not -t \
+        "a command comes first (-A, -E, -D, -a, -e, -d, -C, -L, -Z, -S, -R, --set), not -t \
          (--tcp-service)"
     );
     assert_eq!(
         err("-A -a -t 10.0.0.1:80"),
-        "a second command -a (--add-server) on the line: one command per line"
+        "a second command -a (--add-server): one command at a time"
     );
 }
 
