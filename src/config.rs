@@ -53,6 +53,10 @@
 //! capacity = 1048576            # connection entries per lcore, allocated at start (default 1048576)
 //! sloppy = false                # true: a mid-connection TCP packet with no entry is scheduled
 //!
+//! [control]
+//! socket = "/run/dlvs/dlvs.sock"  # dlvsadm's Unix socket, mode 0600 (the default; its
+//!                               # directory is made when missing)
+//!
 //! [metrics]
 //! listen = "127.0.0.1:9900"     # Prometheus exporter; absent: no exporter
 //! publish_ms = 100              # how often workers' counters are published (default 100)
@@ -98,6 +102,14 @@ struct RawConfig {
     mark: Vec<RawMark>,
     #[serde(default)]
     conn: RawConn,
+    #[serde(default)]
+    control: RawControl,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    socket: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -316,6 +328,25 @@ pub struct Config {
     /// Mark rules, in file order: the first that matches a packet marks it.
     pub marks: Vec<MarkRule>,
     pub conn: ConnConfig,
+    pub control: ControlConfig,
+}
+
+/// Where `dlvsadm` reaches the director.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlConfig {
+    pub socket: std::path::PathBuf,
+}
+
+/// The control socket without `[control] socket` (and dlvsadm's without
+/// `--socket` or `DLVS_SOCKET`).
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/dlvs/dlvs.sock";
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            socket: DEFAULT_CONTROL_SOCKET.into(),
+        }
+    }
 }
 
 /// An L4 protocol a mark rule or service applies to.
@@ -816,6 +847,17 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
     }
     conn.sloppy = raw.conn.sloppy.unwrap_or(false);
 
+    let control = match raw.control.socket {
+        None => ControlConfig::default(),
+        Some(s) if s.is_empty() => {
+            return Err(invalid(
+                "control.socket".into(),
+                "empty path (leave the key out for /run/dlvs/dlvs.sock)".into(),
+            ))
+        }
+        Some(s) => ControlConfig { socket: s.into() },
+    };
+
     Ok(Config {
         dpdk: DpdkConfig {
             eal_args: raw.dpdk.eal_args,
@@ -832,6 +874,7 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         metrics,
         marks,
         conn,
+        control,
     })
 }
 

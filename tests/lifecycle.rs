@@ -127,10 +127,15 @@ fn unavailable_control_cpus_are_refused() {
 fn run_briefly(lcores: &str, env: &[(&str, &str)], stop_after: Option<Duration>) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("dlvs.toml");
-    let text = config("")
-        .replace("\"-l\", \"0\"", &format!("\"-l\", \"{lcores}\""))
-        .replace("device = \"net_null0\"", "device = \"net_null0,no-rx=1\"")
-        .replace("mbufs = 4095", "mbufs = 8191");
+    // Each run its own control socket: these tests run at once.
+    let socket = dir.path().join("dlvs.sock");
+    let text = config(&format!(
+        "[control]\nsocket = {:?}\n",
+        socket.display().to_string()
+    ))
+    .replace("\"-l\", \"0\"", &format!("\"-l\", \"{lcores}\""))
+    .replace("device = \"net_null0\"", "device = \"net_null0,no-rx=1\"")
+    .replace("mbufs = 4095", "mbufs = 8191");
     std::fs::write(&cfg, text).unwrap();
     let mut cmd = Command::new(bin());
     cmd.arg("run")

@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 
 use dpdk::{Device, Eal, Lcore, MbufRing, Mempool, Port, PortConfig, PortMonitor, FRAME_OVERHEAD};
 
+use super::admin::{Admin, Live};
 use super::budget::{self, Budget};
 use super::cpus::{self, ControlCpus};
 use super::metrics::MetricsPublisher;
@@ -71,6 +72,8 @@ pub enum Mode {
 pub enum DaemonError {
     #[error(transparent)]
     Dpdk(#[from] dpdk::DpdkError),
+    #[error(transparent)]
+    Admin(#[from] super::admin::AdminError),
     #[error("{err} (check [dpdk] eal_args: {args:?})")]
     Eal {
         args: Vec<String>,
@@ -207,6 +210,12 @@ pub fn run(
         }
     };
     let data_room = buffer_size(cfg)?;
+    // dlvsadm's socket, in a run (a replay takes no requests): first, so
+    // that a second director on the same socket touches no device.
+    let listener = match mode {
+        Mode::Run => Some(super::admin::bind(&cfg.control.socket)?),
+        Mode::Replay { .. } => None,
+    };
     // The service table, built before DPDK starts: a bad rule costs nothing.
     let mut registry = Registry::default();
     let services = Arc::new(ServiceTable::build(rules, &cfg.marks, &mut registry)?);
@@ -282,16 +291,20 @@ pub fn run(
     // The services the workers run; SIGHUP publishes a new snapshot.
     let published = Published::new(Arc::clone(&services));
     let hup = Arc::new(AtomicBool::new(false));
-    if let (Mode::Run, Some(_)) = (mode, rules_path) {
+    if let Mode::Run = mode {
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
             .map_err(DaemonError::Signal)?;
     }
-    let reload = rules_path.map(|path| Reload {
-        path: path.to_owned(),
-        marks: cfg.marks.clone(),
-        registry: std::mem::take(&mut registry),
-        requested: Arc::clone(&hup),
-    });
+    // The control plane's copy of the rules: dlvsadm's requests and SIGHUP
+    // change them (one at a time) and publish new snapshots.
+    let admin = Mutex::new(Admin::new(
+        rules.clone(),
+        rules_path.map(|p| p.to_owned()),
+        cfg.marks.clone(),
+        std::mem::take(&mut registry),
+        (cfg.conn.capacity * workers) as u64,
+    ));
+
     // With several workers, one steering ring each (datapath::steer).
     let rings: Vec<MbufRing> = if workers > 1 {
         (0..workers)
@@ -357,7 +370,8 @@ pub fn run(
                 exited: &exited,
                 lcores: &lcore_ids,
                 published: &published,
-                reload,
+                admin: &admin,
+                hup: Arc::clone(&hup),
                 expected,
                 period: Duration::from_micros(publish_us),
             };
@@ -383,6 +397,24 @@ pub fn run(
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Err(DaemonError::ControlThread("ended at start".into())),
+            }
+            // The admin thread answers dlvsadm until the workers stop.
+            if let Some(listener) = listener {
+                let (admin, published, shared, stop) = (&admin, &published, &shared, &worker_stop);
+                std::thread::Builder::new()
+                    .name("dlvs-admin".into())
+                    .spawn_scoped(threads, move || {
+                        let live = Live {
+                            published,
+                            stats: shared,
+                        };
+                        super::admin::serve(listener, admin, &live, stop);
+                    })
+                    .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
+                log::info!(
+                    "control socket {} (dlvsadm --socket {0})",
+                    cfg.control.socket.display()
+                );
             }
 
             let mut setups = setups.into_iter();
@@ -780,47 +812,13 @@ struct Control<'a> {
     lcores: &'a [u32],
     /// Where new snapshots of the services go.
     published: &'a Published,
-    /// How to rebuild them on SIGHUP (with a rules file).
-    reload: Option<Reload>,
+    /// The rules, which SIGHUP reloads.
+    admin: &'a Mutex<Admin>,
+    /// Set by SIGHUP.
+    hup: Arc<AtomicBool>,
     /// Replay: the number of frames in the input.
     expected: Option<u64>,
     period: Duration,
-}
-
-/// What a SIGHUP reload needs: the rules file, the marks, the stable ids.
-struct Reload {
-    path: PathBuf,
-    marks: Vec<crate::config::MarkRule>,
-    registry: Registry,
-    requested: Arc<AtomicBool>,
-}
-
-impl Reload {
-    /// Reads the rules again and publishes the new snapshot, all or
-    /// nothing: a bad file keeps the services as they are.
-    fn run(&mut self, published: &Published) {
-        let built = Rules::load(&self.path)
-            .map_err(|e| e.to_string())
-            .and_then(|r| {
-                ServiceTable::build(&r, &self.marks, &mut self.registry).map_err(|e| e.to_string())
-            });
-        match built {
-            Ok(t) => {
-                let (services, dests) = (
-                    t.services().len(),
-                    t.services().iter().map(|s| s.dests.len()).sum::<usize>(),
-                );
-                published.publish(Arc::new(t));
-                log::info!(
-                    "SIGHUP: rules reloaded from {}: {services} virtual service(s), {dests} real server(s)",
-                    self.path.display()
-                );
-            }
-            Err(e) => {
-                log::error!("SIGHUP: rules not reloaded, the services stay as they were: {e}")
-            }
-        }
-    }
 }
 
 impl Control<'_> {
@@ -837,7 +835,8 @@ impl Control<'_> {
             exited,
             lcores,
             published,
-            mut reload,
+            admin,
+            hup,
             expected,
             period,
         } = self;
@@ -856,10 +855,11 @@ impl Control<'_> {
                 // The main thread stopped everything after a failure.
                 break Ok(());
             }
-            if let Some(r) = reload.as_mut() {
-                if r.requested.swap(false, Ordering::AcqRel) {
-                    r.run(published);
-                }
+            if hup.swap(false, Ordering::AcqRel) {
+                admin
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .reload(published);
             }
             if let Some(w) = exited.iter().position(|e| e.load(Ordering::Acquire)) {
                 let lcore = lcores[w];

@@ -18,23 +18,13 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+use crate::datapath::stats::DestStats;
 use crate::service::names::ServiceNames;
 use crate::service::rules::DEFAULT_NETMASK;
 use crate::service::{DestRule, ListOptions, Method, Protocol, ServiceKey, ServiceRule, TunKind};
 
 /// IPVS's version as the kernel reports it (`IP_VS_VERSION_CODE`).
 pub const IPVS_VERSION: &str = "1.2.1";
-
-/// Packet and byte counters of a service or real server (IPVS's
-/// `ip_vs_stats_user`: connections, packets and bytes in and out).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals {
-    pub conns: u64,
-    pub in_packets: u64,
-    pub out_packets: u64,
-    pub in_bytes: u64,
-    pub out_bytes: u64,
-}
 
 /// A real server with its live counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +33,7 @@ pub struct DestView {
     pub active: u32,
     pub inactive: u32,
     pub persistent: u32,
-    pub stats: Totals,
+    pub stats: DestStats,
 }
 
 /// A virtual service with its real servers.
@@ -52,7 +42,7 @@ pub struct ServiceView {
     /// Its `dests` are not used: see [`ServiceView::dests`].
     pub rule: ServiceRule,
     pub dests: Vec<DestView>,
-    pub stats: Totals,
+    pub stats: DestStats,
 }
 
 /// Everything a listing shows, in the table's order.
@@ -342,7 +332,7 @@ fn sched_flags(r: &ServiceRule) -> String {
 }
 
 /// The five counters, each as ipvsadm's `print_largenum` writes it.
-fn largenums(out: &mut String, t: &Totals, exact: bool) {
+fn largenums(out: &mut String, t: &DestStats, exact: bool) {
     for v in [
         t.conns,
         t.in_packets,

@@ -1,5 +1,6 @@
 //! The control plane: bring-up and lifecycle, metrics, summaries.
 
+pub mod admin;
 pub mod budget;
 pub mod cpus;
 pub mod daemon;

@@ -47,7 +47,18 @@ pub struct DestStats {
 }
 
 impl DestStats {
-    fn add(&mut self, o: &DestStats) {
+    /// These counters less `base` (each at least 0), for `-Z`.
+    pub fn since(&self, base: &DestStats) -> DestStats {
+        DestStats {
+            conns: self.conns.saturating_sub(base.conns),
+            in_packets: self.in_packets.saturating_sub(base.in_packets),
+            out_packets: self.out_packets.saturating_sub(base.out_packets),
+            in_bytes: self.in_bytes.saturating_sub(base.in_bytes),
+            out_bytes: self.out_bytes.saturating_sub(base.out_bytes),
+        }
+    }
+
+    pub fn add(&mut self, o: &DestStats) {
         self.conns += o.conns;
         self.in_packets += o.in_packets;
         self.out_packets += o.out_packets;

@@ -176,6 +176,28 @@ pub fn resolve_host(name: &str) -> Result<Ipv4Addr, String> {
     })
 }
 
+/// The host name of `addr` in `/etc/hosts` (the first name of its first
+/// line), for listings without `-n`. DNS is not asked: ipvsadm's
+/// gethostbyaddr(3) would, but a director's listing must not wait on a
+/// resolver; an address without an entry is printed as a number, as
+/// ipvsadm prints one without a name.
+pub fn host_name(addr: Ipv4Addr) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/hosts").ok()?;
+    host_in(&text, addr)
+}
+
+/// The first name of `addr`'s first line in hosts(5) text.
+fn host_in(text: &str, addr: Ipv4Addr) -> Option<String> {
+    text.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        let a = words.next()?.parse::<Ipv4Addr>().ok()?;
+        (a == addr)
+            .then(|| words.next().map(str::to_owned))
+            .flatten()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +245,21 @@ mod tests {
     fn localhost_resolves_to_ipv4() {
         // /etc/hosts answers this without DNS.
         assert_eq!(resolve_host("localhost"), Ok(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn reverse_lookups_take_the_first_entry() {
+        let n =
+            ServiceNames::from_services_text("http 80/tcp www\nwww-alt 80/tcp\ndomain 53/udp\n");
+        assert_eq!(n.name(80, Protocol::Tcp), Some("http"));
+        assert_eq!(n.name(53, Protocol::Udp), Some("domain"));
+        assert_eq!(n.name(53, Protocol::Tcp), None);
+        let hosts =
+            "127.0.0.1 localhost\n# 10.0.0.11 old\n10.0.0.11 web1 web1.lab\n10.0.0.11 other\n";
+        assert_eq!(
+            host_in(hosts, Ipv4Addr::new(10, 0, 0, 11)).as_deref(),
+            Some("web1")
+        );
+        assert_eq!(host_in(hosts, Ipv4Addr::new(10, 0, 0, 12)), None);
     }
 }

@@ -257,6 +257,21 @@ impl Registry {
         e.clone()
     }
 
+    /// The ids of every real server a service has had, in any snapshot
+    /// (a service's statistics are the sum of its servers', departed ones
+    /// included, as IPVS keeps them in the service's own counters).
+    pub fn dest_ids(&self, key: ServiceKey) -> impl Iterator<Item = u32> + '_ {
+        self.dests
+            .iter()
+            .filter(move |((k, _, _), _)| *k == key)
+            .map(|(_, e)| e.id)
+    }
+
+    /// The id a real server has (or had) under a service.
+    pub fn dest_id(&self, key: ServiceKey, addr: Ipv4Addr, port: u16) -> Option<u32> {
+        self.dests.get(&(key, addr, port)).map(|e| e.id)
+    }
+
     /// The counters of a real server by id, also of one no longer in the
     /// current snapshot (its connections still uncount themselves).
     pub fn counters(&self, id: u32) -> Option<&Arc<DestCounters>> {

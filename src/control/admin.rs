@@ -1,0 +1,465 @@
+//! The director's admin socket: what `dlvsadm` asks, and the rules it
+//! changes.
+//!
+//! The contract:
+//!
+//! - One request per connection on a Unix stream socket (`[control]
+//!   socket`, mode 0600): the client writes a JSON [`Request`] (ipvsadm's
+//!   argument words, and standard input for `-R`) and closes its side;
+//!   the director answers one JSON [`Response`] (exit status, standard
+//!   output, standard error) and closes.
+//! - A request is parsed and checked whole, then applied whole or not at
+//!   all: the new rules build a new service table, which is published to
+//!   the workers in one swap (they take it between bursts). `-R` of a whole
+//!   file is one change.
+//! - [`Admin`] is the control plane's one copy of the rules. SIGHUP
+//!   reloads them from the rules file through the same path, so a request
+//!   and a reload never interleave (one mutex, never taken by a worker).
+//! - Exit statuses are ipvsadm's: 2 for a command it would refuse before
+//!   asking the kernel, 255 for one the kernel would refuse (`Service
+//!   already exists`, `No such destination`, ...), 1 for a listing error.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::listing::{self, DestView, Names, ServiceView, View};
+use crate::config::MarkRule;
+use crate::datapath::stats::{DestStats, Stats};
+use crate::service::names::ServiceNames;
+use crate::service::table::{Published, Registry, ServiceTable};
+use crate::service::{Command, Rules, ServiceKey, ServiceRule};
+
+/// The largest request read (a `-R` of some hundred thousand rules).
+const MAX_REQUEST: u64 = 64 << 20;
+
+/// What dlvsadm sends.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Request {
+    /// ipvsadm's arguments, without the program name.
+    pub args: Vec<String>,
+    /// Standard input, for `-R`.
+    #[serde(default)]
+    pub stdin: String,
+}
+
+/// What the director answers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Response {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Response {
+    fn out(stdout: String) -> Response {
+        Response {
+            status: 0,
+            stdout,
+            stderr: String::new(),
+        }
+    }
+
+    fn fail(status: i32, message: impl std::fmt::Display) -> Response {
+        Response {
+            status,
+            stdout: String::new(),
+            stderr: format!("{message}\n"),
+        }
+    }
+}
+
+/// Why the admin socket could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("control socket {path}: another director answers on it (stop it, or give this one its own [control] socket)")]
+    InUse { path: PathBuf },
+    #[error("control socket {path}: {err}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        err: std::io::Error,
+    },
+}
+
+/// What the workers share with the control plane: the published table and
+/// each lcore's counters.
+pub struct Live<'a> {
+    pub published: &'a Published,
+    pub stats: &'a [Arc<Mutex<Stats>>],
+}
+
+/// The rules, and what a new table is built with.
+pub struct Admin {
+    rules: Rules,
+    /// The rules file SIGHUP reads again; `None`: started without one.
+    rules_path: Option<PathBuf>,
+    marks: Vec<MarkRule>,
+    registry: Registry,
+    /// Connection entries of all workers, for the listing's version line.
+    capacity: u64,
+    /// `-Z`: the counters at the last zeroing, by real server id.
+    zeroed: HashMap<u32, DestStats>,
+}
+
+impl Admin {
+    pub fn new(
+        rules: Rules,
+        rules_path: Option<PathBuf>,
+        marks: Vec<MarkRule>,
+        registry: Registry,
+        capacity: u64,
+    ) -> Admin {
+        Admin {
+            rules,
+            rules_path,
+            marks,
+            registry,
+            capacity,
+            zeroed: HashMap::new(),
+        }
+    }
+
+    /// Reads the rules file again (SIGHUP) and publishes it, all or
+    /// nothing: a bad file keeps the services as they are.
+    pub fn reload(&mut self, published: &Published) {
+        let Some(path) = self.rules_path.clone() else {
+            log::info!("SIGHUP: no rules file to reload (started without --rules)");
+            return;
+        };
+        match Rules::load(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|r| self.commit(r, published))
+        {
+            Ok(summary) => log::info!("SIGHUP: rules reloaded from {}: {summary}", path.display()),
+            Err(e) => {
+                log::error!("SIGHUP: rules not reloaded, the services stay as they were: {e}")
+            }
+        }
+    }
+
+    /// Builds and publishes `rules`; they become the current ones only if
+    /// the table builds. Says what changed.
+    fn commit(&mut self, rules: Rules, published: &Published) -> Result<String, String> {
+        let table = ServiceTable::build(&rules, &self.marks, &mut self.registry)
+            .map_err(|e| e.to_string())?;
+        let summary = describe_change(&self.rules, &rules);
+        published.publish(Arc::new(table));
+        self.rules = rules;
+        Ok(summary)
+    }
+
+    /// Answers one request.
+    pub fn handle(&mut self, req: &Request, live: &Live<'_>) -> Response {
+        let words: Vec<&str> = req.args.iter().map(String::as_str).collect();
+        let cmd = match Command::parse(&words) {
+            Ok(c) => c,
+            Err(e) => return Response::fail(2, e),
+        };
+        let shown = words.join(" ");
+        if cmd.changes_rules() {
+            let mut new = self.rules.clone();
+            if let Err(e) = new.apply(&cmd) {
+                return Response::fail(255, e);
+            }
+            return match self.commit(new, live.published) {
+                Ok(summary) => {
+                    log::info!("dlvsadm {shown}: {summary}");
+                    Response::default()
+                }
+                Err(e) => Response::fail(255, e),
+            };
+        }
+        match cmd {
+            Command::Restore => self.restore(&req.stdin, live),
+            Command::List(o) if o.rate => {
+                Response::fail(2, "--rate is not supported yet: use --stats")
+            }
+            Command::List(o) if o.connections => {
+                Response::fail(2, "-c (connections) is not supported yet")
+            }
+            Command::List(o) if o.timeout => Response::fail(2, "--timeout is not supported yet"),
+            // No sync daemon runs (connection sync is not built yet), and
+            // ipvsadm lists none then.
+            Command::List(o) if o.daemon => Response::default(),
+            Command::List(o) => {
+                let ports = names_for(o.numeric);
+                match listing::list(&self.view(live), &o, &names(&ports)) {
+                    Ok(text) => Response::out(text),
+                    Err(e) => Response::fail(1, e),
+                }
+            }
+            Command::Save(numeric) => {
+                let ports = names_for(numeric);
+                Response::out(listing::save(&self.view(live), numeric, &names(&ports)))
+            }
+            Command::Zero(key) => self.zero(key, live),
+            Command::SetTimeouts(_) => Response::fail(255, "--set is not supported yet"),
+            Command::StartDaemon(_) | Command::StopDaemon(_) => Response::fail(
+                255,
+                "the sync daemon is not supported yet (it comes with connection sync)",
+            ),
+            Command::Help | Command::Version => {
+                Response::fail(2, "-h and -v are answered by dlvsadm itself")
+            }
+            _ => Response::fail(2, "not a command"),
+        }
+    }
+
+    /// `-R`: every line a command that changes the services, all applied
+    /// to a copy, published once. Blank lines and `#` comments are skipped
+    /// (ipvsadm-restore filters them before ipvsadm sees the text).
+    fn restore(&mut self, text: &str, live: &Live<'_>) -> Response {
+        let mut new = self.rules.clone();
+        let mut applied = 0usize;
+        for (i, raw) in text.lines().enumerate() {
+            let mut words: Vec<&str> = raw
+                .split_whitespace()
+                .take_while(|w| !w.starts_with('#'))
+                .collect();
+            if words.first() == Some(&"ipvsadm") {
+                words.remove(0);
+            }
+            if words.is_empty() {
+                continue;
+            }
+            let line = i + 1;
+            let result = Command::parse(&words).and_then(|cmd| {
+                if cmd.changes_rules() {
+                    new.apply(&cmd).map_err(|e| e.to_string())
+                } else {
+                    Err(format!(
+                        "{} has no place in a restore: only -A, -E, -D, -a, -e, -d and -C",
+                        cmd.describe()
+                    ))
+                }
+            });
+            if let Err(e) = result {
+                return Response::fail(
+                    255,
+                    format!("-R: line {line}: {}: {e}; nothing was changed", raw.trim()),
+                );
+            }
+            applied += 1;
+        }
+        match self.commit(new, live.published) {
+            Ok(summary) => {
+                log::info!("dlvsadm -R: {applied} command(s): {summary}");
+                Response::default()
+            }
+            Err(e) => Response::fail(255, format!("-R: {e}; nothing was changed")),
+        }
+    }
+
+    /// `-Z`: the counters of one service's real servers, or of all, start
+    /// again from 0 (the workers' own counters run on; listings subtract).
+    fn zero(&mut self, key: Option<ServiceKey>, live: &Live<'_>) -> Response {
+        if let Some(k) = key {
+            if !self.rules.services.iter().any(|s| s.key == k) {
+                return Response::fail(255, "No such service");
+            }
+        }
+        let totals = dest_totals(live.stats);
+        let ids: Vec<u32> = match key {
+            Some(k) => self.registry.dest_ids(k).collect(),
+            None => self
+                .rules
+                .services
+                .iter()
+                .flat_map(|s| self.registry.dest_ids(s.key))
+                .collect(),
+        };
+        for id in ids {
+            let now = totals.get(id as usize).copied().unwrap_or_default();
+            self.zeroed.insert(id, now);
+        }
+        Response::default()
+    }
+
+    /// The rules with their live counts and counters.
+    fn view(&self, live: &Live<'_>) -> View {
+        let (_, table) = live.published.current();
+        let totals = dest_totals(live.stats);
+        let stats_of = |id: u32| {
+            let now = totals.get(id as usize).copied().unwrap_or_default();
+            match self.zeroed.get(&id) {
+                Some(base) => now.since(base),
+                None => now,
+            }
+        };
+        let services = self
+            .rules
+            .services
+            .iter()
+            .map(|rule| {
+                let running = table.services().iter().find(|s| s.key == rule.key);
+                let dests = rule
+                    .dests
+                    .iter()
+                    .map(|d| {
+                        let id = self.registry.dest_id(rule.key, d.addr, d.port);
+                        let counters = running
+                            .and_then(|s| s.dests.iter().find(|t| Some(t.id) == id))
+                            .map(|t| &t.counters);
+                        let load = |f: fn(&crate::service::table::DestCounters) -> u32| {
+                            counters.map(|c| f(c)).unwrap_or(0)
+                        };
+                        DestView {
+                            rule: d.clone(),
+                            active: load(|c| c.active.load(Ordering::Relaxed)),
+                            inactive: load(|c| c.inactive.load(Ordering::Relaxed)),
+                            persistent: load(|c| c.persist.load(Ordering::Relaxed)),
+                            stats: id.map(stats_of).unwrap_or_default(),
+                        }
+                    })
+                    .collect();
+                let mut stats = DestStats::default();
+                for id in self.registry.dest_ids(rule.key) {
+                    stats.add(&stats_of(id));
+                }
+                ServiceView {
+                    rule: ServiceRule {
+                        dests: Vec::new(),
+                        ..rule.clone()
+                    },
+                    dests,
+                    stats,
+                }
+            })
+            .collect();
+        View {
+            capacity: self.capacity,
+            services,
+        }
+    }
+}
+
+/// Each real server's traffic summed over the lcores, by id.
+fn dest_totals(stats: &[Arc<Mutex<Stats>>]) -> Vec<DestStats> {
+    let mut sum: Vec<DestStats> = Vec::new();
+    for s in stats {
+        let s = s.lock().unwrap_or_else(|p| p.into_inner());
+        if sum.len() < s.dests.len() {
+            sum.resize(s.dests.len(), DestStats::default());
+        }
+        for (a, b) in sum.iter_mut().zip(&s.dests) {
+            a.add(b);
+        }
+    }
+    sum
+}
+
+/// Port names for a listing: none are read with `-n`.
+fn names_for(numeric: bool) -> ServiceNames {
+    if numeric {
+        ServiceNames::default()
+    } else {
+        ServiceNames::system()
+    }
+}
+
+fn names(ports: &ServiceNames) -> Names<'_> {
+    Names {
+        ports,
+        host: &crate::service::names::host_name,
+    }
+}
+
+/// "2 virtual service(s), 5 real server(s) (was 1, 3)".
+fn describe_change(old: &Rules, new: &Rules) -> String {
+    let count = |r: &Rules| {
+        (
+            r.services.len(),
+            r.services.iter().map(|s| s.dests.len()).sum::<usize>(),
+        )
+    };
+    let ((s0, d0), (s1, d1)) = (count(old), count(new));
+    format!("{s1} virtual service(s), {d1} real server(s) (was {s0}, {d0})")
+}
+
+/// The open control socket; its file goes when this is dropped.
+pub struct Bound {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Opens the socket at `path`: its directory is made if missing, a stale
+/// socket file (no one answers on it) is replaced, one a live director
+/// answers on is refused. Mode 0600.
+pub fn bind(path: &Path) -> Result<Bound, AdminError> {
+    let io = |err| AdminError::Io {
+        path: path.to_owned(),
+        err,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(AdminError::InUse {
+                path: path.to_owned(),
+            });
+        }
+        std::fs::remove_file(path).map_err(io)?;
+    }
+    let listener = UnixListener::bind(path).map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    let bound = Bound {
+        listener,
+        path: path.to_owned(),
+    };
+    bound.listener.set_nonblocking(true).map_err(io)?;
+    Ok(bound)
+}
+
+/// Answers requests until `stop`, then removes the socket file.
+pub fn serve(bound: Bound, admin: &Mutex<Admin>, live: &Live<'_>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        match bound.listener.accept() {
+            Ok((stream, _)) => {
+                if let Err(e) = answer(stream, admin, live) {
+                    log::warn!("control socket: a request failed: {e}");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                log::warn!("control socket: accept: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn answer(mut stream: UnixStream, admin: &Mutex<Admin>, live: &Live<'_>) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    // A client that stalls cannot hold the socket (and the rules) long.
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let mut text = String::new();
+    (&mut stream).take(MAX_REQUEST).read_to_string(&mut text)?;
+    let response = match serde_json::from_str::<Request>(&text) {
+        Ok(req) => admin
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .handle(&req, live),
+        Err(e) => Response::fail(2, format!("malformed request: {e}")),
+    };
+    let mut out = serde_json::to_string(&response).map_err(std::io::Error::other)?;
+    out.push('\n');
+    stream.write_all(out.as_bytes())
+}

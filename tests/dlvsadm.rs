@@ -1,0 +1,223 @@
+//! dlvsadm against a running director: the session of
+//! tests/golden/dlvsadm.json (written by scripts/gen-dlvsadm-golden from a
+//! model of the table with ipvsadm 1.31's formats and messages) is played
+//! through the real binaries, and every command must print and exit
+//! exactly as expected.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// Runs dlvsadm with `args` (and `stdin`); (status, stdout, stderr).
+fn dlvsadm(socket: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dlvsadm"))
+        .args(args)
+        .env("DLVS_SOCKET", socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running dlvsadm");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A director on a net_pcap port that reads the golden traffic once, with
+/// its control socket in `dir`; stopped with SIGTERM when dropped.
+struct Director {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Director {
+    fn start(dir: &Path, rules: &str) -> Director {
+        let socket = dir.join("dlvs.sock");
+        let traffic = golden_dir().join("dlvsadm-traffic.pcap");
+        let cfg = common::l4_config(
+            &[],
+            &format!("[control]\nsocket = {:?}\n", socket.display().to_string()),
+        )
+        .replace(
+            "device = \"net_null0\"",
+            &format!(
+                "device = \"net_pcap0,rx_pcap={},tx_pcap={}\"",
+                traffic.display(),
+                dir.join("out.pcap").display()
+            ),
+        );
+        std::fs::write(dir.join("dlvs.toml"), cfg).unwrap();
+        std::fs::write(dir.join("dlvs.rules"), rules).unwrap();
+        let child = Command::new(common::bin())
+            .arg("run")
+            .arg("--config")
+            .arg(dir.join("dlvs.toml"))
+            .arg("--rules")
+            .arg(dir.join("dlvs.rules"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("dlvs.log")).unwrap())
+            .spawn()
+            .expect("running dlvs");
+        Director { child, socket }
+    }
+
+    /// Stops it with SIGTERM; true if it exited 0 within 10 s.
+    fn stop(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        false
+    }
+}
+
+impl Drop for Director {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn a_dlvsadm_session_prints_and_exits_as_ipvsadm() {
+    let golden: Value =
+        serde_json::from_str(&std::fs::read_to_string(golden_dir().join("dlvsadm.json")).unwrap())
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Director::start(dir.path(), golden["rules"].as_str().unwrap());
+    let steps = golden["steps"].as_array().unwrap();
+    let text = |v: &Value| v.as_str().unwrap().to_owned();
+
+    // The first two steps list the table once the traffic has been counted:
+    // the connection counts at once, the workers' traffic counters when
+    // they next publish them (every 100 ms).
+    let (first, stats) = (text(&steps[0]["stdout"]), text(&steps[1]["stdout"]));
+    let start = Instant::now();
+    loop {
+        let (status, out, err) = dlvsadm(&d.socket, &["-L", "-n"], None);
+        if status == 0 && out == first && dlvsadm(&d.socket, &["-Ln", "--stats"], None).1 == stats {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the director never listed what the traffic makes: status {status}\n{out}{err}\nlog:\n{}",
+            std::fs::read_to_string(dir.path().join("dlvs.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mode = std::fs::metadata(&d.socket).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+
+    for (i, step) in steps.iter().enumerate() {
+        let args: Vec<String> = step["args"].as_array().unwrap().iter().map(text).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let stdin = step.get("stdin").map(text);
+        let (status, out, err) = dlvsadm(&d.socket, &args, stdin.as_deref());
+        let want = (
+            step["status"].as_i64().unwrap() as i32,
+            text(&step["stdout"]),
+            text(&step["stderr"]),
+        );
+        assert_eq!(
+            (status, out, err),
+            want,
+            "step {i}: dlvsadm {}",
+            args.join(" ")
+        );
+    }
+    assert!(d.stop(), "dlvs did not stop cleanly");
+    assert!(!d.socket.exists(), "the socket file outlived the director");
+}
+
+/// Without a director, dlvsadm names the socket it tried; a mistake is
+/// named before any director is asked; -h and -v need none.
+#[test]
+fn dlvsadm_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("none.sock");
+    let (status, out, err) = dlvsadm(&socket, &["-Ln"], None);
+    assert_eq!((status, out.as_str()), (2, ""));
+    assert!(
+        err.contains(&socket.display().to_string()) && err.contains("Is dlvs running?"),
+        "{err}"
+    );
+    let (status, _, err) = dlvsadm(
+        &socket,
+        &["-A", "-t", "10.0.0.1:80", "-r", "10.0.0.2"],
+        None,
+    );
+    assert_eq!(
+        (status, err.as_str()),
+        (
+            2,
+            "Illegal 'real-server' option with the 'add-service' command\n"
+        )
+    );
+    let (status, out, _) = dlvsadm(&socket, &["-h"], None);
+    assert!(
+        status == 0 && out.contains("Usage:") && out.contains("--socket"),
+        "{out}"
+    );
+    let (status, out, _) = dlvsadm(&socket, &["-v"], None);
+    assert!(status == 0 && out.starts_with("dlvsadm v"), "{out}");
+}
+
+/// A second director on the same socket is refused with a message naming
+/// it, and the first keeps answering.
+#[test]
+fn a_socket_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Director::start(dir.path(), "");
+    let start = Instant::now();
+    while dlvsadm(&first.socket, &["-Ln"], None).0 != 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the first director never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.path().join("dlvs.toml"),
+        second.path().join("dlvs.toml"),
+    )
+    .unwrap();
+    let out = Command::new(common::bin())
+        .arg("run")
+        .arg("--config")
+        .arg(second.path().join("dlvs.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("another director answers on it"), "{err}");
+    assert_eq!(dlvsadm(&first.socket, &["-Ln"], None).0, 0);
+    assert!(first.stop());
+}
