@@ -26,10 +26,11 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::estimator::{Estimator, PERIOD};
 use super::listing::{self, DestView, Names, ServiceView, View};
 use crate::config::MarkRule;
 use crate::datapath::stats::{DestStats, Stats};
@@ -107,6 +108,10 @@ pub struct Admin {
     capacity: u64,
     /// `-Z`: the counters at the last zeroing, by real server id.
     zeroed: HashMap<u32, DestStats>,
+    /// `--rate`: by real server id, and by service.
+    dest_rates: HashMap<u32, Estimator>,
+    service_rates: HashMap<ServiceKey, Estimator>,
+    last_tick: Instant,
 }
 
 impl Admin {
@@ -124,7 +129,47 @@ impl Admin {
             registry,
             capacity,
             zeroed: HashMap::new(),
+            dest_rates: HashMap::new(),
+            service_rates: HashMap::new(),
+            last_tick: Instant::now(),
         }
+    }
+
+    /// Runs the rate estimators when a period has passed (the control
+    /// thread calls this on every round).
+    pub fn tick(&mut self, stats: &[Arc<Mutex<Stats>>]) {
+        if self.last_tick.elapsed() < PERIOD {
+            return;
+        }
+        self.last_tick += PERIOD;
+        if self.last_tick.elapsed() >= PERIOD {
+            // Late by a whole period (a stalled control thread): restart
+            // the schedule rather than tick twice at once.
+            self.last_tick = Instant::now();
+        }
+        let totals = dest_totals(stats);
+        let at = |id: u32| totals.get(id as usize).copied().unwrap_or_default();
+        let mut services = HashMap::new();
+        for s in &self.rules.services {
+            let mut sum = DestStats::default();
+            for id in self.registry.dest_ids(s.key) {
+                let now = at(id);
+                sum.add(&now);
+                self.dest_rates
+                    .entry(id)
+                    .or_insert_with(|| Estimator::new(&now))
+                    .tick(&now);
+            }
+            let mut e = self
+                .service_rates
+                .remove(&s.key)
+                .unwrap_or_else(|| Estimator::new(&sum));
+            e.tick(&sum);
+            services.insert(s.key, e);
+        }
+        // A deleted service's estimator goes with it (a new one under the
+        // same key starts from nothing, as in the kernel).
+        self.service_rates = services;
     }
 
     /// Reads the rules file again (SIGHUP) and publishes it, all or
@@ -179,9 +224,6 @@ impl Admin {
         }
         match cmd {
             Command::Restore => self.restore(&req.stdin, live),
-            Command::List(o) if o.rate => {
-                Response::fail(2, "--rate is not supported yet: use --stats")
-            }
             Command::List(o) if o.connections => {
                 Response::fail(2, "-c (connections) is not supported yet")
             }
@@ -276,9 +318,20 @@ impl Admin {
                 .flat_map(|s| self.registry.dest_ids(s.key))
                 .collect(),
         };
-        for id in ids {
-            let now = totals.get(id as usize).copied().unwrap_or_default();
-            self.zeroed.insert(id, now);
+        // The kernel zeroes the estimators too (`ip_vs_zero_estimator`).
+        for id in &ids {
+            let now = totals.get(*id as usize).copied().unwrap_or_default();
+            self.zeroed.insert(*id, now);
+            self.dest_rates.insert(*id, Estimator::new(&now));
+        }
+        for s in &self.rules.services {
+            if key.map_or(true, |k| k == s.key) {
+                let mut sum = DestStats::default();
+                for id in self.registry.dest_ids(s.key) {
+                    sum.add(&totals.get(id as usize).copied().unwrap_or_default());
+                }
+                self.service_rates.insert(s.key, Estimator::new(&sum));
+            }
         }
         Response::default()
     }
@@ -317,6 +370,10 @@ impl Admin {
                             inactive: load(|c| c.inactive.load(Ordering::Relaxed)),
                             persistent: load(|c| c.persist.load(Ordering::Relaxed)),
                             stats: id.map(stats_of).unwrap_or_default(),
+                            rates: id
+                                .and_then(|i| self.dest_rates.get(&i))
+                                .map(Estimator::rates)
+                                .unwrap_or_default(),
                         }
                     })
                     .collect();
@@ -331,6 +388,11 @@ impl Admin {
                     },
                     dests,
                     stats,
+                    rates: self
+                        .service_rates
+                        .get(&rule.key)
+                        .map(Estimator::rates)
+                        .unwrap_or_default(),
                 }
             })
             .collect();

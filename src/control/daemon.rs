@@ -855,11 +855,12 @@ impl Control<'_> {
                 // The main thread stopped everything after a failure.
                 break Ok(());
             }
-            if hup.swap(false, Ordering::AcqRel) {
-                admin
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .reload(published);
+            {
+                let mut a = admin.lock().unwrap_or_else(|p| p.into_inner());
+                if hup.swap(false, Ordering::AcqRel) {
+                    a.reload(published);
+                }
+                a.tick(&shared);
             }
             if let Some(w) = exited.iter().position(|e| e.load(Ordering::Acquire)) {
                 let lcore = lcores[w];

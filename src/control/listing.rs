@@ -18,6 +18,7 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+use super::estimator::Rates;
 use crate::datapath::stats::DestStats;
 use crate::service::names::ServiceNames;
 use crate::service::rules::DEFAULT_NETMASK;
@@ -34,6 +35,7 @@ pub struct DestView {
     pub inactive: u32,
     pub persistent: u32,
     pub stats: DestStats,
+    pub rates: Rates,
 }
 
 /// A virtual service with its real servers.
@@ -43,6 +45,7 @@ pub struct ServiceView {
     pub rule: ServiceRule,
     pub dests: Vec<DestView>,
     pub stats: DestStats,
+    pub rates: Rates,
 }
 
 /// Everything a listing shows, in the table's order.
@@ -60,8 +63,9 @@ pub struct Names<'a> {
     pub host: &'a dyn Fn(Ipv4Addr) -> Option<String>,
 }
 
-/// `-L` (without `-c`, `--timeout`, `--daemon`, `--rate`: the caller
-/// answers those). A service asked for that does not exist is ipvsadm's
+/// `-L` (without `-c`, `--timeout`, `--daemon`: the caller answers
+/// those). Of `--stats`, `--rate`, `--thresholds`, `--persistent-conn` and
+/// `--tun-info`, the first in that order is shown, as ipvsadm does. A service asked for that does not exist is ipvsadm's
 /// `No such service`.
 pub fn list(view: &View, o: &ListOptions, names: &Names<'_>) -> Result<String, String> {
     let mut out = String::new();
@@ -181,6 +185,13 @@ fn title(out: &mut String, o: &ListOptions) {
             "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
         );
         out.push_str("  -> RemoteAddress:Port\n");
+    } else if o.rate {
+        let _ = writeln!(
+            out,
+            "{prot:<33} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
+        );
+        out.push_str("  -> RemoteAddress:Port\n");
     } else if o.thresholds {
         let _ = writeln!(
             out,
@@ -229,6 +240,15 @@ fn service_line(out: &mut String, s: &ServiceView, o: &ListOptions, names: &Name
         out.push('\n');
         return;
     }
+    if o.rate {
+        let _ = write!(out, "{name:<33}");
+        let r = &s.rates;
+        for v in [r.cps, r.in_pps, r.out_pps, r.in_bps, r.out_bps] {
+            largenum(out, v, o.exact);
+        }
+        out.push('\n');
+        return;
+    }
     let _ = write!(out, "{name} {}", r.scheduler);
     if !r.flags.is_empty() {
         let _ = write!(out, " ({})", sched_flags(r));
@@ -257,8 +277,32 @@ fn dest_line(out: &mut String, s: &ServiceView, d: &DestView, o: &ListOptions, n
         Method::Tun(_) => "Tunnel",
     };
     if o.stats {
+        // ipvsadm reads a real server's connection and packet counters
+        // as 32 bits (libipvs's `ipvs_parse_stats`), its byte counters whole.
+        let low = |v: u64| u64::from(v as u32);
+        let st = DestStats {
+            conns: low(d.stats.conns),
+            in_packets: low(d.stats.in_packets),
+            out_packets: low(d.stats.out_packets),
+            ..d.stats
+        };
         let _ = write!(out, "  -> {name:<28}");
-        largenums(out, &d.stats, o.exact);
+        largenums(out, &st, o.exact);
+        out.push('\n');
+    } else if o.rate {
+        // The three packet rates unscaled, the byte rates scaled; all read
+        // as 32 bits.
+        let r = &d.rates;
+        let low = |v: u64| v as u32;
+        let _ = write!(
+            out,
+            "  -> {name:<28} {:>8} {:>8} {:>8}",
+            low(r.cps),
+            low(r.in_pps),
+            low(r.out_pps)
+        );
+        largenum(out, low(r.in_bps).into(), o.exact);
+        largenum(out, low(r.out_bps).into(), o.exact);
         out.push('\n');
     } else if o.thresholds {
         let _ = writeln!(

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod budget;
 pub mod cpus;
 pub mod daemon;
+pub mod estimator;
 pub mod listing;
 pub mod metrics;
 pub mod summary;
