@@ -33,9 +33,10 @@ use serde::{Deserialize, Serialize};
 use super::estimator::{Estimator, PERIOD};
 use super::listing::{self, DestView, Names, ServiceView, View};
 use crate::config::MarkRule;
+use crate::conn::dump::{ConnRecord, DumpSlot};
 use crate::datapath::stats::{DestStats, Stats};
 use crate::service::names::ServiceNames;
-use crate::service::table::{Published, Registry, ServiceTable};
+use crate::service::table::{Published, Registry, ServiceTable, StateTimeouts};
 use crate::service::{Command, Rules, ServiceKey, ServiceRule};
 
 /// The largest request read (a `-R` of some hundred thousand rules).
@@ -95,6 +96,8 @@ pub enum AdminError {
 pub struct Live<'a> {
     pub published: &'a Published,
     pub stats: &'a [Arc<Mutex<Stats>>],
+    /// Each worker's connection listing.
+    pub dumps: &'a [DumpSlot],
 }
 
 /// The rules, and what a new table is built with.
@@ -106,6 +109,8 @@ pub struct Admin {
     registry: Registry,
     /// Connection entries of all workers, for the listing's version line.
     capacity: u64,
+    /// `--set`'s timeouts, published with every table.
+    timeouts: StateTimeouts,
     /// `-Z`: the counters at the last zeroing, by real server id.
     zeroed: HashMap<u32, DestStats>,
     /// `--rate`: by real server id, and by service.
@@ -128,6 +133,7 @@ impl Admin {
             marks,
             registry,
             capacity,
+            timeouts: StateTimeouts::default(),
             zeroed: HashMap::new(),
             dest_rates: HashMap::new(),
             service_rates: HashMap::new(),
@@ -193,8 +199,9 @@ impl Admin {
     /// Builds and publishes `rules`; they become the current ones only if
     /// the table builds. Says what changed.
     fn commit(&mut self, rules: Rules, published: &Published) -> Result<String, String> {
-        let table = ServiceTable::build(&rules, &self.marks, &mut self.registry)
+        let mut table = ServiceTable::build(&rules, &self.marks, &mut self.registry)
             .map_err(|e| e.to_string())?;
+        table.set_timeouts(self.timeouts);
         let summary = describe_change(&self.rules, &rules);
         published.publish(Arc::new(table));
         self.rules = rules;
@@ -224,10 +231,20 @@ impl Admin {
         }
         match cmd {
             Command::Restore => self.restore(&req.stdin, live),
-            Command::List(o) if o.connections => {
-                Response::fail(2, "-c (connections) is not supported yet")
+            Command::List(o) if o.connections => match connections(live) {
+                Some(records) => {
+                    let ports = names_for(o.numeric);
+                    Response::out(listing::connections(&records, &o, &names(&ports)))
+                }
+                None => Response::fail(1, "the workers did not list their connections in time"),
+            },
+            Command::List(o) if o.timeout => {
+                let t = self.timeouts.shown();
+                Response::out(format!(
+                    "Timeout (tcp tcpfin udp): {} {} {}\n",
+                    t.tcp, t.tcp_fin, t.udp
+                ))
             }
-            Command::List(o) if o.timeout => Response::fail(2, "--timeout is not supported yet"),
             // No sync daemon runs (connection sync is not built yet), and
             // ipvsadm lists none then.
             Command::List(o) if o.daemon => Response::default(),
@@ -243,7 +260,27 @@ impl Admin {
                 Response::out(listing::save(&self.view(live), numeric, &names(&ports)))
             }
             Command::Zero(key) => self.zero(key, live),
-            Command::SetTimeouts(_) => Response::fail(255, "--set is not supported yet"),
+            Command::SetTimeouts(t) => {
+                let before = self.timeouts;
+                self.timeouts.set(&t);
+                let rules = self.rules.clone();
+                match self.commit(rules, live.published) {
+                    Ok(_) => {
+                        let t = self.timeouts.shown();
+                        log::info!(
+                            "dlvsadm {shown}: timeouts now tcp {} s, tcpfin {} s, udp {} s",
+                            t.tcp,
+                            t.tcp_fin,
+                            t.udp
+                        );
+                        Response::default()
+                    }
+                    Err(e) => {
+                        self.timeouts = before;
+                        Response::fail(255, e)
+                    }
+                }
+            }
             Command::StartDaemon(_) | Command::StopDaemon(_) => Response::fail(
                 255,
                 "the sync daemon is not supported yet (it comes with connection sync)",
@@ -401,6 +438,28 @@ impl Admin {
             services,
         }
     }
+}
+
+/// Every worker's connections, asked of each at once (a worker answers a
+/// chunk of its table per flush round); `None` if one has not answered
+/// within 10 s (a stopped worker).
+fn connections(live: &Live<'_>) -> Option<Vec<ConnRecord>> {
+    let asked: Vec<u64> = live.dumps.iter().map(DumpSlot::ask).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut all = Vec::new();
+    for (slot, gen) in live.dumps.iter().zip(asked) {
+        loop {
+            if let Some(mut records) = slot.take(gen) {
+                all.append(&mut records);
+                break;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    Some(all)
 }
 
 /// Each real server's traffic summed over the lcores, by id.

@@ -50,6 +50,7 @@ use super::cpus::{self, ControlCpus};
 use super::metrics::MetricsPublisher;
 use super::summary::Summary;
 use crate::config::{dev_name, format_cpu_list, Config, Interface};
+use crate::conn::dump::DumpSlot;
 use crate::datapath::pipeline::Learned;
 use crate::datapath::stats::Conflict;
 use crate::datapath::worker::{self, Clock, Steering, WorkerSetup};
@@ -319,6 +320,8 @@ pub fn run(
     let exited: Vec<AtomicBool> = (0..workers).map(|_| AtomicBool::new(false)).collect();
     let names: Vec<String> = cfg.interfaces.iter().map(|i| i.name.clone()).collect();
     let lcore_ids: Vec<u32> = lcores.iter().map(|l| l.id()).collect();
+    // Where dlvsadm -c asks each worker for its connections.
+    let dumps: Vec<DumpSlot> = (0..workers).map(|_| DumpSlot::default()).collect();
 
     let (main_stats, failures, outcome) = eal.scope(|lcore_scope| {
         std::thread::scope(|threads| {
@@ -343,6 +346,7 @@ pub fn run(
                     stop: &worker_stop,
                     services: &published,
                     shared: Arc::clone(&shared[w]),
+                    dump: &dumps[w],
                     peers: senders
                         .iter()
                         .enumerate()
@@ -400,13 +404,15 @@ pub fn run(
             }
             // The admin thread answers dlvsadm until the workers stop.
             if let Some(listener) = listener {
-                let (admin, published, shared, stop) = (&admin, &published, &shared, &worker_stop);
+                let (admin, published, shared, dumps, stop) =
+                    (&admin, &published, &shared, &dumps, &worker_stop);
                 std::thread::Builder::new()
                     .name("dlvs-admin".into())
                     .spawn_scoped(threads, move || {
                         let live = Live {
                             published,
                             stats: shared,
+                            dumps,
                         };
                         super::admin::serve(listener, admin, &live, stop);
                     })

@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use super::estimator::Rates;
+use crate::conn::dump::ConnRecord;
 use crate::datapath::stats::DestStats;
 use crate::service::names::ServiceNames;
 use crate::service::rules::DEFAULT_NETMASK;
@@ -172,6 +173,47 @@ pub fn save(view: &View, numeric: bool, names: &Names<'_>) -> String {
             }
             out.push('\n');
         }
+    }
+    out
+}
+
+/// `-L -c`: the connections and templates as ipvsadm lists
+/// /proc/net/ip_vs_conn (`list_conn`): no sorting, no truncation, the
+/// expiry as minutes and seconds.
+pub fn connections(records: &[ConnRecord], o: &ListOptions, names: &Names<'_>) -> String {
+    let mut out = String::from("IPVS connection entries\n");
+    if o.persistent_conn {
+        let _ = writeln!(
+            out,
+            "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} pe_data",
+            "state", "source", "virtual", "destination", "pe name"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "pro expire {:<11} {:<18} {:<18} destination",
+            "state", "source", "virtual"
+        );
+    }
+    for r in records {
+        let (proto, protocol) = match r.proto {
+            6 => ("TCP", Some(Protocol::Tcp)),
+            17 => ("UDP", Some(Protocol::Udp)),
+            0 => ("IP", None),
+            _ => ("?", None),
+        };
+        let expire = format!("{:02}:{:02}", r.expires_s / 60, r.expires_s % 60);
+        let end = |a, p| addrport(a, p, protocol, o.numeric, names);
+        // No persistence engine holds data here, so even with
+        // --persistent-conn a line has ipvsadm's six columns.
+        let _ = writeln!(
+            out,
+            "{proto:<3} {expire:<6} {:<11} {:<18} {:<18} {}",
+            r.state,
+            end(r.caddr, r.cport),
+            end(r.vaddr, r.vport),
+            end(r.daddr, r.dport)
+        );
     }
     out
 }

@@ -749,6 +749,54 @@ mod tests {
         h.finish().unwrap();
     }
 
+    /// `ipvsadm --set`'s timeouts reach connections through the published
+    /// table: a connection established after the change gets the new
+    /// ESTABLISHED timeout, a UDP one the new UDP timeout; both paths.
+    #[test]
+    fn published_timeouts_time_new_states() {
+        use crate::conn::dump::{walk, ConnRecord};
+        use crate::service::table::StateTimeouts;
+        use crate::service::Timeouts;
+        let mut h = Harness::new();
+        let cfg = Config::from_toml(CONFIG, Path::new("harness.toml")).unwrap();
+        let rules = Rules::parse(RULES, Path::new("harness.rules")).unwrap();
+        let mut timeouts = StateTimeouts::default();
+        timeouts.set(&Timeouts {
+            tcp: 3600,
+            tcp_fin: 0,
+            udp: 30,
+        });
+        assert_eq!(
+            timeouts.shown(),
+            Timeouts {
+                tcp: 3600,
+                tcp_fin: 120,
+                udp: 30
+            }
+        );
+        for e in [&mut h.engine, &mut h.general] {
+            let mut t = ServiceTable::build(&rules, &cfg.marks, &mut Registry::default()).unwrap();
+            t.set_timeouts(timeouts);
+            e.set_services(Arc::new(t));
+        }
+        let s = seeds();
+        let (syn, ack, ntp) = (&s[4], &s[6], &s[11]);
+        h.feed(0, syn, 1_000_000).unwrap();
+        h.feed(0, ack, 2_000_000).unwrap();
+        h.feed(0, ntp, 2_000_000).unwrap();
+        for e in [&h.engine, &h.general] {
+            let mut records: Vec<ConnRecord> = Vec::new();
+            let mut from = Some(0);
+            while let Some(f) = from {
+                from = walk(e.ctx().conn_table(), f, 2_000_000, &mut records);
+            }
+            let left: Vec<(&str, u64)> = records.iter().map(|r| (r.state, r.expires_s)).collect();
+            assert!(left.contains(&("ESTABLISHED", 3600)), "{left:?}");
+            assert!(left.contains(&("UDP", 30)), "{left:?}");
+        }
+        h.finish().unwrap();
+    }
+
     /// The shapes at the edge of the fast path, each after a connection
     /// exists, and the general path's answer to each (the harness compares
     /// the two engines on every frame): fragments (first, later), IP

@@ -216,6 +216,11 @@ impl Ctx {
         &self.st.l4.stats
     }
 
+    /// This lcore's connection table (for listings).
+    pub fn conn_table(&self) -> &crate::conn::table::ConnTable {
+        &self.st.l4.conns
+    }
+
     /// Connections (and persistence templates) this lcore holds.
     pub fn connections(&self) -> usize {
         self.st.l4.conns.len()

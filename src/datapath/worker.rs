@@ -22,6 +22,7 @@ use super::engine::{Engine, Output};
 use super::packet::{Csum, Packet, PacketBuf, RxMeta};
 use super::pipeline::Learned;
 use super::Stats;
+use crate::conn::dump::{DumpSlot, Walk};
 use crate::datapath::DropReason;
 use crate::service::table::Published;
 
@@ -86,6 +87,8 @@ pub struct WorkerSetup<'a> {
     pub services: &'a Published,
     /// Where the counters are published.
     pub shared: Arc<Mutex<Stats>>,
+    /// Where the control plane asks for this worker's connections.
+    pub dump: &'a DumpSlot,
     pub peers: Vec<SyncSender<Learned>>,
     pub inbox: Receiver<Learned>,
     /// The DPDK port id of each port, in port order (to know which port a
@@ -147,6 +150,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
     let mut next_tick = 0u64;
     // The services' generation the engine runs (it starts with the current).
     let mut generation = w.services.generation();
+    let mut walk = Walk::default();
 
     if let Clock::Tsc = w.clock {
         engine.set_now(micros(start, hz));
@@ -281,6 +285,8 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                 }
             }
             engine.tick(&mut out);
+            // A listing asked for: a chunk of the table per round.
+            walk.step(w.dump, engine.ctx().conn_table(), engine.now());
             for q in w.tx.iter_mut() {
                 q.flush();
             }

@@ -688,6 +688,15 @@ pub(crate) fn parse(words: &[&str], line: usize, lookup: &Lookup<'_>) -> Result<
         Kind::Edit => Command::EditService(build_service(o, line, lookup)?),
         Kind::Del => Command::DeleteService(required(key(&mut o)?)?),
         Kind::Flush => Command::Clear,
+        Kind::List
+            if (o.has(Class::Connection) || o.has(Class::Timeout) || o.has(Class::Daemon))
+                && (o.has(Class::Stats) || o.has(Class::Rate) || o.has(Class::Thresholds))
+                || (o.has(Class::Timeout) || o.has(Class::Daemon))
+                    && o.has(Class::PersistentConn) =>
+        {
+            // ipvsadm's own check after the table's (process_options).
+            return Err("options conflicts in the list command".into());
+        }
         Kind::List => Command::List(ListOptions {
             numeric: o.has(Class::Numeric),
             connections: o.has(Class::Connection),
@@ -1188,6 +1197,14 @@ mod tests {
         assert_eq!(
             cmd("-L -t 10.0.0.100:80 -c").unwrap_err(),
             "The option 'service-address' conflicts with the 'connection' option in the 'list' command"
+        );
+        assert_eq!(
+            cmd("-L -c --stats").unwrap_err(),
+            "options conflicts in the list command"
+        );
+        assert_eq!(
+            cmd("-L --timeout --persistent-conn").unwrap_err(),
+            "options conflicts in the list command"
         );
         assert_eq!(
             cmd("-L --daemon --timeout").unwrap_err(),

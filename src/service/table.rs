@@ -27,8 +27,10 @@ use std::sync::{Arc, Mutex};
 
 use hashbrown::HashMap;
 
+use super::command::Timeouts;
 use super::rules::{Method, Persistence, Protocol, Rules, ServiceKey};
 use crate::config::MarkRule;
+use crate::conn::tcp_state::TcpState;
 use crate::sched::{self, Dests, SchedError, Scheduler};
 
 /// Connection counts of one real server, shared by every worker.
@@ -347,6 +349,66 @@ pub struct ServiceTable {
     /// The coarsest persistence netmask of the first snapshot (steering
     /// keeps a template's clients on one worker; fixed for the run).
     owner_mask: Ipv4Addr,
+    /// Connection timeouts by state (`ipvsadm --set`).
+    timeouts: StateTimeouts,
+}
+
+/// The timeout of each connection state, in µs: IPVS's defaults
+/// (ip_vs_proto_tcp.c `tcp_timeouts`, ip_vs_proto_udp.c), of which
+/// `ipvsadm --set tcp tcpfin udp` changes ESTABLISHED, FIN_WAIT and UDP's
+/// (ip_vs_ctl.c `ip_vs_set_timeout`; 0 keeps one as it is). A new value
+/// applies from a connection's next state change or packet, as in the
+/// kernel, where it applies when the timer is next armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateTimeouts {
+    tcp_us: [u64; TcpState::ALL.len()],
+    udp_us: u64,
+}
+
+impl Default for StateTimeouts {
+    fn default() -> Self {
+        StateTimeouts {
+            tcp_us: TcpState::ALL.map(|s| u64::from(s.timeout_s()) * 1_000_000),
+            // ip_vs_proto_udp.c: 5 minutes.
+            udp_us: 300_000_000,
+        }
+    }
+}
+
+impl StateTimeouts {
+    #[inline(always)]
+    pub fn tcp_us(&self, state: TcpState) -> u64 {
+        self.tcp_us[state as usize]
+    }
+
+    #[inline(always)]
+    pub fn udp_us(&self) -> u64 {
+        self.udp_us
+    }
+
+    /// `--set`: each value in seconds, 0 for unchanged.
+    pub fn set(&mut self, t: &Timeouts) {
+        let us = |s: u32| u64::from(s) * 1_000_000;
+        if t.tcp != 0 {
+            self.tcp_us[TcpState::Established as usize] = us(t.tcp);
+        }
+        if t.tcp_fin != 0 {
+            self.tcp_us[TcpState::FinWait as usize] = us(t.tcp_fin);
+        }
+        if t.udp != 0 {
+            self.udp_us = us(t.udp);
+        }
+    }
+
+    /// What `ipvsadm -L --timeout` shows: tcp, tcpfin, udp in seconds.
+    pub fn shown(&self) -> Timeouts {
+        let s = |us: u64| (us / 1_000_000) as u32;
+        Timeouts {
+            tcp: s(self.tcp_us(TcpState::Established)),
+            tcp_fin: s(self.tcp_us(TcpState::FinWait)),
+            udp: s(self.udp_us),
+        }
+    }
 }
 
 impl Default for ServiceTable {
@@ -361,6 +423,7 @@ impl Default for ServiceTable {
             departed: HashMap::default(),
             vaddrs: hashbrown::HashSet::default(),
             owner_mask: Ipv4Addr::BROADCAST,
+            timeouts: StateTimeouts::default(),
         }
     }
 }
@@ -373,6 +436,17 @@ fn proto_number(p: Protocol) -> u8 {
 }
 
 impl ServiceTable {
+    /// The connection timeouts.
+    #[inline(always)]
+    pub fn timeouts(&self) -> &StateTimeouts {
+        &self.timeouts
+    }
+
+    /// Replaces the connection timeouts (before it is published).
+    pub fn set_timeouts(&mut self, t: StateTimeouts) {
+        self.timeouts = t;
+    }
+
     /// Builds the snapshot of `rules` with the director's `marks`.
     pub fn build(
         rules: &Rules,

@@ -69,8 +69,6 @@ use xmit::send;
 const ICMP: u8 = 1;
 const TCP: u8 = 6;
 const UDP: u8 = 17;
-/// IPVS's UDP timeout (ip_vs_proto_udp.c), in µs.
-const UDP_TIMEOUT_US: u64 = 300_000_000;
 /// Connection slots checked per timer run: a full turn of a 1M-entry
 /// table every 4096 runs (~0.4 s at one run per 100 µs).
 const EXPIRE_BUDGET: usize = 256;
@@ -587,9 +585,9 @@ fn established(
                 c.inactive = !new.is_active();
             }
             c.state = ConnState::Tcp(new);
-            new.timeout_s() as u64 * 1_000_000
+            services.timeouts().tcp_us(new)
         }
-        ConnState::Normal => UDP_TIMEOUT_US,
+        ConnState::Normal => services.timeouts().udp_us(),
     };
     let to = Target {
         dest: c.dest,

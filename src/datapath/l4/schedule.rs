@@ -177,9 +177,9 @@ pub(super) fn schedule(
         n_control: 0,
         // Until the first packet moves it on: TCP's NONE, UDP's only state.
         timeout_us: if flow.proto == TCP {
-            TcpState::None.timeout_s() as u64 * 1_000_000
+            services.timeouts().tcp_us(TcpState::None)
         } else {
-            UDP_TIMEOUT_US
+            services.timeouts().udp_us()
         },
         expires: 0,
         ctl_next: NO_SLOT,
