@@ -52,6 +52,9 @@
 //! [conn]
 //! capacity = 1048576            # connection entries per lcore, allocated at start (default 1048576)
 //! sloppy = false                # true: a mid-connection TCP packet with no entry is scheduled
+//! expire_nodest_conn = false    # true: a connection whose real server was removed ends at its
+//!                               # next client packet, which is taken as new (IPVS's sysctl);
+//!                               # false: such packets are dropped until it expires
 //!
 //! [control]
 //! socket = "/run/dlvs/dlvs.sock"  # dlvsadm's Unix socket, mode 0600 (the default; its
@@ -127,6 +130,7 @@ struct RawMark {
 struct RawConn {
     capacity: Option<usize>,
     sloppy: Option<bool>,
+    expire_nodest_conn: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -406,6 +410,10 @@ pub struct ConnConfig {
     /// Schedule a mid-connection TCP packet that has no entry (IPVS's
     /// `sloppy_tcp`).
     pub sloppy: bool,
+    /// End a connection whose real server was removed at its next client
+    /// packet, and take that packet as new (IPVS's `expire_nodest_conn`);
+    /// otherwise such packets are dropped and the connection expires.
+    pub expire_nodest_conn: bool,
 }
 
 /// Default connection entries per lcore.
@@ -416,6 +424,7 @@ impl Default for ConnConfig {
         ConnConfig {
             capacity: DEFAULT_CONN_CAPACITY,
             sloppy: false,
+            expire_nodest_conn: false,
         }
     }
 }
@@ -846,6 +855,7 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         conn.capacity = c;
     }
     conn.sloppy = raw.conn.sloppy.unwrap_or(false);
+    conn.expire_nodest_conn = raw.conn.expire_nodest_conn.unwrap_or(false);
 
     let control = match raw.control.socket {
         None => ControlConfig::default(),
@@ -1084,7 +1094,7 @@ listen = "127.0.0.1:9900"
     #[test]
     fn marks_and_conn() {
         let c = load(&format!(
-            "{GOOD}\n[[mark]]\nmark = 1\ndestination = \"10.0.0.100/32\"\nprotocol = \"tcp\"\nports = [80, 443]\n\n[[mark]]\nmark = 2\ndestination = \"10.0.1.0/24\"\n\n[conn]\ncapacity = 4096\nsloppy = true\n"
+            "{GOOD}\n[[mark]]\nmark = 1\ndestination = \"10.0.0.100/32\"\nprotocol = \"tcp\"\nports = [80, 443]\n\n[[mark]]\nmark = 2\ndestination = \"10.0.1.0/24\"\n\n[conn]\ncapacity = 4096\nsloppy = true\nexpire_nodest_conn = true\n"
         ))
         .unwrap();
         assert_eq!(c.marks.len(), 2);
@@ -1098,7 +1108,8 @@ listen = "127.0.0.1:9900"
             c.conn,
             ConnConfig {
                 capacity: 4096,
-                sloppy: true
+                sloppy: true,
+                expire_nodest_conn: true,
             }
         );
         assert_eq!(load(GOOD).unwrap().conn, ConnConfig::default());

@@ -63,6 +63,7 @@ reasons! {
     TcpNoConn => "tcp_no_conn": "A TCP segment other than SYN that matches no connection (IPVS without sloppy_tcp).",
     NoDest => "no_dest": "No available real server, and the ICMP port unreachable could not be sent.",
     ConnTableFull => "conn_table_full": "A new connection did not fit the connection table.",
+    DestUnavailable => "dest_unavailable": "A client's packet of a connection whose real server was removed: the connection stays until it expires (and goes on if the server is added back), unless [conn] expire_nodest_conn ends it.",
     SteerRingFull => "steer_ring_full": "The worker that owns the frame had no room in its ring.",
     TunTooBig => "tun_too_big": "TUN: the tunnelled packet would exceed the egress MTU (no fragmentation).",
     NoSuchPort => "no_such_port": "The frame was bound for a port with no transmit queue (counted, never sent).",

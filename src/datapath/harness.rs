@@ -797,6 +797,86 @@ mod tests {
         h.finish().unwrap();
     }
 
+    /// A real server removed while it has a connection (ip_vs_core.c
+    /// `ip_vs_in_hook` with a dest no longer AVAILABLE): by default the
+    /// client's packets are dropped and the connection kept, so it goes
+    /// on when the server is added back; with `expire_nodest_conn` the
+    /// connection ends at the next packet, which is taken as new (a
+    /// mid-connection ACK then has no connection; a SYN is scheduled to a
+    /// server that is there). Both paths, each with its own registry.
+    #[test]
+    fn connections_of_a_removed_server_follow_ipvs() {
+        use crate::config::ConnConfig;
+        use crate::conn::dump::{walk, ConnRecord};
+        use std::net::Ipv4Addr;
+        let cfg = Config::from_toml(CONFIG, Path::new("harness.toml")).unwrap();
+        let s = seeds();
+        let (syn, ack) = (&s[4], &s[6]);
+        let records = |e: &Engine<TestBuf>| {
+            let mut r: Vec<ConnRecord> = Vec::new();
+            let mut from = Some(0);
+            while let Some(f) = from {
+                from = walk(e.ctx().conn_table(), f, 0, &mut r);
+            }
+            r
+        };
+        for expire_nodest_conn in [false, true] {
+            let conn = ConnConfig {
+                capacity: 1024,
+                expire_nodest_conn,
+                ..ConnConfig::default()
+            };
+            let mut h = Harness::new();
+            let mut regs = [Registry::default(), Registry::default()];
+            let table = |reg: &mut Registry, text: &str| {
+                let rules = Rules::parse(text, Path::new("t.rules")).unwrap();
+                Arc::new(ServiceTable::build(&rules, &cfg.marks, reg).unwrap())
+            };
+            h.engine =
+                Engine::with_services(Arc::clone(&h.host), table(&mut regs[0], RULES), &conn, 1);
+            h.general =
+                Engine::with_services(Arc::clone(&h.host), table(&mut regs[1], RULES), &conn, 1);
+            h.general.set_fast_path(false);
+            (h.out, h.general_out) = (Collect::default(), Collect::default());
+            h.engine.announce(&mut h.out);
+            h.general.announce(&mut h.general_out);
+            h.feed(0, syn, 1_000_000).unwrap();
+            let first = records(&h.engine)[0].daddr;
+            assert_eq!(records(&h.general)[0].daddr, first);
+            // Without the server the SYN went to.
+            let without: String = RULES
+                .lines()
+                .filter(|l| !l.contains(&format!("-r {first}:8080")))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let before = h.engine.stats().drops[DropReason::DestUnavailable as usize];
+            for (e, reg) in [&mut h.engine, &mut h.general].into_iter().zip(&mut regs) {
+                e.set_services(table(reg, &without));
+            }
+            h.feed(0, ack, 2_000_000).unwrap();
+            let drops = |h: &Harness, r: DropReason| h.engine.stats().drops[r as usize];
+            if !expire_nodest_conn {
+                assert_eq!(drops(&h, DropReason::DestUnavailable), before + 1);
+                assert_eq!(records(&h.engine).len(), 1, "the connection stays");
+                // Added back (the same id): the connection goes on.
+                for (e, reg) in [&mut h.engine, &mut h.general].into_iter().zip(&mut regs) {
+                    e.set_services(table(reg, RULES));
+                }
+                let sent = h.engine.stats().replied;
+                h.feed(0, ack, 3_000_000).unwrap();
+                assert_eq!(h.engine.stats().replied, sent + 1, "forwarded again");
+            } else {
+                assert_eq!(drops(&h, DropReason::TcpNoConn), 1);
+                assert!(records(&h.engine).is_empty(), "the connection ended");
+                h.feed(0, syn, 3_000_000).unwrap();
+                let now: Vec<Ipv4Addr> = records(&h.engine).iter().map(|r| r.daddr).collect();
+                assert_eq!(now.len(), 1);
+                assert_ne!(now[0], first, "scheduled to a server that is there");
+            }
+            h.finish().unwrap();
+        }
+    }
+
     /// The shapes at the edge of the fast path, each after a connection
     /// exists, and the general path's answer to each (the harness compares
     /// the two engines on every frame): fragments (first, later), IP

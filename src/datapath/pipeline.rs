@@ -154,7 +154,7 @@ impl Ctx {
     pub fn new(host: Arc<Host>) -> Ctx {
         let conn = ConnConfig {
             capacity: 1024,
-            sloppy: false,
+            ..ConnConfig::default()
         };
         Ctx::with_services(host, Arc::default(), &conn, 0)
     }

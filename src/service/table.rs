@@ -533,6 +533,13 @@ impl ServiceTable {
         Ok(t)
     }
 
+    /// Whether a real server of an earlier snapshot is no longer
+    /// configured (its connections may linger).
+    #[inline(always)]
+    pub fn has_departed(&self) -> bool {
+        !self.departed.is_empty()
+    }
+
     /// A configured real server by id: its service and itself.
     #[inline]
     pub fn dest(&self, id: u32) -> Option<(&Service, &Dest)> {

@@ -104,10 +104,14 @@ pub(in crate::datapath) fn forward(
         ident: u16::from_be_bytes([ip[4], ip[5]]),
         frag: Frag::Whole,
     };
-    if let Some(f) = find(&flow, services, st) {
-        return Some(established(
-            pkt, f.slot, f.reply, &flow, total, host, services, st,
-        ));
+    match find(&flow, services, st) {
+        Ok(Some(f)) => {
+            return Some(established(
+                pkt, f.slot, f.reply, &flow, total, host, services, st,
+            ))
+        }
+        Ok(None) => {}
+        Err(r) => return Some(Err(r)),
     }
     Some(match new_flow(pkt, &flow, total, host, services, st) {
         Some(r) => r,

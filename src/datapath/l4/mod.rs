@@ -82,6 +82,8 @@ pub struct L4 {
     /// The next outer IPv4 identification for tunnels.
     ident: u16,
     sloppy: bool,
+    /// `[conn] expire_nodest_conn`.
+    expire_nodest: bool,
     /// Traffic by real server id.
     pub(crate) stats: Vec<DestStats>,
     /// Where the first fragment of each recent datagram went, so that its
@@ -131,6 +133,7 @@ impl L4 {
                 .collect(),
             ident: (seed as u16) | 1,
             sloppy: conn.sloppy,
+            expire_nodest: conn.expire_nodest_conn,
             stats: vec![DestStats::default(); services.dest_id_bound()],
             frags: HashMap::with_capacity_and_hasher(FRAG_MAX, Default::default()),
             frag_order: VecDeque::with_capacity(FRAG_MAX),
@@ -398,10 +401,14 @@ pub(super) fn forward(
     };
 
     // 1. A connection, either direction.
-    if let Some(f) = find(&flow, services, st) {
-        return Some(established(
-            pkt, f.slot, f.reply, &flow, total, host, services, st,
-        ));
+    match find(&flow, services, st) {
+        Ok(Some(f)) => {
+            return Some(established(
+                pkt, f.slot, f.reply, &flow, total, host, services, st,
+            ))
+        }
+        Ok(None) => {}
+        Err(r) => return Some(Err(r)),
     }
     new_flow(pkt, &flow, total, host, services, st)
 }
@@ -481,7 +488,9 @@ fn new_flow(
 // and reading it back through memory as whole words stalled on store
 // forwarding (perf: half of this function's time on the first load).
 #[inline(always)]
-fn find(flow: &Flow, services: &ServiceTable, st: &mut State) -> Option<Found> {
+/// The connection of a packet, either direction; `Ok(None)` for a packet
+/// to schedule as new; an error for one to drop.
+fn find(flow: &Flow, services: &ServiceTable, st: &mut State) -> Result<Option<Found>, DropReason> {
     let now = st.now;
     for kind in [KeyKind::In, KeyKind::Out] {
         let key = ConnKey::new(kind, flow.proto, flow.src, flow.sport, flow.dst, flow.dport);
@@ -497,12 +506,46 @@ fn find(flow: &Flow, services: &ServiceTable, st: &mut State) -> Option<Found> {
                 if let Some(c) = st.l4.conns.remove(f.slot) {
                     services.unbind(c.dest, false, c.inactive);
                 }
-                return None;
+                return Ok(None);
             }
-            return Some(f);
+            if !f.reply && services.has_departed() {
+                return unavailable(f, services, st);
+            }
+            return Ok(Some(f));
         }
     }
-    None
+    Ok(None)
+}
+
+/// A client's packet of a connection whose real server may have been
+/// removed (the table has departed servers). As ip_vs_core.c
+/// `ip_vs_in_hook` does for a dest no longer AVAILABLE: the packet is
+/// dropped and the connection left to expire on its timer (it goes on if
+/// the server is added back, under the same id); with
+/// `expire_nodest_conn` the connection ends now and the packet is taken
+/// as a new one (a SYN is scheduled afresh). A NAT reply is not checked,
+/// as the kernel's `ip_vs_out_hook` does not.
+#[cold]
+fn unavailable(
+    f: Found,
+    services: &ServiceTable,
+    st: &mut State,
+) -> Result<Option<Found>, DropReason> {
+    let gone = st
+        .l4
+        .conns
+        .get(f.slot)
+        .is_some_and(|c| services.dest(c.dest).is_none());
+    if !gone {
+        return Ok(Some(f));
+    }
+    if !st.l4.expire_nodest {
+        return Err(DropReason::DestUnavailable);
+    }
+    if let Some(c) = st.l4.conns.remove(f.slot) {
+        services.unbind(c.dest, false, c.inactive);
+    }
+    Ok(None)
 }
 
 /// Whether a packet is a new connection's SYN that the finished
@@ -671,7 +714,7 @@ mod tests {
     fn hints_follow_the_burst() {
         let conn = ConnConfig {
             capacity: 64,
-            sloppy: false,
+            ..ConnConfig::default()
         };
         let mut l4 = L4::new(&conn, &ServiceTable::default(), 1);
         let (tcp, arp, udp) = (
