@@ -176,7 +176,13 @@ fn real_main() -> anyhow::Result<()> {
         Cmd::Run { config, rules } => {
             let cfg = load(config.as_deref())?;
             let parsed = load_rules(rules.as_deref())?;
-            let s = daemon::run(&cfg, &parsed, rules.as_deref(), &Mode::Run)?;
+            let s = daemon::run(
+                &cfg,
+                config.as_deref(),
+                &parsed,
+                rules.as_deref(),
+                &Mode::Run,
+            )?;
             log::info!("stopped: {}", s.to_json());
             Ok(())
         }
@@ -190,6 +196,7 @@ fn real_main() -> anyhow::Result<()> {
             let parsed = load_rules(rules.as_deref())?;
             let s = daemon::run(
                 &cfg,
+                Some(&config),
                 &parsed,
                 rules.as_deref(),
                 &Mode::Replay { input, output },

@@ -251,3 +251,101 @@ fn a_socket_in_use_is_refused() {
     assert_eq!(dlvsadm(&first.socket, &["-Ln"], None).0, 0);
     assert!(first.stop());
 }
+
+/// Waits until the director's log holds `needle` (10 s at most).
+fn log_says(dir: &Path, needle: &str) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let log = std::fs::read_to_string(dir.join("dlvs.log")).unwrap_or_default();
+        if log.contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// SIGHUP reloads the configuration and the rules all or nothing: a
+/// change the running director can take (a [[mark]], [conn] sloppy) is
+/// applied with the rules and logged; one that needs a restart, a broken
+/// configuration and a broken rules file each change nothing, and the log
+/// says why.
+#[test]
+fn sighup_reloads_configuration_and_rules_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11 -g\n";
+    let mut d = Director::start(dir.path(), rules);
+    let start = Instant::now();
+    while dlvsadm(&d.socket, &["-Ln"], None).0 != 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the director never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cfg_path = dir.path().join("dlvs.toml");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    let hup = |d: &Director| {
+        let ok = Command::new("kill")
+            .arg("-HUP")
+            .arg(d.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    let save = |d: &Director| dlvsadm(&d.socket, &["-S", "-n"], None).1;
+
+    // A mark, sloppy TCP and a fwmark service: all taken.
+    let live = cfg.replace("[conn]\n", "[conn]\nsloppy = true\n")
+        + "\n[[mark]]\nmark = 7\ndestination = \"10.0.0.100/32\"\nprotocol = \"tcp\"\nports = [443]\n";
+    std::fs::write(&cfg_path, &live).unwrap();
+    std::fs::write(
+        dir.path().join("dlvs.rules"),
+        format!("{rules}-A -f 7 -s wlc\n-a -f 7 -r 10.0.0.12 -g\n"),
+    )
+    .unwrap();
+    hup(&d);
+    assert!(
+        log_says(
+            dir.path(),
+            "2 virtual service(s), 2 real server(s) (was 1, 1); [[mark]]: 1 rule(s), was 0; [conn] sloppy = true"
+        ),
+        "{}",
+        std::fs::read_to_string(dir.path().join("dlvs.log")).unwrap()
+    );
+    let taken = save(&d);
+    assert!(taken.contains("-A -f 7 -s wlc"), "{taken}");
+
+    // A bigger table needs a restart: nothing changes, the log says why.
+    std::fs::write(
+        &cfg_path,
+        live.replace("capacity = 1024", "capacity = 2048"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("dlvs.rules"), rules).unwrap();
+    hup(&d);
+    assert!(log_says(dir.path(), "[conn] capacity changed in"));
+    assert_eq!(save(&d), taken);
+
+    // A broken configuration, then a broken rules file: nothing changes.
+    std::fs::write(&cfg_path, live.replace("[conn]", "[conn\n")).unwrap();
+    hup(&d);
+    assert!(log_says(
+        dir.path(),
+        "configuration not reloaded (nor the rules)"
+    ));
+    std::fs::write(&cfg_path, &live).unwrap();
+    std::fs::write(
+        dir.path().join("dlvs.rules"),
+        "-A -t 10.0.0.100:80 -s nosuch\n",
+    )
+    .unwrap();
+    hup(&d);
+    assert!(log_says(
+        dir.path(),
+        "rules not reloaded, the services stay as they were"
+    ));
+    assert_eq!(save(&d), taken);
+    assert!(d.stop());
+}

@@ -32,11 +32,11 @@ use serde::{Deserialize, Serialize};
 
 use super::estimator::{Estimator, PERIOD};
 use super::listing::{self, DestView, Names, ServiceView, View};
-use crate::config::MarkRule;
+use crate::config::Config;
 use crate::conn::dump::{ConnRecord, DumpSlot};
 use crate::datapath::stats::{DestStats, Stats};
 use crate::service::names::ServiceNames;
-use crate::service::table::{Published, Registry, ServiceTable, StateTimeouts};
+use crate::service::table::{ConnFlags, Published, Registry, ServiceTable, StateTimeouts};
 use crate::service::{Command, Rules, ServiceKey, ServiceRule};
 
 /// The largest request read (a `-R` of some hundred thousand rules).
@@ -100,12 +100,25 @@ pub struct Live<'a> {
     pub dumps: &'a [DumpSlot],
 }
 
+/// Where the director's configuration and rules came from.
+pub struct Sources {
+    pub config: Config,
+    /// `None`: the built-in demo configuration (never reloaded).
+    pub config_path: Option<PathBuf>,
+    pub rules: Rules,
+    /// `None`: started without `--rules`.
+    pub rules_path: Option<PathBuf>,
+}
+
 /// The rules, and what a new table is built with.
 pub struct Admin {
     rules: Rules,
-    /// The rules file SIGHUP reads again; `None`: started without one.
+    /// The rules file SIGHUP reads again.
     rules_path: Option<PathBuf>,
-    marks: Vec<MarkRule>,
+    /// The configuration (its marks and `[conn]` switches go into every
+    /// table); SIGHUP reads the file again.
+    config: Config,
+    config_path: Option<PathBuf>,
     registry: Registry,
     /// Connection entries of all workers, for the listing's version line.
     capacity: u64,
@@ -120,17 +133,12 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub fn new(
-        rules: Rules,
-        rules_path: Option<PathBuf>,
-        marks: Vec<MarkRule>,
-        registry: Registry,
-        capacity: u64,
-    ) -> Admin {
+    pub fn new(sources: Sources, registry: Registry, capacity: u64) -> Admin {
         Admin {
-            rules,
-            rules_path,
-            marks,
+            rules: sources.rules,
+            rules_path: sources.rules_path,
+            config: sources.config,
+            config_path: sources.config_path,
             registry,
             capacity,
             timeouts: StateTimeouts::default(),
@@ -178,18 +186,52 @@ impl Admin {
         self.service_rates = services;
     }
 
-    /// Reads the rules file again (SIGHUP) and publishes it, all or
-    /// nothing: a bad file keeps the services as they are.
+    /// SIGHUP: reads the configuration and the rules files again and
+    /// publishes them, all or nothing. What the configuration may change
+    /// while running is what travels in the service table (`[[mark]]`,
+    /// `[conn] sloppy` and `expire_nodest_conn`); a change to anything else
+    /// (ports, addresses, DPDK, table sizes) needs a restart and refuses
+    /// the whole reload. Logs what changed, or why nothing did.
     pub fn reload(&mut self, published: &Published) {
-        let Some(path) = self.rules_path.clone() else {
-            log::info!("SIGHUP: no rules file to reload (started without --rules)");
-            return;
+        let config = match &self.config_path {
+            None => None,
+            Some(path) => match Config::load(path) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    log::error!(
+                        "SIGHUP: configuration not reloaded (nor the rules), everything stays as it was: {e}"
+                    );
+                    return;
+                }
+            },
         };
-        match Rules::load(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|r| self.commit(r, published))
-        {
-            Ok(summary) => log::info!("SIGHUP: rules reloaded from {}: {summary}", path.display()),
+        if let (Some(new), Some(path)) = (&config, &self.config_path) {
+            if let Some(section) = needs_restart(&self.config, new) {
+                log::error!(
+                    "SIGHUP: configuration not reloaded (nor the rules), everything stays as it was: \
+                     {section} changed in {}, which applies only at a restart \
+                     (live: [[mark]], [conn] sloppy and expire_nodest_conn)",
+                    path.display()
+                );
+                return;
+            }
+        }
+        let rules = match &self.rules_path {
+            None => self.rules.clone(),
+            Some(path) => match Rules::load(path) {
+                Ok(r) => r,
+                Err(e) => {
+                    log::error!("SIGHUP: rules not reloaded, the services stay as they were: {e}");
+                    return;
+                }
+            },
+        };
+        let from = match &self.rules_path {
+            Some(p) => format!("rules reloaded from {}", p.display()),
+            None => "configuration reloaded (no rules file)".to_owned(),
+        };
+        match self.install(rules, config, published) {
+            Ok(summary) => log::info!("SIGHUP: {from}: {summary}"),
             Err(e) => {
                 log::error!("SIGHUP: rules not reloaded, the services stay as they were: {e}")
             }
@@ -199,10 +241,29 @@ impl Admin {
     /// Builds and publishes `rules`; they become the current ones only if
     /// the table builds. Says what changed.
     fn commit(&mut self, rules: Rules, published: &Published) -> Result<String, String> {
-        let mut table = ServiceTable::build(&rules, &self.marks, &mut self.registry)
+        self.install(rules, None, published)
+    }
+
+    /// [`Admin::commit`] with a new configuration, if given.
+    fn install(
+        &mut self,
+        rules: Rules,
+        config: Option<Config>,
+        published: &Published,
+    ) -> Result<String, String> {
+        let cfg = config.as_ref().unwrap_or(&self.config);
+        let mut table = ServiceTable::build(&rules, &cfg.marks, &mut self.registry)
             .map_err(|e| e.to_string())?;
         table.set_timeouts(self.timeouts);
-        let summary = describe_change(&self.rules, &rules);
+        table.set_conn_flags(ConnFlags::from(&cfg.conn));
+        let mut summary = describe_change(&self.rules, &rules);
+        if let Some(c) = config {
+            for what in config_changes(&self.config, &c) {
+                summary.push_str("; ");
+                summary.push_str(&what);
+            }
+            self.config = c;
+        }
         published.publish(Arc::new(table));
         self.rules = rules;
         Ok(summary)
@@ -491,6 +552,44 @@ fn names(ports: &ServiceNames) -> Names<'_> {
         ports,
         host: &crate::service::names::host_name,
     }
+}
+
+/// The first part of the configuration that differs and cannot change
+/// while the director runs.
+fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
+    let checks: [(&str, bool); 8] = [
+        ("[dpdk]", old.dpdk != new.dpdk),
+        ("[[interface]]", old.interfaces != new.interfaces),
+        ("[[neighbor]]", old.neighbors != new.neighbors),
+        ("[[route]]", old.routes != new.routes),
+        ("[arp]", old.arp != new.arp),
+        ("[metrics]", old.metrics != new.metrics),
+        ("[control]", old.control != new.control),
+        ("[conn] capacity", old.conn.capacity != new.conn.capacity),
+    ];
+    checks.iter().find(|(_, changed)| *changed).map(|(s, _)| *s)
+}
+
+/// What a reload changes of the live part of the configuration.
+fn config_changes(old: &Config, new: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.marks != new.marks {
+        out.push(format!(
+            "[[mark]]: {} rule(s), was {}",
+            new.marks.len(),
+            old.marks.len()
+        ));
+    }
+    if old.conn.sloppy != new.conn.sloppy {
+        out.push(format!("[conn] sloppy = {}", new.conn.sloppy));
+    }
+    if old.conn.expire_nodest_conn != new.conn.expire_nodest_conn {
+        out.push(format!(
+            "[conn] expire_nodest_conn = {}",
+            new.conn.expire_nodest_conn
+        ));
+    }
+    out
 }
 
 /// "2 virtual service(s), 5 real server(s) (was 1, 3)".

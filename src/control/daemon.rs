@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use dpdk::{Device, Eal, Lcore, MbufRing, Mempool, Port, PortConfig, PortMonitor, FRAME_OVERHEAD};
 
-use super::admin::{Admin, Live};
+use super::admin::{Admin, Live, Sources};
 use super::budget::{self, Budget};
 use super::cpus::{self, ControlCpus};
 use super::metrics::MetricsPublisher;
@@ -56,7 +56,7 @@ use crate::datapath::stats::Conflict;
 use crate::datapath::worker::{self, Clock, Steering, WorkerSetup};
 use crate::datapath::{DropReason, Engine, Host, Stats};
 use crate::service::rules::{Rules, ServiceKey};
-use crate::service::table::{Published, Registry, ServiceTable};
+use crate::service::table::{ConnFlags, Published, Registry, ServiceTable};
 use crate::wire::MacAddr;
 
 /// How the director is being run.
@@ -184,6 +184,7 @@ impl Drop for ExitFlag<'_> {
 /// Runs the director; returns the final counters.
 pub fn run(
     cfg: &Config,
+    config_path: Option<&std::path::Path>,
     rules: &Rules,
     rules_path: Option<&std::path::Path>,
     mode: &Mode,
@@ -219,7 +220,9 @@ pub fn run(
     };
     // The service table, built before DPDK starts: a bad rule costs nothing.
     let mut registry = Registry::default();
-    let services = Arc::new(ServiceTable::build(rules, &cfg.marks, &mut registry)?);
+    let mut table = ServiceTable::build(rules, &cfg.marks, &mut registry)?;
+    table.set_conn_flags(ConnFlags::from(&cfg.conn));
+    let services = Arc::new(table);
     log_services(&services, cfg);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -299,9 +302,12 @@ pub fn run(
     // The control plane's copy of the rules: dlvsadm's requests and SIGHUP
     // change them (one at a time) and publish new snapshots.
     let admin = Mutex::new(Admin::new(
-        rules.clone(),
-        rules_path.map(|p| p.to_owned()),
-        cfg.marks.clone(),
+        Sources {
+            config: cfg.clone(),
+            config_path: config_path.map(|p| p.to_owned()),
+            rules: rules.clone(),
+            rules_path: rules_path.map(|p| p.to_owned()),
+        },
         std::mem::take(&mut registry),
         (cfg.conn.capacity * workers) as u64,
     ));

@@ -830,7 +830,9 @@ mod tests {
             let mut regs = [Registry::default(), Registry::default()];
             let table = |reg: &mut Registry, text: &str| {
                 let rules = Rules::parse(text, Path::new("t.rules")).unwrap();
-                Arc::new(ServiceTable::build(&rules, &cfg.marks, reg).unwrap())
+                let mut t = ServiceTable::build(&rules, &cfg.marks, reg).unwrap();
+                t.set_conn_flags((&conn).into());
+                Arc::new(t)
             };
             h.engine =
                 Engine::with_services(Arc::clone(&h.host), table(&mut regs[0], RULES), &conn, 1);

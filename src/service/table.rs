@@ -351,6 +351,26 @@ pub struct ServiceTable {
     owner_mask: Ipv4Addr,
     /// Connection timeouts by state (`ipvsadm --set`).
     timeouts: StateTimeouts,
+    /// `[conn]`'s switches, which a reload may change.
+    conn_flags: ConnFlags,
+}
+
+/// How connections are kept: `[conn] sloppy` and `expire_nodest_conn`
+/// (IPVS's sysctls of those names). They travel with the table so that a
+/// reload of the configuration reaches every worker at its next swap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnFlags {
+    pub sloppy: bool,
+    pub expire_nodest_conn: bool,
+}
+
+impl From<&crate::config::ConnConfig> for ConnFlags {
+    fn from(c: &crate::config::ConnConfig) -> Self {
+        ConnFlags {
+            sloppy: c.sloppy,
+            expire_nodest_conn: c.expire_nodest_conn,
+        }
+    }
 }
 
 /// The timeout of each connection state, in µs: IPVS's defaults
@@ -424,6 +444,7 @@ impl Default for ServiceTable {
             vaddrs: hashbrown::HashSet::default(),
             owner_mask: Ipv4Addr::BROADCAST,
             timeouts: StateTimeouts::default(),
+            conn_flags: ConnFlags::default(),
         }
     }
 }
@@ -445,6 +466,17 @@ impl ServiceTable {
     /// Replaces the connection timeouts (before it is published).
     pub fn set_timeouts(&mut self, t: StateTimeouts) {
         self.timeouts = t;
+    }
+
+    /// `[conn]`'s switches.
+    #[inline(always)]
+    pub fn conn_flags(&self) -> ConnFlags {
+        self.conn_flags
+    }
+
+    /// Replaces `[conn]`'s switches (before it is published).
+    pub fn set_conn_flags(&mut self, f: ConnFlags) {
+        self.conn_flags = f;
     }
 
     /// Builds the snapshot of `rules` with the director's `marks`.

@@ -29,6 +29,13 @@
 #       rules were reloaded, and 10 requests are all answered by rs1; a
 #       SIGHUP with a broken rules file changes nothing (logged), requests
 #       still answered;
+#   (m) dlvsadm during a load run: while wrk runs through NAT, dlvsadm adds
+#       rs2 back to the NAT service, adds a service on :83 with both
+#       servers and switches :80 to wlc; every request exits 0, wrk sees no
+#       socket error and no non-2xx answer; then :83 answers from both
+#       servers, -Ln shows the new table, a bad command is refused with
+#       ipvsadm's message and status and changes nothing (-S -n before and
+#       after), and --stats and -c count :80's connections;
 #   (c) the metrics count connections and no unexpected drops
 #       (tcp_no_conn, no_dest, conn_table_full, steer_ring_full are 0);
 #   (d) dlvs exits 0 on SIGTERM.
@@ -89,6 +96,9 @@ capacity = 65536
 
 [metrics]
 listen = "$METRICS"
+
+[control]
+socket = "$tmp/dlvs.sock"
 EOF2
 rules=$tmp/dlvs.rules
 cat >"$rules" <<EOF2
@@ -205,6 +215,59 @@ for ((i = 0; i < 50; i++)); do
 done
 check "(r) SIGHUP with a broken rules file: refused, logged" test "$refused" = 1
 check "(r) the services stay as they were: 5 of 5 by rs1" only_rs1 5
+
+# (m) dlvsadm while a load runs.
+adm() { DLVS_SOCKET=$tmp/dlvs.sock "$(dirname "$bin")/dlvsadm" "$@"; }
+ip netns exec "$CLI_NS" wrk -t2 -c16 -d4s --timeout 2s "http://$VIP:80/" >"$tmp/wrk-m.txt" 2>&1 &
+wrk_pid=$!
+sleep 0.5
+# shellcheck disable=SC2317 # called through check
+live_changes() {
+    local failed=0 c
+    for c in "-a -t $VIP:80 -r ${RS_IP[1]}:8080 -m" \
+        "-A -t $VIP:83 -s rr" \
+        "-a -t $VIP:83 -r ${RS_IP[0]}:8080 -m" \
+        "-a -t $VIP:83 -r ${RS_IP[1]}:8080 -m -w 2" \
+        "-E -t $VIP:80 -s wlc"; do
+        # shellcheck disable=SC2086 # the words of a command
+        if ! adm $c; then
+            echo "# dlvsadm $c failed"
+            failed=1
+        fi
+        sleep 0.3
+    done
+    ((failed == 0))
+}
+check "(m) five dlvsadm changes while wrk runs: each exits 0" live_changes
+wait "$wrk_pid" || true
+sed "s/^/# wrk during changes: /" "$tmp/wrk-m.txt"
+# shellcheck disable=SC2317 # called through check
+wrk_m_ok() { grep -q 'Requests/sec' "$tmp/wrk-m.txt" && ! grep -qE 'Socket errors|Non-2xx' "$tmp/wrk-m.txt"; }
+check "(m) wrk during the changes: no socket errors, every answer 2xx" wrk_m_ok
+check "(m) the new service $VIP:83: $REQUESTS requests all answered, both servers serving" \
+    run_requests "$NAT_NET.50" "$VIP" 83 NAT83
+listing=$(adm -Ln)
+sed 's/^/# /' <<<"$listing"
+# shellcheck disable=SC2317 # called through check
+listing_ok() {
+    grep -q "^TCP  $VIP:83 rr\$" <<<"$listing" && grep -q "^TCP  $VIP:80 wlc\$" <<<"$listing" &&
+        [[ $(grep -c ':8080  *Masq' <<<"$listing") -eq 6 ]]
+}
+check "(m) -Ln shows :83 with both servers and :80 under wlc with rs2 back" listing_ok
+before=$(adm -S -n)
+set +e
+err=$(adm -a -t "$VIP:84" -r "${RS_IP[0]}:8080" -m 2>&1)
+status=$?
+set -e
+check "(m) a real server for a missing service: 'Service not defined', status 255" \
+    test "$err|$status" = "Service not defined|255"
+check "(m) ... and nothing changed (-S -n before and after)" test "$before" = "$(adm -S -n)"
+conns=$(adm -Ln --stats --exact -t "$VIP:80" | awk 'NR == 3 {print $3}')
+echo "# :80 connections counted: $conns"
+check "(m) --stats counts :80's connections (over 100)" test "${conns:-0}" -gt 100
+listed=$(adm -Lnc | grep -c " $VIP:80 " || true)
+echo "# -Lnc: $listed entries of $VIP:80"
+check "(m) -Lnc lists every worker's connections of :80 (over 100)" test "$listed" -gt 100
 
 # (c) metrics.
 metrics=$(scrape_metrics)

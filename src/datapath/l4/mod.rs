@@ -81,9 +81,6 @@ pub struct L4 {
     sched: Vec<SchedState>,
     /// The next outer IPv4 identification for tunnels.
     ident: u16,
-    sloppy: bool,
-    /// `[conn] expire_nodest_conn`.
-    expire_nodest: bool,
     /// Traffic by real server id.
     pub(crate) stats: Vec<DestStats>,
     /// Where the first fragment of each recent datagram went, so that its
@@ -132,8 +129,6 @@ impl L4 {
                 .map(|(i, s)| s.sched.new_state(seed.wrapping_add(i as u64)))
                 .collect(),
             ident: (seed as u16) | 1,
-            sloppy: conn.sloppy,
-            expire_nodest: conn.expire_nodest_conn,
             stats: vec![DestStats::default(); services.dest_id_bound()],
             frags: HashMap::with_capacity_and_hasher(FRAG_MAX, Default::default()),
             frag_order: VecDeque::with_capacity(FRAG_MAX),
@@ -439,7 +434,7 @@ fn new_flow(
     if host.is_martian_source(src) {
         return Some(Err(DropReason::Ipv4MartianSource));
     }
-    if proto == TCP && (flags & 0x02 == 0 || flags & 0x04 != 0) && !st.l4.sloppy {
+    if proto == TCP && (flags & 0x02 == 0 || flags & 0x04 != 0) && !services.conn_flags().sloppy {
         return Some(Err(DropReason::TcpNoConn));
     }
     let slot = match schedule(si, svc, flow, services, st) {
@@ -539,7 +534,7 @@ fn unavailable(
     if !gone {
         return Ok(Some(f));
     }
-    if !st.l4.expire_nodest {
+    if !services.conn_flags().expire_nodest_conn {
         return Err(DropReason::DestUnavailable);
     }
     if let Some(c) = st.l4.conns.remove(f.slot) {
