@@ -435,7 +435,7 @@ impl Admin {
     }
 
     /// The rules with their live counts and counters.
-    fn view(&self, live: &Live<'_>) -> View {
+    pub fn view(&self, live: &Live<'_>) -> View {
         let (_, table) = live.published.current();
         let totals = dest_totals(live.stats);
         let stats_of = |id: u32| {

@@ -386,19 +386,21 @@ pub fn run(
                 period: Duration::from_micros(publish_us),
             };
             let metrics = cfg.metrics.map(|m| m.listen);
+            let capacity = cfg.conn.capacity;
             let cpus = control_cpus.cpus.clone();
             let interfaces = &cfg.interfaces;
             let lcore_ids = &lcore_ids;
             let control = std::thread::Builder::new()
                 .name("dlvs-control".into())
                 .spawn_scoped(threads, move || {
-                    let publisher = match control_start(&cpus, metrics, interfaces, lcore_ids) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return Ok(());
-                        }
-                    };
+                    let publisher =
+                        match control_start(&cpus, metrics, interfaces, lcore_ids, capacity) {
+                            Ok(p) => p,
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                                return Ok(());
+                            }
+                        };
                     let _ = ready_tx.send(Ok(()));
                     control.run(publisher)
                 })
@@ -725,11 +727,12 @@ fn control_start(
     metrics: Option<SocketAddr>,
     interfaces: &[Interface],
     lcores: &[u32],
+    capacity: usize,
 ) -> Result<Option<MetricsPublisher>, DaemonError> {
     dpdk::thread::set_affinity(cpus)?;
     metrics
         .map(|listen| {
-            MetricsPublisher::install(listen, interfaces, lcores).map_err(|reason| {
+            MetricsPublisher::install(listen, interfaces, lcores, capacity).map_err(|reason| {
                 DaemonError::Metrics {
                     listen: listen.to_string(),
                     reason,
@@ -862,6 +865,13 @@ impl Control<'_> {
             conflicts.check(&shared, &names);
             if let Some(m) = metrics.as_mut() {
                 m.publish(&ports, &shared);
+                let live = Live {
+                    published,
+                    stats: &shared,
+                    dumps: &[],
+                };
+                let view = admin.lock().unwrap_or_else(|p| p.into_inner()).view(&live);
+                m.publish_services(&view);
             }
             if worker_stop.load(Ordering::Acquire) {
                 // The main thread stopped everything after a failure.

@@ -7,16 +7,28 @@
 //! Workers never touch the metrics registry.
 //!
 //! Names follow Prometheus conventions: `_total` for counters, bytes as the
-//! base unit, labels `port` (interface name), `lcore` and `reason`.
+//! base unit, labels `port` (interface name), `lcore` and `reason`; and for
+//! the virtual services, `service` (`tcp/10.0.0.100:80`, `udp/...`,
+//! `fwmark/5`) and `server` (`10.0.0.11:8080`). Services and real servers
+//! come and go: a series not set for [`STALE`] disappears from the output.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use metrics::{Counter, Gauge};
 use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_util::MetricKindMask;
 
+use super::listing::View;
 use crate::config::Interface;
 use crate::datapath::{DropReason, Stats};
+use crate::service::ServiceKey;
+
+/// How long a series outlives its last update (a removed service's or real
+/// server's): several publish intervals, well under a scrape interval's
+/// worth of confusion.
+pub const STALE: Duration = Duration::from_secs(10);
 
 struct PortHandles {
     rx_packets: Counter,
@@ -40,6 +52,7 @@ struct LcoreHandles {
     arp_off_subnet: Counter,
     neighbors_evicted: Counter,
     connections: Gauge,
+    capacity: Gauge,
     steered: Counter,
     held: Gauge,
     drops: Vec<Counter>,
@@ -48,13 +61,21 @@ struct LcoreHandles {
 pub struct MetricsPublisher {
     ports: Vec<PortHandles>,
     lcores: Vec<LcoreHandles>,
+    /// Connection entries per lcore.
+    capacity: usize,
 }
 
 impl MetricsPublisher {
     /// Starts the HTTP exporter and registers every series.
-    pub fn install(listen: SocketAddr, itfs: &[Interface], lcores: &[u32]) -> Result<Self, String> {
+    pub fn install(
+        listen: SocketAddr,
+        itfs: &[Interface],
+        lcores: &[u32],
+        capacity: usize,
+    ) -> Result<Self, String> {
         PrometheusBuilder::new()
             .with_http_listener(listen)
+            .idle_timeout(MetricKindMask::ALL, Some(STALE))
             .install()
             .map_err(|e| e.to_string())?;
         describe();
@@ -89,6 +110,7 @@ impl MetricsPublisher {
                     arp_off_subnet: metrics::counter!("dlvs_lcore_arp_off_subnet_total", &l),
                     neighbors_evicted: metrics::counter!("dlvs_lcore_neighbors_evicted_total", &l),
                     connections: metrics::gauge!("dlvs_lcore_connections", &l),
+                    capacity: metrics::gauge!("dlvs_lcore_connection_capacity", &l),
                     steered: metrics::counter!("dlvs_lcore_steered_packets_total", &l),
                     held: metrics::gauge!("dlvs_lcore_held_packets", &l),
                     drops: DropReason::ALL
@@ -104,7 +126,11 @@ impl MetricsPublisher {
                 }
             })
             .collect();
-        Ok(MetricsPublisher { ports, lcores })
+        Ok(MetricsPublisher {
+            ports,
+            lcores,
+            capacity,
+        })
     }
 
     /// Copies the current counters into the exported series.
@@ -137,9 +163,69 @@ impl MetricsPublisher {
             h.neighbors_evicted.absolute(s.neighbors_evicted);
             h.held.set(s.held as f64);
             h.connections.set(s.connections as f64);
+            h.capacity.set(self.capacity as f64);
             h.steered.absolute(s.steered);
             for (c, v) in h.drops.iter().zip(s.drops.iter()) {
                 c.absolute(*v);
+            }
+        }
+    }
+}
+
+/// A service's label value: `tcp/10.0.0.100:80`, `fwmark/5`.
+pub fn service_label(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => format!("{}/{addr}:{port}", protocol.name()),
+        ServiceKey::Fwmark(m) => format!("fwmark/{m}"),
+    }
+}
+
+impl MetricsPublisher {
+    /// Sets the virtual services' and real servers' series from a view of
+    /// the rules with their live counts (what `dlvsadm -L` shows).
+    pub fn publish_services(&mut self, view: &View) {
+        for s in &view.services {
+            let service = service_label(&s.rule.key);
+            let l = [("service", service.clone())];
+            let st = &s.stats;
+            metrics::counter!("dlvs_service_connections_total", &l).absolute(st.conns);
+            metrics::counter!("dlvs_service_in_packets_total", &l).absolute(st.in_packets);
+            metrics::counter!("dlvs_service_out_packets_total", &l).absolute(st.out_packets);
+            metrics::counter!("dlvs_service_in_bytes_total", &l).absolute(st.in_bytes);
+            metrics::counter!("dlvs_service_out_bytes_total", &l).absolute(st.out_bytes);
+            metrics::gauge!("dlvs_service_connection_rate", &l).set(s.rates.cps as f64);
+            let sum = |f: fn(&super::listing::DestView) -> u32| {
+                s.dests.iter().map(|d| f64::from(f(d))).sum::<f64>()
+            };
+            metrics::gauge!("dlvs_service_active_connections", &l).set(sum(|d| d.active));
+            metrics::gauge!("dlvs_service_inactive_connections", &l).set(sum(|d| d.inactive));
+            metrics::gauge!("dlvs_service_persistent_connections", &l).set(sum(|d| d.persistent));
+            metrics::gauge!("dlvs_service_real_servers", &l).set(s.dests.len() as f64);
+            metrics::gauge!("dlvs_service_available_real_servers", &l)
+                .set(s.dests.iter().filter(|d| d.rule.weight > 0).count() as f64);
+            for d in &s.dests {
+                let l = [
+                    ("service", service.clone()),
+                    ("server", format!("{}:{}", d.rule.addr, d.rule.port)),
+                ];
+                let st = &d.stats;
+                metrics::counter!("dlvs_real_server_connections_total", &l).absolute(st.conns);
+                metrics::counter!("dlvs_real_server_in_packets_total", &l).absolute(st.in_packets);
+                metrics::counter!("dlvs_real_server_out_packets_total", &l)
+                    .absolute(st.out_packets);
+                metrics::counter!("dlvs_real_server_in_bytes_total", &l).absolute(st.in_bytes);
+                metrics::counter!("dlvs_real_server_out_bytes_total", &l).absolute(st.out_bytes);
+                metrics::gauge!("dlvs_real_server_connection_rate", &l).set(d.rates.cps as f64);
+                metrics::gauge!("dlvs_real_server_active_connections", &l).set(f64::from(d.active));
+                metrics::gauge!("dlvs_real_server_inactive_connections", &l)
+                    .set(f64::from(d.inactive));
+                metrics::gauge!("dlvs_real_server_persistent_connections", &l)
+                    .set(f64::from(d.persistent));
+                metrics::gauge!("dlvs_real_server_weight", &l).set(f64::from(d.rule.weight));
             }
         }
     }
@@ -238,6 +324,11 @@ fn describe() {
         "Connections and persistence templates in the lcore's table."
     );
     describe_gauge!(
+        "dlvs_lcore_connection_capacity",
+        "Entries the lcore's connection table holds at most."
+    );
+    describe_services();
+    describe_gauge!(
         "dlvs_lcore_held_packets",
         "Frames held awaiting ARP resolution."
     );
@@ -245,5 +336,76 @@ fn describe() {
         "dlvs_lcore_dropped_packets_total",
         Unit::Count,
         "Frames dropped, by reason."
+    );
+}
+
+fn describe_services() {
+    use metrics::{describe_counter, describe_gauge, Unit};
+    for (who, whose) in [
+        (
+            "service",
+            "the virtual service's real servers, departed ones included",
+        ),
+        ("real_server", "the real server"),
+    ] {
+        // `metrics` keeps descriptions by name: leaked once per process.
+        let name = |what: &str| -> &'static str {
+            Box::leak(format!("dlvs_{who}_{what}").into_boxed_str())
+        };
+        describe_counter!(
+            name("connections_total"),
+            Unit::Count,
+            format!("Connections scheduled to {whose}.")
+        );
+        describe_counter!(
+            name("in_packets_total"),
+            Unit::Count,
+            format!("Packets from clients to {whose}.")
+        );
+        describe_counter!(
+            name("out_packets_total"),
+            Unit::Count,
+            format!("Packets from {whose} to clients (NAT only).")
+        );
+        describe_counter!(
+            name("in_bytes_total"),
+            Unit::Bytes,
+            format!("IP bytes from clients to {whose}.")
+        );
+        describe_counter!(
+            name("out_bytes_total"),
+            Unit::Bytes,
+            format!("IP bytes from {whose} to clients (NAT only).")
+        );
+        describe_gauge!(
+            name("connection_rate"),
+            format!(
+                "New connections per second to {whose} (IPVS's 2 s estimator, as ipvsadm --rate)."
+            )
+        );
+        describe_gauge!(
+            name("active_connections"),
+            format!("Established connections of {whose} (ipvsadm ActiveConn).")
+        );
+        describe_gauge!(
+            name("inactive_connections"),
+            format!("Other connections of {whose} (ipvsadm InActConn).")
+        );
+        describe_gauge!(
+            name("persistent_connections"),
+            format!("Persistence templates of {whose} (ipvsadm PersistConn).")
+        );
+    }
+    describe_gauge!(
+        "dlvs_service_real_servers",
+        "Real servers configured for the virtual service."
+    );
+    describe_gauge!(
+        "dlvs_service_available_real_servers",
+        "Real servers of the virtual service that take new connections (weight above 0)."
+    );
+    describe_gauge!(
+        "dlvs_real_server_weight",
+        "The real server's current weight (0: quiesced)."
     );
 }

@@ -22,6 +22,15 @@
 #   (b) 40 through DR, the same;
 #   (w) load runs, wrk -t2 -c16 for 3 s through NAT and through DR: no
 #       socket errors, no non-2xx answer (requests/s printed);
+#   (s) metrics during a load run: wrk with "Connection: close" through NAT
+#       (one connection per request; NAT sees both sides close, so a reused
+#       client port is a new connection, as in IPVS: through DR a SYN on an
+#       entry still in FIN_WAIT is not, conn_reuse_mode 1); a scrape taken
+#       while it runs passes
+#       `promtool check metrics`; the service's connections counter grew by
+#       wrk's request count (plus at most the connections open at its end
+#       and its socket errors); every metric the shipped alerting rules and
+#       Grafana dashboard (config/monitoring) use is exported;
 #   (p) 20 to the persistent service all reach one server: with two
 #       workers, the client's connections (on both tap queues) are steered
 #       to the worker that holds its template;
@@ -181,6 +190,48 @@ check "(w) wrk through NAT for 3 s: no socket errors, every answer 2xx, over 100
     wrk_ok NAT "http://$VIP:80/"
 check "(w) wrk through DR for 3 s: no socket errors, every answer 2xx, over 100 requests" \
     wrk_ok DR "http://$DR_VIP:81/"
+# (s) metrics during a load run.
+svc80="dlvs_service_connections_total[{]service=\"tcp/$VIP:80\"[}]"
+before=$(msum "$(scrape_metrics)" "$svc80")
+ip netns exec "$CLI_NS" wrk -t2 -c16 -d3s --timeout 2s -H "Connection: close" \
+    "http://$VIP:80/" >"$tmp/wrk-s.txt" 2>&1 &
+wrk_pid=$!
+sleep 1.5
+# (scrape_metrics drops the page's last newline, which the format needs)
+printf '%s\n' "$(scrape_metrics)" >"$tmp/during.prom"
+wait "$wrk_pid" || true
+sed "s/^/# wrk close: /" "$tmp/wrk-s.txt"
+sleep 0.5
+after_scrape=$(scrape_metrics)
+grown=$(($(msum "$after_scrape" "$svc80") - before))
+requests=$(awk '/requests in/ {print $1}' "$tmp/wrk-s.txt")
+errors=$(awk -F'[ ,]+' '/Socket errors/ {s = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; print s}' "$tmp/wrk-s.txt")
+echo "# wrk requests ${requests:-?}, socket errors ${errors:-0}; tcp/$VIP:80 connections counted: $grown"
+# shellcheck disable=SC2317 # called through check
+promtool_ok() {
+    local out rc=0
+    out=$(promtool check metrics <"$tmp/during.prom" 2>&1) || rc=$?
+    [[ -n $out ]] && sed 's/^/# promtool: /' <<<"$out"
+    ((rc == 0)) && grep -q '^dlvs_real_server_active_connections' "$tmp/during.prom"
+}
+check "(s) a scrape during the load passes promtool check metrics" promtool_ok
+# shellcheck disable=SC2317 # called through check
+agrees() { ((requests > 100 && grown >= requests && grown <= requests + 16 + ${errors:-0})); }
+check "(s) the service's connections counter agrees with wrk's request count" agrees
+# shellcheck disable=SC2317 # called through check
+all_exported() {
+    local name missing=0
+    for name in $(grep -ohE 'dlvs_[a-z_]+' "$root/config/monitoring/alerts.yml" \
+        "$root/config/monitoring/grafana-dashboard.json" | sort -u); do
+        if ! grep -q "^$name[{ ]" <<<"$after_scrape"; then
+            echo "# not exported: $name"
+            missing=1
+        fi
+    done
+    ((missing == 0))
+}
+check "(s) every metric of the shipped alerting rules and dashboard is exported" all_exported
+
 check "(p) persistence: 20 requests to $VIP:82 from $NAT_NET.50 all reach one server" \
     run_requests "$NAT_NET.50" "$VIP" 82 persistent 20 persistent
 
