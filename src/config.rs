@@ -25,6 +25,11 @@
 //! mac = "02:00:00:00:00:01"                # optional; default: the device's own
 //! addresses = ["10.0.0.2/24", "10.0.0.100/32"]   # own addresses, VIPs too
 //! mtu = 1500                               # optional (default 1500)
+//! kernel = "lan0"                          # optional: the exception path, a kernel interface
+//!                                          # (net_tap) with this port's MAC and addresses; what
+//!                                          # the data plane does not handle for the director's
+//!                                          # addresses goes to it, what the kernel sends there
+//!                                          # leaves by this port (absent: none; not in replay)
 //!
 //! [[neighbor]]                  # static ARP entries, never aged or replaced
 //! interface = "lan0"
@@ -154,6 +159,7 @@ struct RawInterface {
     #[serde(default)]
     addresses: Vec<String>,
     mtu: Option<u16>,
+    kernel: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,6 +275,9 @@ pub struct Interface {
     /// Own addresses with their prefix lengths; VIPs are /32 entries.
     pub addresses: Vec<Prefix>,
     pub mtu: u16,
+    /// The kernel interface of the exception path (a net_tap with the
+    /// port's MAC and addresses), if any.
+    pub kernel: Option<String>,
 }
 
 /// A static neighbour.
@@ -573,12 +582,36 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         if !(576..=9000).contains(&mtu) {
             return Err(invalid(f("mtu"), format!("{mtu} is outside 576..=9000")));
         }
+        let kernel = match ri.kernel {
+            None => None,
+            Some(k) => {
+                // A Linux interface name: IFNAMSIZ less the NUL, and what
+                // `ip` takes without quoting.
+                let good = (1..=15).contains(&k.len())
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                if !good {
+                    return Err(invalid(
+                        f("kernel"),
+                        format!("{k:?} is not an interface name (1 to 15 of A-Z a-z 0-9 - _ .)"),
+                    ));
+                }
+                if interfaces.iter().any(|o| o.kernel.as_deref() == Some(&k)) {
+                    return Err(invalid(
+                        f("kernel"),
+                        format!("{k:?} is the kernel interface of another interface"),
+                    ));
+                }
+                Some(k)
+            }
+        };
         interfaces.push(Interface {
             name: ri.name,
             device: ri.device,
             mac,
             addresses,
             mtu,
+            kernel,
         });
     }
 

@@ -29,15 +29,24 @@ pub struct Budget {
     pub hold_queue: usize,
     /// Mbufs each worker's steering ring holds at most (0: one worker).
     pub steer_ring: usize,
+    /// Exception paths (kernel taps), each with [`KERNEL_DESC`] RX and TX
+    /// descriptors per worker queue.
+    pub kernel_ports: usize,
 }
+
+/// RX and TX descriptors of an exception path's queue: the director's own
+/// traffic is light.
+pub const KERNEL_DESC: u16 = 128;
 
 impl Budget {
     /// Buffers the director may have out of the pool at once.
     pub fn needed(&self) -> u64 {
         let (p, w) = (self.ports as u64, self.workers as u64);
-        let rings = p * w * (self.rx_desc as u64 + self.tx_desc as u64);
+        let k = self.kernel_ports as u64;
+        let rings = p * w * (self.rx_desc as u64 + self.tx_desc as u64)
+            + k * w * 2 * u64::from(KERNEL_DESC);
         let caches = w * (self.cache as u64 * 3).div_ceil(2);
-        let in_flight = w * (self.hold_queue as u64 + BURST as u64 * (1 + p));
+        let in_flight = w * (self.hold_queue as u64 + BURST as u64 * (1 + p + k));
         let steering = w * self.steer_ring as u64;
         rings + caches + in_flight + steering
     }
@@ -45,12 +54,20 @@ impl Budget {
     /// The breakdown, for the error message.
     pub fn explain(&self) -> String {
         format!(
-            "{} port(s) x {} queue(s) x ({} RX + {} TX descriptors), {} per-worker cache(s) of {}, \
+            "{} port(s) x {} queue(s) x ({} RX + {} TX descriptors){}, {} per-worker cache(s) of {}, \
              {} x ({} held for ARP + bursts{})",
             self.ports,
             self.workers,
             self.rx_desc,
             self.tx_desc,
+            if self.kernel_ports > 0 {
+                format!(
+                    " + {} exception path(s) x {} queue(s) x ({KERNEL_DESC} RX + {KERNEL_DESC} TX)",
+                    self.kernel_ports, self.workers
+                )
+            } else {
+                String::new()
+            },
             self.workers,
             self.cache,
             self.workers,
@@ -85,6 +102,7 @@ mod tests {
             cache: 256,
             hold_queue: 100,
             steer_ring: 0,
+            kernel_ports: 0,
         };
         // rings 2*2*1536, caches 2*384, held and bursts 2*(100+32*3)
         assert_eq!(b.needed(), 6144 + 768 + 392);
@@ -102,6 +120,7 @@ mod tests {
             cache: cache_size(crate::config::DEFAULT_MBUFS) as usize,
             hold_queue: 256,
             steer_ring: 1023,
+            kernel_ports: 0,
         };
         assert!(
             b.needed() <= crate::config::DEFAULT_MBUFS as u64,

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use dpdk::{Device, Eal, Lcore, MbufRing, Mempool, Port, PortConfig, PortMonitor, FRAME_OVERHEAD};
 
 use super::admin::{Admin, Live, Sources};
-use super::budget::{self, Budget};
+use super::budget::{self, Budget, KERNEL_DESC};
 use super::cpus::{self, ControlCpus};
 use super::metrics::MetricsPublisher;
 use super::summary::Summary;
@@ -75,6 +75,12 @@ pub enum DaemonError {
     Dpdk(#[from] dpdk::DpdkError),
     #[error(transparent)]
     Admin(#[from] super::admin::AdminError),
+    #[error("interface {interface}: exception path {kernel}: {reason}")]
+    Kernel {
+        interface: String,
+        kernel: String,
+        reason: String,
+    },
     #[error("{err} (check [dpdk] eal_args: {args:?})")]
     Eal {
         args: Vec<String>,
@@ -250,7 +256,7 @@ pub fn run(
     let workers = lcores.len();
     let socket = eal.lcore_socket(main_lcore) as i32;
 
-    let (devices, need) = probe_devices(&eal, cfg, mode, workers)?;
+    let (devices, kernel_devices, need) = probe_devices(&eal, cfg, mode, workers)?;
     let pool = Mempool::new(
         &eal,
         "dlvs_pkt",
@@ -260,7 +266,14 @@ pub fn run(
         socket,
     )?;
     let (mut ports, macs) = configure_ports(devices, &pool, cfg, mode, workers, socket)?;
-    let host = Arc::new(Host::new(cfg, &macs));
+    let kernel_ports = kernel_taps(kernel_devices, &pool, cfg, &macs, workers, socket)?;
+    let mut host = Host::new(cfg, &macs);
+    // A replay has no exception path: what would go to the kernel is
+    // dropped with its reason, as without one.
+    for (p, k) in host.ports.iter_mut().zip(&kernel_ports) {
+        p.kernel = k.is_some();
+    }
+    let host = Arc::new(host);
     // Per-start randomness for the schedulers (twos) and tunnel idents.
     let seeds = std::collections::hash_map::RandomState::new();
 
@@ -361,6 +374,14 @@ pub fn run(
                         .collect(),
                     inbox: inbox.take().expect("one inbox per worker"),
                     port_ids: ports.iter().map(|p| p.id()).collect(),
+                    kernel_rx: kernel_ports
+                        .iter()
+                        .map(|p| p.as_ref().map(|p| p.rx_queue(q)).transpose())
+                        .collect::<Result<_, _>>()?,
+                    kernel_tx: kernel_ports
+                        .iter()
+                        .map(|p| p.as_ref().map(|p| p.tx_queue(q)).transpose())
+                        .collect::<Result<_, _>>()?,
                     steer: (workers > 1).then(|| Steering {
                         to: rings.iter().map(|r| r.sender()).collect(),
                         from: rings[w].receiver().expect("one receiver per ring"),
@@ -545,13 +566,20 @@ pub fn run(
 
 /// Probes every interface's device and checks `[dpdk] mbufs` against what
 /// they will need (the count depends on their descriptor limits).
+/// A probed device and its spec.
+type Probed<'e> = (Device<'e>, String);
+
+/// The devices of the interfaces and of their exception paths (a net_tap
+/// each, in a run only), and the buffers they need.
+#[allow(clippy::type_complexity)]
 fn probe_devices<'e>(
     eal: &'e Eal,
     cfg: &Config,
     mode: &Mode,
     workers: usize,
-) -> Result<(Vec<(Device<'e>, String)>, Budget), DaemonError> {
+) -> Result<(Vec<Probed<'e>>, Vec<Option<Probed<'e>>>, Budget), DaemonError> {
     let mut devices = Vec::with_capacity(cfg.interfaces.len());
+    let mut kernel_devices = Vec::with_capacity(cfg.interfaces.len());
     let (mut rx_desc, mut tx_desc) = (0u16, 0u16);
     for (i, itf) in cfg.interfaces.iter().enumerate() {
         let spec = match (mode, i) {
@@ -566,9 +594,27 @@ fn probe_devices<'e>(
         rx_desc = rx_desc.max(r);
         tx_desc = tx_desc.max(t);
         devices.push((dev, spec));
+        kernel_devices.push(match (mode, &itf.kernel) {
+            (Mode::Run, Some(name)) => {
+                let spec = format!("net_tap_dlvsk{i},iface={name}");
+                let kerr = |err| interface_error(itf, &spec, err);
+                let dev = Device::probe(eal, &spec).map_err(kerr)?;
+                dev.adjust_desc(KERNEL_DESC, KERNEL_DESC).map_err(kerr)?;
+                Some((dev, spec))
+            }
+            (Mode::Replay { .. }, Some(name)) => {
+                log::info!(
+                    "interface {}: no exception path in a replay (kernel = {name:?} ignored)",
+                    itf.name
+                );
+                None
+            }
+            (_, None) => None,
+        });
     }
     let need = Budget {
         ports: devices.len(),
+        kernel_ports: kernel_devices.iter().flatten().count(),
         rx_desc: rx_desc as usize,
         tx_desc: tx_desc as usize,
         workers,
@@ -587,7 +633,61 @@ fn probe_devices<'e>(
             explain: need.explain(),
         });
     }
-    Ok((devices, need))
+    Ok((devices, kernel_devices, need))
+}
+
+/// Configures and starts each exception path's tap with its interface's
+/// MAC (the net_tap driver gives the kernel side the same), queues like
+/// the data ports', then gives the kernel interface the interface's
+/// addresses and the routes through it, and brings it up.
+fn kernel_taps<'e, 'p>(
+    devices: Vec<Option<Probed<'e>>>,
+    pool: &'p Mempool<'e>,
+    cfg: &Config,
+    macs: &[MacAddr],
+    workers: usize,
+    socket: i32,
+) -> Result<Vec<Option<Port<'p>>>, DaemonError> {
+    let mut ports = Vec::with_capacity(devices.len());
+    for (i, dev) in devices.into_iter().enumerate() {
+        let Some((dev, spec)) = dev else {
+            ports.push(None);
+            continue;
+        };
+        let itf = &cfg.interfaces[i];
+        let ierr = |err| interface_error(itf, &spec, err);
+        let pc = PortConfig {
+            rx_queues: workers as u16,
+            tx_queues: workers as u16,
+            rx_desc: KERNEL_DESC,
+            tx_desc: KERNEL_DESC,
+            mtu: itf.mtu,
+        };
+        let mut port = dev.configure(&pc, pool, socket).map_err(ierr)?;
+        port.set_mac(macs[i].0).map_err(ierr)?;
+        port.start().map_err(ierr)?;
+        let name = itf.kernel.as_deref().unwrap_or_default();
+        super::kernel::configure(name, itf, &cfg.routes, i).map_err(|reason| {
+            DaemonError::Kernel {
+                interface: itf.name.clone(),
+                kernel: name.to_owned(),
+                reason,
+            }
+        })?;
+        log::info!(
+            "interface {}: exception path {name} (port {}), MAC {}, addresses {}",
+            itf.name,
+            port.id(),
+            macs[i],
+            itf.addresses
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        ports.push(Some(port));
+    }
+    Ok(ports)
 }
 
 /// Configures each device into a port on `pool` (one RX/TX queue per

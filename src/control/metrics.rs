@@ -54,6 +54,8 @@ struct LcoreHandles {
     connections: Gauge,
     capacity: Gauge,
     steered: Counter,
+    punted: Counter,
+    from_kernel: Counter,
     held: Gauge,
     drops: Vec<Counter>,
 }
@@ -112,6 +114,8 @@ impl MetricsPublisher {
                     connections: metrics::gauge!("dlvs_lcore_connections", &l),
                     capacity: metrics::gauge!("dlvs_lcore_connection_capacity", &l),
                     steered: metrics::counter!("dlvs_lcore_steered_packets_total", &l),
+                    punted: metrics::counter!("dlvs_lcore_punted_packets_total", &l),
+                    from_kernel: metrics::counter!("dlvs_lcore_kernel_packets_total", &l),
                     held: metrics::gauge!("dlvs_lcore_held_packets", &l),
                     drops: DropReason::ALL
                         .iter()
@@ -165,6 +169,8 @@ impl MetricsPublisher {
             h.connections.set(s.connections as f64);
             h.capacity.set(self.capacity as f64);
             h.steered.absolute(s.steered);
+            h.punted.absolute(s.punted);
+            h.from_kernel.absolute(s.from_kernel);
             for (c, v) in h.drops.iter().zip(s.drops.iter()) {
                 c.absolute(*v);
             }
@@ -318,6 +324,16 @@ fn describe() {
         "dlvs_lcore_steered_packets_total",
         Unit::Count,
         "Frames received by this worker and handed to the worker that owns them."
+    );
+    describe_counter!(
+        "dlvs_lcore_punted_packets_total",
+        Unit::Count,
+        "Frames for the director given to the kernel through the exception path."
+    );
+    describe_counter!(
+        "dlvs_lcore_kernel_packets_total",
+        Unit::Count,
+        "Frames the kernel sent through the exception path, transmitted on their data port."
     );
     describe_gauge!(
         "dlvs_lcore_connections",

@@ -2,9 +2,11 @@
 //!
 //! `received` counts every frame the first port took from its input: those
 //! the pipeline saw plus those the device itself rejected (`rx_error`).
-//! Each is accounted for once: `received == replied + sum(dropped)`.
-//! `transmitted` counts frames handed to the devices and accepted:
-//! replies plus frames the director generated (ARP), less refusals.
+//! Each is accounted for once: `received == replied + punted +
+//! sum(dropped)` (punted: given to the kernel by the exception path, never
+//! in a replay). `transmitted` counts frames handed to the devices and
+//! accepted: replies, frames the director generated (ARP) and the kernel's
+//! through the exception path, less refusals.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +30,10 @@ pub struct Summary {
     pub transmitted: u64,
     pub replied: u64,
     pub generated: u64,
+    /// Received frames given to the kernel (the exception path).
+    pub punted: u64,
+    /// Frames from the kernel sent out of their data port.
+    pub from_kernel: u64,
     pub dropped: BTreeMap<&'static str, u64>,
     pub tx_refused: u64,
     /// ARP senders not learned: not on a connected subnet.
@@ -91,9 +97,11 @@ impl Summary {
         }
         Summary {
             received: s.received + rx_errors,
-            transmitted: (s.replied + s.generated).saturating_sub(s.tx_refused),
+            transmitted: (s.replied + s.generated + s.from_kernel).saturating_sub(s.tx_refused),
             replied: s.replied,
             generated: s.generated,
+            punted: s.punted,
+            from_kernel: s.from_kernel,
             dropped,
             tx_refused: s.tx_refused,
             arp_off_subnet: s.arp_off_subnet,

@@ -72,6 +72,22 @@ reasons! {
     NeighborUnresolved => "neighbor_unresolved": "The next hop did not answer ARP in time.",
 }
 
+impl DropReason {
+    /// The director's own traffic that the data plane leaves alone (TCP,
+    /// UDP and ICMP other than echo to its addresses, fragments of it, a
+    /// virtual address's ports without a service): with an exception path
+    /// it goes to the kernel instead, as IPVS leaves it to the local stack.
+    pub const fn is_the_kernels(self) -> bool {
+        matches!(
+            self,
+            DropReason::HostUnhandled
+                | DropReason::IcmpUnhandled
+                | DropReason::Ipv4Fragment
+                | DropReason::NoService
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,10 @@
 //! whole per-lcore behaviour runs without an EAL.
 //!
 //! Accounting: every frame given to [`Engine::process`] is counted in
-//! `received` and ends either transmitted (`replied`), held (`held`, until
-//! released or dropped), or dropped with a reason, so that
-//! `received == replied + held + sum(drops)` at all times.
+//! `received` and ends either transmitted (`replied`), given to the kernel
+//! (`punted`), held (`held`, until released or dropped), or dropped with a
+//! reason, so that `received == replied + punted + held + sum(drops)` at
+//! all times.
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -31,6 +32,12 @@ pub trait Output<B> {
     /// Queues `buf` for transmission on `port`; false (and `buf`
     /// dropped) when there is no such port.
     fn send(&mut self, port: usize, buf: B) -> bool;
+    /// Queues `buf` for the kernel on `port`'s exception path; false (and
+    /// `buf` dropped) when the port has none.
+    fn kernel(&mut self, port: usize, buf: B) -> bool {
+        let _ = (port, buf);
+        false
+    }
 }
 
 struct Held<B> {
@@ -165,6 +172,13 @@ impl<B: PacketBuf> Engine<B> {
                         deadline: self.ctx.now().saturating_add(self.hold_time),
                         buf,
                     });
+                }
+            }
+            Verdict::Kernel { port } => {
+                if out.kernel(port as usize, buf) {
+                    self.stats.punted += 1;
+                } else {
+                    self.stats.drop(DropReason::NoSuchPort);
                 }
             }
             Verdict::Drop(r) => {
@@ -342,6 +356,14 @@ impl<B: PacketBuf> Engine<B> {
         }
     }
 
+    /// Sends on `port` a frame the kernel wrote to that port's exception
+    /// path, unchanged (the kernel built it whole, with the port's MAC).
+    pub fn from_kernel<O: Output<B>>(&mut self, port: usize, buf: B, out: &mut O) {
+        if self.transmit(port, buf, out) {
+            self.stats.from_kernel += 1;
+        }
+    }
+
     /// Sends a received frame: counted as replied, or dropped as
     /// `no_such_port`.
     fn forward<O: Output<B>>(&mut self, port: usize, buf: B, out: &mut O) {
@@ -425,6 +447,69 @@ mod tests {
             &[MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])],
         );
         Engine::new(Arc::new(host))
+    }
+
+    /// With an exception path on lan0, what the data plane leaves to the
+    /// host goes to the kernel unchanged (TCP to the director's address,
+    /// an ARP reply, after the data plane learned it), counted as punted;
+    /// an echo request it still answers itself. Without one, the same
+    /// frames are dropped with their reasons.
+    #[test]
+    fn the_kernel_gets_what_the_data_plane_leaves_to_the_host() {
+        use crate::datapath::fixture_frames::{ARP_REP_CLIENT, TCP_SYN};
+        struct KSink(Sink, Vec<(usize, Vec<u8>)>);
+        impl Output<TestBuf> for KSink {
+            fn alloc(&mut self) -> Option<TestBuf> {
+                self.0.alloc()
+            }
+            fn send(&mut self, port: usize, buf: TestBuf) -> bool {
+                self.0.send(port, buf)
+            }
+            fn kernel(&mut self, port: usize, buf: TestBuf) -> bool {
+                self.1.push((port, buf.to_vec()));
+                true
+            }
+        }
+        let with_kernel = CONFIG.replacen(
+            "mac = \"02:00:00:00:00:01\"\n",
+            "mac = \"02:00:00:00:00:01\"\nkernel = \"dk0\"\n",
+            1,
+        );
+        assert_ne!(with_kernel, CONFIG);
+        for (text, kernel) in [(with_kernel.as_str(), true), (CONFIG, false)] {
+            let cfg = Config::from_toml(text, std::path::Path::new("t.toml")).unwrap();
+            let host = Host::new(
+                &cfg,
+                &[MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])],
+            );
+            assert_eq!(host.ports[0].kernel, kernel);
+            let mut e: Engine<TestBuf> = Engine::new(Arc::new(host));
+            let mut out = KSink(Sink::default(), Vec::new());
+            e.set_now(1_000);
+            // No virtual services here: the SYN to 10.0.0.100:80 is the
+            // director's own TCP.
+            for f in [TCP_SYN, ARP_REP_CLIENT, ECHO_LAN] {
+                e.process(0, hex(f), RxMeta::default(), &mut out);
+            }
+            let s = e.stats();
+            if kernel {
+                assert_eq!(out.1, vec![(0, bytes(TCP_SYN)), (0, bytes(ARP_REP_CLIENT))]);
+                assert_eq!(s.punted, 2);
+                assert_eq!(s.dropped_total(), 0, "{s:?}");
+            } else {
+                assert!(out.1.is_empty());
+                assert_eq!(s.punted, 0);
+                assert_eq!(s.drops[DropReason::HostUnhandled as usize], 1);
+                assert_eq!(s.drops[DropReason::ArpLearned as usize], 1);
+            }
+            // The echo is the data plane's either way (replied once the
+            // client's MAC is known from its ARP reply).
+            assert_eq!(s.replied, 1, "{s:?}");
+            assert_eq!(
+                s.received,
+                s.replied + s.punted + s.held + s.dropped_total()
+            );
+        }
     }
 
     /// Worker A holds an echo reply for an unknown client; the client's ARP

@@ -296,10 +296,10 @@ impl Harness {
 
         let s = self.engine.stats();
         let dropped = s.dropped_total();
-        if s.received != s.replied + s.held + dropped {
+        if s.received != s.replied + s.punted + s.held + dropped {
             return fail(format!(
-                "accounting: received {} != replied {} + held {} + dropped {}",
-                s.received, s.replied, s.held, dropped
+                "accounting: received {} != replied {} + punted {} + held {} + dropped {}",
+                s.received, s.replied, s.punted, s.held, dropped
             ));
         }
         if self.transmitted != s.replied + s.generated {

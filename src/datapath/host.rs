@@ -20,6 +20,8 @@ pub struct PortHost {
     pub mac: MacAddr,
     pub addresses: Vec<Prefix>,
     pub mtu: u16,
+    /// Has an exception path: what is the kernel's goes to it.
+    pub kernel: bool,
 }
 
 impl PortHost {
@@ -67,6 +69,7 @@ impl Host {
                 mac,
                 addresses: i.addresses.clone(),
                 mtu: i.mtu,
+                kernel: i.kernel.is_some(),
             })
             .collect();
         let mut addrs = HashMap::default();

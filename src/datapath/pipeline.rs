@@ -44,6 +44,10 @@ pub enum Verdict {
     /// The frame is complete but for the Ethernet destination, which waits
     /// on ARP for `next_hop`: hold it and send it on `port` once resolved.
     Hold { port: u16, next_hop: Ipv4Addr },
+    /// Give the frame, unchanged, to the kernel through the exception path
+    /// of `port` (the port it came in on): it is for the director and the
+    /// data plane does not handle it.
+    Kernel { port: u16 },
     /// Discard the frame, counting the reason.
     Drop(DropReason),
 }
@@ -317,6 +321,9 @@ pub fn process(pkt: &mut Packet<'_>, port: usize, ctx: &mut Ctx) -> Verdict {
     };
     match fast.unwrap_or_else(|| process_inner(pkt, port, &ctx.host, &ctx.services, &mut ctx.st)) {
         Ok(v) => v,
+        Err(r) if r.is_the_kernels() && ctx.host.ports.get(port).is_some_and(|p| p.kernel) => {
+            Verdict::Kernel { port: port as u16 }
+        }
         Err(r) => Verdict::Drop(r),
     }
 }
@@ -431,6 +438,9 @@ fn arp(frame: &mut [u8], port: usize, st: &mut State, host: &Host) -> Result<Ver
             }
             match st.learn(port, sender_ip, req.sender_mac, ours) {
                 Learn::Ignored => Err(DropReason::ArpNotForUs),
+                // The kernel learns its neighbours from the replies to its
+                // own requests (the data plane answers requests itself).
+                _ if me.kernel => Ok(Verdict::Kernel { port: port as u16 }),
                 _ => Err(DropReason::ArpLearned),
             }
         }

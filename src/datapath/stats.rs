@@ -2,10 +2,12 @@
 //!
 //! Plain integers owned by one worker; the control thread reads published
 //! copies (see `control::counters`). Invariant, per lcore, whenever the
-//! hold queue is empty: `received == replied + dropped`, where replied
-//! counts received frames sent back out (echo and ARP replies, later
-//! forwarded traffic) and `generated` counts frames the director built
-//! itself (ARP requests and announcements), which were never received.
+//! hold queue is empty: `received == replied + punted + dropped`, where
+//! replied counts received frames sent back out (echo and ARP replies,
+//! forwarded traffic), punted those given to the kernel (the exception
+//! path), and `generated` counts frames the director built itself (ARP
+//! requests and announcements), which were never received; nor were the
+//! kernel's (`from_kernel`).
 
 use std::net::Ipv4Addr;
 
@@ -94,6 +96,11 @@ pub struct Stats {
     pub connections: u64,
     /// Frames received here and handed to the worker that owns them.
     pub steered: u64,
+    /// Received frames given to the kernel (the exception path).
+    pub punted: u64,
+    /// Frames the kernel sent through the exception path, transmitted on
+    /// its data port.
+    pub from_kernel: u64,
     /// By real server id (the service table's stable ids; sized when a
     /// snapshot is taken, never on the packet path).
     pub dests: Vec<DestStats>,
@@ -119,6 +126,8 @@ impl Stats {
             neighbors_evicted: 0,
             connections: 0,
             steered: 0,
+            punted: 0,
+            from_kernel: 0,
             dests: Vec::new(),
             last_conflict: None,
             drops: [0; DropReason::COUNT],
@@ -154,6 +163,8 @@ impl Stats {
         self.neighbors_evicted += o.neighbors_evicted;
         self.connections += o.connections;
         self.steered += o.steered;
+        self.punted += o.punted;
+        self.from_kernel += o.from_kernel;
         if self.dests.len() < o.dests.len() {
             self.dests.resize(o.dests.len(), DestStats::default());
         }

@@ -96,6 +96,10 @@ pub struct WorkerSetup<'a> {
     pub port_ids: Vec<u16>,
     /// With several workers: the rings packets are handed over through.
     pub steer: Option<Steering<'a>>,
+    /// Each port's exception path, if it has one: this worker's queues of
+    /// the kernel's tap (polled at flush time: a tap read is a syscall).
+    pub kernel_rx: Vec<Option<RxQueue<'a>>>,
+    pub kernel_tx: Vec<Option<TxQueue<'a>>>,
 }
 
 /// A worker's ends of the steering rings (see `datapath::steer`).
@@ -109,6 +113,7 @@ pub struct Steering<'a> {
 struct Out<'o, 'a> {
     pool: &'a Mempool<'a>,
     tx: &'o mut [TxQueue<'a>],
+    kernel: &'o mut [Option<TxQueue<'a>>],
 }
 
 impl<'a> Output<Mbuf<'a>> for Out<'_, 'a> {
@@ -124,6 +129,16 @@ impl<'a> Output<Mbuf<'a>> for Out<'_, 'a> {
                 true
             }
             None => false,
+        }
+    }
+    #[inline]
+    fn kernel(&mut self, port: usize, buf: Mbuf<'a>) -> bool {
+        match self.kernel.get_mut(port) {
+            Some(Some(q)) => {
+                q.push(buf);
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -159,6 +174,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
         let mut out = Out {
             pool: w.pool,
             tx: &mut w.tx,
+            kernel: &mut w.kernel_tx,
         };
         engine.announce(&mut out);
     }
@@ -192,6 +208,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
             let mut out = Out {
                 pool: w.pool,
                 tx: &mut w.tx,
+                kernel: &mut w.kernel_tx,
             };
             match w.clock {
                 Clock::Tsc => {
@@ -230,6 +247,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                 let mut out = Out {
                     pool: w.pool,
                     tx: &mut w.tx,
+                    kernel: &mut w.kernel_tx,
                 };
                 for m in handed.drain(..) {
                     match w.port_ids.iter().position(|&id| id == m.port_id()) {
@@ -273,6 +291,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
             let mut out = Out {
                 pool: w.pool,
                 tx: &mut w.tx,
+                kernel: &mut w.kernel_tx,
             };
             while let Ok(l) = w.inbox.try_recv() {
                 engine.learn_remote(l, &mut out);
@@ -285,9 +304,31 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                 }
             }
             engine.tick(&mut out);
+            // What the kernel sent through the exception paths leaves by
+            // their data ports.
+            for port in 0..w.kernel_rx.len() {
+                let Some(q) = w.kernel_rx[port].as_mut() else {
+                    continue;
+                };
+                let (n, _) = q.burst(&mut bufs);
+                if n == 0 {
+                    continue;
+                }
+                let mut out = Out {
+                    pool: w.pool,
+                    tx: &mut w.tx,
+                    kernel: &mut w.kernel_tx,
+                };
+                for m in bufs.drain(..) {
+                    engine.from_kernel(port, m, &mut out);
+                }
+            }
             // A listing asked for: a chunk of the table per round.
             walk.step(w.dump, engine.ctx().conn_table(), engine.now());
             for q in w.tx.iter_mut() {
+                q.flush();
+            }
+            for q in w.kernel_tx.iter_mut().flatten() {
                 q.flush();
             }
         }
@@ -300,6 +341,9 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
         }
     }
     for q in w.tx.iter_mut() {
+        q.flush();
+    }
+    for q in w.kernel_tx.iter_mut().flatten() {
         q.flush();
     }
     engine.shutdown();

@@ -510,7 +510,7 @@ impl Replay {
     pub fn assert_accounted(&self) {
         assert_eq!(
             self.num("received"),
-            self.num("replied") + self.dropped_total(),
+            self.num("replied") + self.num("punted") + self.dropped_total(),
             "summary does not add up: {}",
             self.summary
         );
