@@ -112,6 +112,8 @@ struct RawConfig {
     conn: RawConn,
     #[serde(default)]
     control: RawControl,
+    #[serde(default)]
+    health: Vec<crate::control::health::config::RawHealth>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -342,6 +344,8 @@ pub struct Config {
     pub marks: Vec<MarkRule>,
     pub conn: ConnConfig,
     pub control: ControlConfig,
+    /// Health checks, by virtual service.
+    pub health: Vec<crate::control::health::config::HealthRule>,
 }
 
 /// Where `dlvsadm` reaches the director.
@@ -890,6 +894,18 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
     conn.sloppy = raw.conn.sloppy.unwrap_or(false);
     conn.expire_nodest_conn = raw.conn.expire_nodest_conn.unwrap_or(false);
 
+    let mut health: Vec<crate::control::health::config::HealthRule> = Vec::new();
+    for (i, rh) in raw.health.into_iter().enumerate() {
+        let h = crate::control::health::config::parse(i, rh).map_err(|(k, e)| invalid(k, e))?;
+        if health.iter().any(|o| o.service == h.service) {
+            return Err(invalid(
+                format!("health[{i}].service"),
+                "the service has another [[health]] table".into(),
+            ));
+        }
+        health.push(h);
+    }
+
     let control = match raw.control.socket {
         None => ControlConfig::default(),
         Some(s) if s.is_empty() => {
@@ -918,6 +934,7 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         marks,
         conn,
         control,
+        health,
     })
 }
 

@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::estimator::{Estimator, PERIOD};
-use super::listing::{self, DestView, Names, ServiceView, View};
+use super::health::{Change, Health, Job};
+use super::listing::{self, DestView, Names, ServerHealth, ServiceView, View};
 use crate::config::Config;
 use crate::conn::dump::{ConnRecord, DumpSlot};
 use crate::datapath::stats::{DestStats, Stats};
@@ -119,6 +120,9 @@ pub struct Admin {
     /// table); SIGHUP reads the file again.
     config: Config,
     config_path: Option<PathBuf>,
+    /// The health checks' states, and the rules they leave the data path.
+    health: Health,
+    effective: Rules,
     registry: Registry,
     /// Connection entries of all workers, for the listing's version line.
     capacity: u64,
@@ -134,7 +138,10 @@ pub struct Admin {
 
 impl Admin {
     pub fn new(sources: Sources, registry: Registry, capacity: u64) -> Admin {
+        let health = Health::new(sources.config.health.clone());
         Admin {
+            effective: health.effective(&sources.rules),
+            health,
             rules: sources.rules,
             rules_path: sources.rules_path,
             config: sources.config,
@@ -189,7 +196,8 @@ impl Admin {
     /// SIGHUP: reads the configuration and the rules files again and
     /// publishes them, all or nothing. What the configuration may change
     /// while running is what travels in the service table (`[[mark]]`,
-    /// `[conn] sloppy` and `expire_nodest_conn`); a change to anything else
+    /// `[conn] sloppy` and `expire_nodest_conn`) and `[[health]]`; a change
+    /// to anything else
     /// (ports, addresses, DPDK, table sizes) needs a restart and refuses
     /// the whole reload. Logs what changed, or why nothing did.
     pub fn reload(&mut self, published: &Published) {
@@ -210,7 +218,7 @@ impl Admin {
                 log::error!(
                     "SIGHUP: configuration not reloaded (nor the rules), everything stays as it was: \
                      {section} changed in {}, which applies only at a restart \
-                     (live: [[mark]], [conn] sloppy and expire_nodest_conn)",
+                     (live: [[mark]], [[health]], [conn] sloppy and expire_nodest_conn)",
                     path.display()
                 );
                 return;
@@ -252,7 +260,8 @@ impl Admin {
         published: &Published,
     ) -> Result<String, String> {
         let cfg = config.as_ref().unwrap_or(&self.config);
-        let mut table = ServiceTable::build(&rules, &cfg.marks, &mut self.registry)
+        let effective = self.health.effective_under(&cfg.health, &rules);
+        let mut table = ServiceTable::build(&effective, &cfg.marks, &mut self.registry)
             .map_err(|e| e.to_string())?;
         table.set_timeouts(self.timeouts);
         table.set_conn_flags(ConnFlags::from(&cfg.conn));
@@ -262,11 +271,41 @@ impl Admin {
                 summary.push_str("; ");
                 summary.push_str(&what);
             }
+            self.health.set_rules(c.health.clone());
             self.config = c;
         }
         published.publish(Arc::new(table));
         self.rules = rules;
+        self.effective = effective;
         Ok(summary)
+    }
+
+    /// The health checks due now (see [`Health::due`]).
+    pub fn health_due(&mut self, now: Instant) -> Vec<Job> {
+        self.health.due(&self.rules, now)
+    }
+
+    /// A health check's result: a server that goes up or down is logged
+    /// and the services republished.
+    pub fn health_report(&mut self, job: &Job, result: Result<(), String>, published: &Published) {
+        let (key, addr, port) = job.server;
+        let change = self
+            .health
+            .report(&job.server, result.is_ok(), Instant::now());
+        let what = match (change, &result) {
+            (Change::None, _) => return,
+            (Change::Down, Err(why)) => format!("down: {why}"),
+            (Change::Down, Ok(())) => "down".to_owned(),
+            (Change::Up, _) => "up".to_owned(),
+        };
+        let service = super::metrics::service_label(&key);
+        let rules = self.rules.clone();
+        match self.install(rules, None, published) {
+            Ok(_) => log::warn!("health: real server {addr}:{port} of {service} is {what}"),
+            Err(e) => log::error!(
+                "health: real server {addr}:{port} of {service} is {what}, but the services could not be rebuilt: {e}"
+            ),
+        }
     }
 
     /// Answers one request.
@@ -446,7 +485,7 @@ impl Admin {
             }
         };
         let services = self
-            .rules
+            .effective
             .services
             .iter()
             .map(|rule| {
@@ -494,9 +533,25 @@ impl Admin {
                 }
             })
             .collect();
+        let health = self
+            .rules
+            .services
+            .iter()
+            .flat_map(|s| s.dests.iter().map(move |d| (s.key, d.addr, d.port)))
+            .filter_map(|k| {
+                self.health.is_up(&k).map(|up| ServerHealth {
+                    service: k.0,
+                    addr: k.1,
+                    port: k.2,
+                    up,
+                    state_changes: self.health.changes(&k),
+                })
+            })
+            .collect();
         View {
             capacity: self.capacity,
             services,
+            health,
         }
     }
 }
@@ -578,6 +633,13 @@ fn config_changes(old: &Config, new: &Config) -> Vec<String> {
             "[[mark]]: {} rule(s), was {}",
             new.marks.len(),
             old.marks.len()
+        ));
+    }
+    if old.health != new.health {
+        out.push(format!(
+            "[[health]]: {} service(s) checked, was {}",
+            new.health.len(),
+            old.health.len()
         ));
     }
     if old.conn.sloppy != new.conn.sloppy {

@@ -226,7 +226,10 @@ pub fn run(
     };
     // The service table, built before DPDK starts: a bad rule costs nothing.
     let mut registry = Registry::default();
-    let mut table = ServiceTable::build(rules, &cfg.marks, &mut registry)?;
+    // With health checks, the rules as they leave the data path (servers
+    // start up, but a quorum may already be short).
+    let effective = super::health::Health::new(cfg.health.clone()).effective(rules);
+    let mut table = ServiceTable::build(&effective, &cfg.marks, &mut registry)?;
     table.set_conn_flags(ConnFlags::from(&cfg.conn));
     let services = Arc::new(table);
     log_services(&services, cfg);
@@ -430,6 +433,16 @@ pub fn run(
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Err(DaemonError::ControlThread("ended at start".into())),
+            }
+            // The health checker runs the checks (each in a thread of its
+            // own: one blocks for its connect timeout) until the workers
+            // stop, in a run.
+            if let Mode::Run = mode {
+                let (admin, published, stop) = (&admin, &published, &worker_stop);
+                std::thread::Builder::new()
+                    .name("dlvs-health".into())
+                    .spawn_scoped(threads, move || health_loop(admin, published, stop))
+                    .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
             }
             // The admin thread answers dlvsadm until the workers stop.
             if let Some(listener) = listener {
@@ -778,6 +791,36 @@ fn log_services(services: &ServiceTable, cfg: &Config) {
                 );
             }
         }
+    }
+}
+
+/// Starts the due health checks and applies their results, until `stop`.
+fn health_loop(admin: &Mutex<Admin>, published: &Published, stop: &AtomicBool) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    while !stop.load(Ordering::Acquire) {
+        let jobs = admin
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .health_due(Instant::now());
+        for job in jobs {
+            let tx = tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name("dlvs-check".into())
+                .spawn(move || {
+                    let r = super::health::check::run(&job.check, job.addr, job.port, job.timeout);
+                    let _ = tx.send((job, r));
+                });
+            if let Err(e) = spawned {
+                log::warn!("health: cannot start a check thread: {e}");
+            }
+        }
+        while let Ok((job, result)) = rx.try_recv() {
+            admin
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .health_report(&job, result, published);
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -54,7 +54,22 @@ pub struct ServiceView {
 pub struct View {
     /// Connection entries of all workers (the version line's `size`).
     pub capacity: u64,
+    /// The services as the data path runs them (health checks applied).
     pub services: Vec<ServiceView>,
+    /// Every configured real server that has health checks: whether it is
+    /// up, and how often it went up or down (a removed one is not in
+    /// `services`).
+    pub health: Vec<ServerHealth>,
+}
+
+/// A checked real server's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerHealth {
+    pub service: crate::service::ServiceKey,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub up: bool,
+    pub state_changes: u64,
 }
 
 /// Host and port names for listings without `-n`.

@@ -234,6 +234,14 @@ impl MetricsPublisher {
                 metrics::gauge!("dlvs_real_server_weight", &l).set(f64::from(d.rule.weight));
             }
         }
+        for h in &view.health {
+            let l = [
+                ("service", service_label(&h.service)),
+                ("server", format!("{}:{}", h.addr, h.port)),
+            ];
+            metrics::gauge!("dlvs_real_server_up", &l).set(if h.up { 1.0 } else { 0.0 });
+            metrics::counter!("dlvs_real_server_state_changes_total", &l).absolute(h.state_changes);
+        }
     }
 }
 
@@ -423,5 +431,14 @@ fn describe_services() {
     describe_gauge!(
         "dlvs_real_server_weight",
         "The real server's current weight (0: quiesced)."
+    );
+    describe_gauge!(
+        "dlvs_real_server_up",
+        "1 if the real server passes its health checks, 0 if they find it down (checked servers only)."
+    );
+    describe_counter!(
+        "dlvs_real_server_state_changes_total",
+        Unit::Count,
+        "Times the real server's health checks found it go down or come back up."
     );
 }

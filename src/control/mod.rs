@@ -5,6 +5,7 @@ pub mod budget;
 pub mod cpus;
 pub mod daemon;
 pub mod estimator;
+pub mod health;
 pub mod kernel;
 pub mod listing;
 pub mod metrics;
