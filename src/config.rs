@@ -897,10 +897,18 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
     let mut health: Vec<crate::control::health::config::HealthRule> = Vec::new();
     for (i, rh) in raw.health.into_iter().enumerate() {
         let h = crate::control::health::config::parse(i, rh).map_err(|(k, e)| invalid(k, e))?;
-        if health.iter().any(|o| o.service == h.service) {
+        // Two tables of one service must check different servers.
+        let overlap = health.iter().filter(|o| o.service == h.service).any(|o| {
+            match (&o.servers, &h.servers) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.iter().any(|x| b.contains(x)),
+                _ => false,
+            }
+        });
+        if overlap {
             return Err(invalid(
-                format!("health[{i}].service"),
-                "the service has another [[health]] table".into(),
+                format!("health[{i}].servers"),
+                "another [[health]] table of the service checks these servers".into(),
             ));
         }
         health.push(h);

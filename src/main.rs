@@ -23,6 +23,15 @@ fn load(path: Option<&Path>) -> Result<Config, dlvs::config::ConfigError> {
     }
 }
 
+/// Adds a keepalived.conf's virtual servers and checks.
+fn merge_keepalived(
+    path: &Path,
+    rules: &mut Rules,
+    cfg: &mut Config,
+) -> anyhow::Result<Vec<String>> {
+    dlvs::control::keepalived::merge(path, rules, cfg).map_err(anyhow::Error::msg)
+}
+
 /// Loads a rules file, or none.
 fn load_rules(path: Option<&Path>) -> Result<Rules, dlvs::service::RulesError> {
     path.map_or_else(|| Ok(Rules::default()), Rules::load)
@@ -51,6 +60,10 @@ enum Cmd {
         /// [default: none].
         #[arg(long, short)]
         rules: Option<PathBuf>,
+        /// Also the virtual_server blocks (services, real servers, health
+        /// checks) of a keepalived.conf; SIGHUP reloads it too.
+        #[arg(long, short)]
+        keepalived: Option<PathBuf>,
     },
     /// Check a configuration without starting DPDK: exit 0 and a summary
     /// if it would load, else the error naming the file and field. (Device
@@ -63,6 +76,9 @@ enum Cmd {
         /// are printed as `ipvsadm -S -n` would.
         #[arg(long, short)]
         rules: Option<PathBuf>,
+        /// A keepalived.conf whose virtual_server blocks to check too.
+        #[arg(long, short)]
+        keepalived: Option<PathBuf>,
     },
     /// Run the data path over a capture: the first interface reads IN and
     /// writes every frame it sends to OUT; prints a JSON summary last.
@@ -97,9 +113,18 @@ fn main() -> ExitCode {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Check { config, rules } => {
-            let cfg = load(config.as_deref())?;
-            let rules = load_rules(rules.as_deref())?;
+        Cmd::Check {
+            config,
+            rules,
+            keepalived,
+        } => {
+            let mut cfg = load(config.as_deref())?;
+            let mut rules = load_rules(rules.as_deref())?;
+            if let Some(k) = &keepalived {
+                for w in merge_keepalived(k, &mut rules, &mut cfg)? {
+                    println!("warning: {w}");
+                }
+            }
             // Building the table checks what the parser cannot alone (each
             // scheduler with its servers).
             ServiceTable::build(&rules, &cfg.marks, &mut Registry::default())?;
@@ -173,14 +198,28 @@ fn real_main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Run { config, rules } => {
-            let cfg = load(config.as_deref())?;
-            let parsed = load_rules(rules.as_deref())?;
+        Cmd::Run {
+            config,
+            rules,
+            keepalived,
+        } => {
+            let base = load(config.as_deref())?;
+            let mut cfg = base.clone();
+            let mut parsed = load_rules(rules.as_deref())?;
+            if let Some(k) = &keepalived {
+                for w in merge_keepalived(k, &mut parsed, &mut cfg)? {
+                    log::warn!("{w}");
+                }
+            }
             let s = daemon::run(
-                &cfg,
-                config.as_deref(),
-                &parsed,
-                rules.as_deref(),
+                &daemon::Sources {
+                    config: cfg,
+                    base_config: base,
+                    config_path: config,
+                    rules: parsed,
+                    rules_path: rules,
+                    keepalived_path: keepalived,
+                },
                 &Mode::Run,
             )?;
             log::info!("stopped: {}", s.to_json());
@@ -195,10 +234,14 @@ fn real_main() -> anyhow::Result<()> {
             let cfg = Config::load(&config)?;
             let parsed = load_rules(rules.as_deref())?;
             let s = daemon::run(
-                &cfg,
-                Some(&config),
-                &parsed,
-                rules.as_deref(),
+                &daemon::Sources {
+                    base_config: cfg.clone(),
+                    config: cfg,
+                    config_path: Some(config),
+                    rules: parsed,
+                    rules_path: rules,
+                    keepalived_path: None,
+                },
                 &Mode::Replay { input, output },
             )?;
             println!("{}", s.to_json());

@@ -102,13 +102,20 @@ pub struct Live<'a> {
 }
 
 /// Where the director's configuration and rules came from.
+#[derive(Debug, Clone)]
 pub struct Sources {
+    /// The configuration with the keepalived.conf's checks merged in.
     pub config: Config,
+    /// The configuration as its file says.
+    pub base_config: Config,
     /// `None`: the built-in demo configuration (never reloaded).
     pub config_path: Option<PathBuf>,
+    /// The rules file's services and the keepalived.conf's.
     pub rules: Rules,
     /// `None`: started without `--rules`.
     pub rules_path: Option<PathBuf>,
+    /// `--keepalived`: reloaded on SIGHUP too.
+    pub keepalived_path: Option<PathBuf>,
 }
 
 /// The rules, and what a new table is built with.
@@ -119,7 +126,11 @@ pub struct Admin {
     /// The configuration (its marks and `[conn]` switches go into every
     /// table); SIGHUP reads the file again.
     config: Config,
+    /// The configuration as its file says (without the keepalived.conf's
+    /// checks).
+    base_config: Config,
     config_path: Option<PathBuf>,
+    keepalived_path: Option<PathBuf>,
     /// The health checks' states, and the rules they leave the data path.
     health: Health,
     effective: Rules,
@@ -145,7 +156,9 @@ impl Admin {
             rules: sources.rules,
             rules_path: sources.rules_path,
             config: sources.config,
+            base_config: sources.base_config,
             config_path: sources.config_path,
+            keepalived_path: sources.keepalived_path,
             registry,
             capacity,
             timeouts: StateTimeouts::default(),
@@ -201,10 +214,10 @@ impl Admin {
     /// (ports, addresses, DPDK, table sizes) needs a restart and refuses
     /// the whole reload. Logs what changed, or why nothing did.
     pub fn reload(&mut self, published: &Published) {
-        let config = match &self.config_path {
-            None => None,
+        let base = match &self.config_path {
+            None => self.base_config.clone(),
             Some(path) => match Config::load(path) {
-                Ok(c) => Some(c),
+                Ok(c) => c,
                 Err(e) => {
                     log::error!(
                         "SIGHUP: configuration not reloaded (nor the rules), everything stays as it was: {e}"
@@ -213,8 +226,8 @@ impl Admin {
                 }
             },
         };
-        if let (Some(new), Some(path)) = (&config, &self.config_path) {
-            if let Some(section) = needs_restart(&self.config, new) {
+        if let Some(path) = &self.config_path {
+            if let Some(section) = needs_restart(&self.base_config, &base) {
                 log::error!(
                     "SIGHUP: configuration not reloaded (nor the rules), everything stays as it was: \
                      {section} changed in {}, which applies only at a restart \
@@ -224,9 +237,10 @@ impl Admin {
                 return;
             }
         }
-        let rules = match &self.rules_path {
-            None => self.rules.clone(),
-            Some(path) => match Rules::load(path) {
+        let mut rules = match (&self.rules_path, &self.keepalived_path) {
+            (None, None) => self.rules.clone(),
+            (None, Some(_)) => Rules::default(),
+            (Some(path), _) => match Rules::load(path) {
                 Ok(r) => r,
                 Err(e) => {
                     log::error!("SIGHUP: rules not reloaded, the services stay as they were: {e}");
@@ -234,12 +248,32 @@ impl Admin {
                 }
             },
         };
-        let from = match &self.rules_path {
+        let mut config = base.clone();
+        if let Some(path) = &self.keepalived_path {
+            match super::keepalived::merge(path, &mut rules, &mut config) {
+                Ok(warnings) => {
+                    for w in warnings {
+                        log::warn!("{w}");
+                    }
+                }
+                Err(e) => {
+                    log::error!("SIGHUP: rules not reloaded, the services stay as they were: {e}");
+                    return;
+                }
+            }
+        }
+        let mut from = match &self.rules_path {
             Some(p) => format!("rules reloaded from {}", p.display()),
             None => "configuration reloaded (no rules file)".to_owned(),
         };
-        match self.install(rules, config, published) {
-            Ok(summary) => log::info!("SIGHUP: {from}: {summary}"),
+        if let Some(k) = &self.keepalived_path {
+            from.push_str(&format!(" and {}", k.display()));
+        }
+        match self.install(rules, Some(config), published) {
+            Ok(summary) => {
+                self.base_config = base;
+                log::info!("SIGHUP: {from}: {summary}")
+            }
             Err(e) => {
                 log::error!("SIGHUP: rules not reloaded, the services stay as they were: {e}")
             }

@@ -44,7 +44,8 @@ use std::time::{Duration, Instant};
 
 use dpdk::{Device, Eal, Lcore, MbufRing, Mempool, Port, PortConfig, PortMonitor, FRAME_OVERHEAD};
 
-use super::admin::{Admin, Live, Sources};
+pub use super::admin::Sources;
+use super::admin::{Admin, Live};
 use super::budget::{self, Budget, KERNEL_DESC};
 use super::cpus::{self, ControlCpus};
 use super::metrics::MetricsPublisher;
@@ -55,7 +56,7 @@ use crate::datapath::pipeline::Learned;
 use crate::datapath::stats::Conflict;
 use crate::datapath::worker::{self, Clock, Steering, WorkerSetup};
 use crate::datapath::{DropReason, Engine, Host, Stats};
-use crate::service::rules::{Rules, ServiceKey};
+use crate::service::rules::ServiceKey;
 use crate::service::table::{ConnFlags, Published, Registry, ServiceTable};
 use crate::wire::MacAddr;
 
@@ -188,13 +189,8 @@ impl Drop for ExitFlag<'_> {
 }
 
 /// Runs the director; returns the final counters.
-pub fn run(
-    cfg: &Config,
-    config_path: Option<&std::path::Path>,
-    rules: &Rules,
-    rules_path: Option<&std::path::Path>,
-    mode: &Mode,
-) -> Result<Summary, DaemonError> {
+pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
+    let (cfg, rules) = (&sources.config, &sources.rules);
     // Validate the replay files before touching DPDK.
     let expected = match mode {
         Mode::Run => None,
@@ -318,12 +314,7 @@ pub fn run(
     // The control plane's copy of the rules: dlvsadm's requests and SIGHUP
     // change them (one at a time) and publish new snapshots.
     let admin = Mutex::new(Admin::new(
-        Sources {
-            config: cfg.clone(),
-            config_path: config_path.map(|p| p.to_owned()),
-            rules: rules.clone(),
-            rules_path: rules_path.map(|p| p.to_owned()),
-        },
+        sources.clone(),
         std::mem::take(&mut registry),
         (cfg.conn.capacity * workers) as u64,
     ));

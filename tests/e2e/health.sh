@@ -6,6 +6,9 @@
 #
 # Usage: tests/e2e/health.sh [DLVS_BINARY]
 #        DLVS_LCORES=0-1 tests/e2e/health.sh ...   (two workers)
+#        HEALTH_FROM=keepalived tests/e2e/health.sh ...   (the checks from a
+#        keepalived.conf with two virtual servers and all three checkers:
+#        tests/e2e/health_keepalived.sh; adds the (k) checks)
 #
 # The lab as in exception.sh: rs1/rs2 (10.0.0.11/12) serve HTTP on 8080;
 # -A -t 10.0.0.100:80 -s rr, NAT to both; the client uses 198.51.100.50.
@@ -61,6 +64,73 @@ trap 'exit 143' TERM
 require_root_and_bin
 echo "# lcores $LCORES"
 
+# The checks: dlvs's TOML, or (HEALTH_FROM=keepalived) a keepalived.conf
+# with two virtual servers and the three checkers, loaded by --keepalived:
+# the same timing, HTTP_GET on rs1 and TCP_CHECK on rs2 for :80, a
+# MISC_CHECK on :81's server, and keywords dlvs does not support.
+health_toml=
+source_args=(--rules "$tmp/dlvs.rules")
+if [[ ${HEALTH_FROM:-toml} == keepalived ]]; then
+    echo "# health checks from a keepalived.conf"
+    cat >"$tmp/keepalived.conf" <<EOF2
+global_defs {
+    router_id dlvs_e2e
+}
+virtual_server $VIP 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    ha_suspend
+    real_server ${RS_IP[0]} 8080 {
+        weight 1
+        inhibit_on_failure
+        HTTP_GET {
+            url {
+                path /
+                status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 0.5
+        }
+    }
+    real_server ${RS_IP[1]} 8080 {
+        weight 1
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 0.5
+        }
+    }
+}
+virtual_server $VIP 81 {
+    delay_loop 1
+    lb_algo wlc
+    lb_kind NAT
+    real_server ${RS_IP[0]} 8080 {
+        MISC_CHECK {
+            misc_path "/usr/bin/curl -sf -o /dev/null --max-time 1 http://${RS_IP[0]}:8080/"
+            misc_timeout 2
+        }
+    }
+}
+EOF2
+    source_args=(--keepalived "$tmp/keepalived.conf")
+else
+    health_toml="[[health]]
+service = \"tcp/$VIP:80\"
+check = \"http_get\"
+url = \"/\"
+status = 200
+delay_loop_s = 1.0
+connect_timeout_s = 1.0
+retry = 1
+delay_before_retry_s = 0.5
+inhibit_on_failure = true
+"
+fi
 cfg=$tmp/dlvs.toml
 cat >"$cfg" <<EOF2
 [dpdk]
@@ -76,17 +146,7 @@ kernel = "dk0"
 [conn]
 capacity = 65536
 
-[[health]]
-service = "tcp/$VIP:80"
-check = "http_get"
-url = "/"
-status = 200
-delay_loop_s = 1.0
-connect_timeout_s = 1.0
-retry = 1
-delay_before_retry_s = 0.5
-inhibit_on_failure = true
-
+$health_toml
 [metrics]
 listen = "$METRICS"
 
@@ -114,7 +174,7 @@ done
 rs2_pid=${servers[1]}
 ip -n "$CLI_NS" addr add "$NAT_NET.50/24" dev eth0
 
-start_dlvs --config "$cfg" --rules "$rules"
+start_dlvs --config "$cfg" "${source_args[@]}"
 "$root/scripts/lab" retap "$PREFIX" | sed 's/^/# /'
 ip -n "$CLI_NS" route add "$VIP/32" via "$NAT_NET.1" src "$NAT_NET.50"
 
@@ -151,6 +211,16 @@ rs2_conns() { msum "$(scrape_metrics)" "dlvs_real_server_connections_total$rs2_s
 
 # The first checks pass before the load starts.
 sleep 1.5
+if [[ ${HEALTH_FROM:-toml} == keepalived ]]; then
+    listing=$(adm -Ln)
+    sed 's/^/# /' <<<"$listing"
+    check "(k) the keepalived.conf's two virtual servers are the services" \
+        grep -q "^TCP  $VIP:81 wlc" <<<"$listing"
+    check "(k) what dlvs does not support is named with its line" \
+        grep -q "keepalived.conf:9: ha_suspend: not supported, ignored" "$log"
+    check "(k) the MISC_CHECK keeps :81's server up" \
+        grep -q "^  -> ${RS_IP[0]}:8080  *Masq    1 " <<<"$(adm -Ln -t "$VIP:81")"
+fi
 check "(u) both servers up: wrk through $VIP:80 clean" wrk_clean up
 check "(u) and both serve" both_serve 10
 
@@ -169,9 +239,18 @@ done
 echo "# rs2 quiesced after ${quiesced:-never} ms"
 check "(q) rs2 quiesced (weight 0) within 4.5 s (${quiesced:-never} ms)" test "${quiesced:-99999}" -le 4500
 check "(q) the log says rs2 is down and why" \
-    grep -q "health: real server ${RS_IP[1]}:8080 of tcp/$VIP:80 is down: GET http://${RS_IP[1]}:8080/: connect to ${RS_IP[1]}:8080: Connection refused" "$log"
-scrape=$(scrape_metrics)
-check "(q) dlvs_real_server_up is 0 for rs2" grep -q "^dlvs_real_server_up$rs2_series 0\$" <<<"$scrape"
+    grep -q "health: real server ${RS_IP[1]}:8080 of tcp/$VIP:80 is down: .*connect to ${RS_IP[1]}:8080: Connection refused" "$log"
+# (the exporter's values follow within a publish interval)
+# shellcheck disable=SC2317 # called through check
+rs2_down_exported() {
+    local i
+    for ((i = 0; i < 20; i++)); do
+        grep -q "^dlvs_real_server_up$rs2_series 0\$" <<<"$(scrape_metrics)" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "(q) dlvs_real_server_up is 0 for rs2" rs2_down_exported
 
 # (n) nothing new goes to rs2.
 before=$(rs2_conns)
@@ -211,6 +290,7 @@ echo "# rs2 back after ${back:-never} ms"
 check "(b) rs2 back at weight 1 within 3 s (${back:-never} ms)" test "${back:-99999}" -le 3000
 check "(b) the log says rs2 is up" grep -q "health: real server ${RS_IP[1]}:8080 of tcp/$VIP:80 is up" "$log"
 check "(b) requests reach both servers again" both_serve 10
+sleep 0.3 # a publish interval
 after_scrape=$(scrape_metrics)
 changes=$(msum "$after_scrape" "dlvs_real_server_state_changes_total$rs2_series")
 check "(b) rs2's state changes counted: 2 ($changes)" test "$changes" = 2

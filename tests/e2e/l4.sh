@@ -28,8 +28,8 @@
 #       entry still in FIN_WAIT is not, conn_reuse_mode 1); a scrape taken
 #       while it runs passes
 #       `promtool check metrics`; the service's connections counter grew by
-#       wrk's request count (plus at most the connections open at its end
-#       and its socket errors) (that every metric of config/monitoring is
+#       wrk's request count (plus at most two per wrk connection open at its
+#       end, and its socket errors) (that every metric of config/monitoring is
 #       exported is checked in health.sh, which has health checks);
 #   (p) 20 to the persistent service all reach one server: with two
 #       workers, the client's connections (on both tap queues) are steered
@@ -216,7 +216,9 @@ promtool_ok() {
 }
 check "(s) a scrape during the load passes promtool check metrics" promtool_ok
 # shellcheck disable=SC2317 # called through check
-agrees() { ((requests > 100 && grown >= requests && grown <= requests + 16 + ${errors:-0})); }
+# (wrk's 16 connections may each have opened a last one, and be closing
+# another, when it stops counting.)
+agrees() { ((requests > 100 && grown >= requests && grown <= requests + 32 + ${errors:-0})); }
 check "(s) the service's connections counter agrees with wrk's request count" agrees
 
 check "(p) persistence: 20 requests to $VIP:82 from $NAT_NET.50 all reach one server" \

@@ -150,8 +150,15 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         std::thread::spawn(move || {
             if let Ok((mut s, _)) = l.accept() {
-                let mut buf = [0u8; 1024];
-                let _ = s.read(&mut buf);
+                // The whole request first: closing on unread bytes would
+                // reset the connection before the client reads the reply.
+                let (mut got, mut buf) = (Vec::new(), [0u8; 1024]);
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
                 let _ = s.write_all(reply.as_bytes());
             }
         });

@@ -19,6 +19,9 @@
 //! sorry_server = "10.0.0.99:80"   # optional: serves while no real server is up
 //! quorum = 1                      # least total weight of live servers (default 1); below it the
 //!                                 # service is down: its servers out, the sorry server in
+//! servers = ["10.0.0.11:8080"]    # optional: only these real servers (default: all); a service
+//!                                 # may have several tables for different servers; its
+//!                                 # sorry_server and quorum are its first table's
 //! ```
 //!
 //! Defaults are keepalived's. A misc command gets the real server's
@@ -52,6 +55,7 @@ pub struct RawHealth {
     pub(crate) inhibit_on_failure: Option<bool>,
     pub(crate) sorry_server: Option<String>,
     pub(crate) quorum: Option<u32>,
+    pub(crate) servers: Option<Vec<String>>,
 }
 
 /// How a server is checked.
@@ -75,6 +79,9 @@ pub enum Check {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthRule {
     pub service: ServiceKey,
+    /// The real servers it checks (address, port); `None`: all of the
+    /// service's (keepalived's checkers are per real server).
+    pub servers: Option<Vec<(Ipv4Addr, u16)>>,
     pub check: Check,
     pub delay_loop: Duration,
     pub connect_timeout: Duration,
@@ -154,12 +161,22 @@ pub fn parse(i: usize, raw: RawHealth) -> Result<HealthRule, (String, String)> {
     if !matches!(check, Check::Misc { .. }) {
         only("command", raw.command.is_some(), "misc")?;
     }
+    let servers = match &raw.servers {
+        None => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|s| endpoint(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| (key("servers"), e))?,
+        ),
+    };
     let sorry_server = match &raw.sorry_server {
         None => None,
         Some(s) => Some(endpoint(s).map_err(|e| (key("sorry_server"), e))?),
     };
     Ok(HealthRule {
         service,
+        servers,
         check,
         delay_loop: seconds("delay_loop_s", raw.delay_loop_s, 60.0, 0.1)?,
         connect_timeout: seconds("connect_timeout_s", raw.connect_timeout_s, 5.0, 0.1)?,

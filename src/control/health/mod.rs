@@ -82,8 +82,8 @@ impl Health {
         self.rules = rules;
     }
 
-    fn rule(&self, key: &ServiceKey) -> Option<&HealthRule> {
-        self.rules.iter().find(|r| r.service == *key)
+    fn rule(&self, server: &ServerKey) -> Option<&HealthRule> {
+        rule_for(&self.rules, server)
     }
 
     /// Whether a checked server is up (`None`: not checked).
@@ -102,11 +102,11 @@ impl Health {
         let mut jobs = Vec::new();
         let mut seen: Vec<ServerKey> = Vec::new();
         for s in &rules.services {
-            let Some(rule) = self.rules.iter().find(|r| r.service == s.key) else {
-                continue;
-            };
             for d in &s.dests {
                 let key = (s.key, d.addr, d.port);
+                let Some(rule) = rule_for(&self.rules, &key) else {
+                    continue;
+                };
                 seen.push(key);
                 let st = self.servers.entry(key).or_insert(ServerState {
                     up: true,
@@ -136,7 +136,7 @@ impl Health {
 
     /// The result of a check started by [`Health::due`].
     pub fn report(&mut self, server: &ServerKey, ok: bool, now: Instant) -> Change {
-        let Some(rule) = self.rule(&server.0).cloned() else {
+        let Some(rule) = self.rule(server).cloned() else {
             self.servers.remove(server);
             return Change::None;
         };
@@ -179,6 +179,8 @@ impl Health {
     pub fn effective_under(&self, health: &[HealthRule], rules: &Rules) -> Rules {
         let mut out = rules.clone();
         for s in &mut out.services {
+            // The service's settings (quorum, sorry server) are its first
+            // rule's; quiescing is each server's rule's.
             let Some(rule) = health.iter().find(|r| r.service == s.key) else {
                 continue;
             };
@@ -193,15 +195,17 @@ impl Health {
             let quorum = live_weight >= u64::from(rule.quorum) && any_up;
             let method = s.dests.first().map_or(Method::Nat, |d| d.method);
             let key = s.key;
-            if rule.inhibit_on_failure {
-                for d in &mut s.dests {
-                    if !quorum || !self.is_up(&(key, d.addr, d.port)).unwrap_or(true) {
-                        d.weight = 0;
-                    }
+            let inhibit = |d: &DestRule| {
+                rule_for(health, &(key, d.addr, d.port))
+                    .map_or(rule.inhibit_on_failure, |r| r.inhibit_on_failure)
+            };
+            let out_of_service =
+                |d: &DestRule| !quorum || !self.is_up(&(key, d.addr, d.port)).unwrap_or(true);
+            s.dests.retain(|d| !out_of_service(d) || inhibit(d));
+            for d in &mut s.dests {
+                if out_of_service(d) {
+                    d.weight = 0;
                 }
-            } else {
-                s.dests
-                    .retain(|d| quorum && self.is_up(&(key, d.addr, d.port)).unwrap_or(true));
             }
             if let (false, Some((addr, port))) = (quorum, rule.sorry_server) {
                 if !s.dests.iter().any(|d| (d.addr, d.port) == (addr, port)) {
@@ -219,6 +223,22 @@ impl Health {
         }
         out
     }
+}
+
+/// The rule that checks `server`: one naming it, else one for all of its
+/// service's servers.
+fn rule_for<'r>(rules: &'r [HealthRule], server: &ServerKey) -> Option<&'r HealthRule> {
+    let (key, addr, port) = *server;
+    let mine = |r: &&HealthRule| r.service == key;
+    rules
+        .iter()
+        .filter(mine)
+        .find(|r| {
+            r.servers
+                .as_ref()
+                .is_some_and(|s| s.contains(&(addr, port)))
+        })
+        .or_else(|| rules.iter().filter(mine).find(|r| r.servers.is_none()))
 }
 
 #[cfg(test)]

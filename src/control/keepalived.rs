@@ -1,0 +1,772 @@
+//! `--keepalived FILE`: the `virtual_server` blocks of an existing
+//! keepalived.conf, as rules and health checks.
+//!
+//! The contract: [`load`] reads FILE (and what its `include`s name, glob
+//! patterns relative to the including file) and returns the virtual
+//! services with their real servers, one health rule per checked real
+//! server, and one warning per keyword it does not support, each naming the
+//! file and line (`keepalived.conf:12: ha_suspend: not supported, ignored`).
+//! A malformed file (unbalanced braces, a bad address or number, a checker
+//! without what it needs) is refused whole, naming file and line.
+//!
+//! Supported: `virtual_server IP PORT` and `virtual_server fwmark N` with
+//! `delay_loop`, `lb_algo`, `lb_kind` (NAT, DR, TUN), `persistence_timeout`,
+//! `persistence_granularity`, `protocol` (TCP, UDP), `sorry_server`,
+//! `quorum`, `real_server IP PORT` with `weight`, `inhibit_on_failure` and
+//! one checker: `TCP_CHECK`, `HTTP_GET` (`url { path status_code digest }`,
+//! `virtualhost`) or `MISC_CHECK` (`misc_path`, `misc_timeout`), each with
+//! `connect_port`, `connect_timeout`, `retry` (or `nb_get_retry`) and
+//! `delay_before_retry`. Other blocks (`global_defs`, `vrrp_instance`, ...)
+//! are warned about and skipped: VRRP comes with the high-availability
+//! work.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::health::config::{Check, HealthRule};
+use crate::service::rules::{
+    Method, Persistence, Protocol, Rules, ServiceKey, ServiceRule, DEFAULT_NETMASK,
+};
+use crate::service::{DestRule, SchedFlags, TunConfig, TunCsum, TunKind};
+
+/// What a keepalived.conf gives.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Keepalived {
+    pub rules: Rules,
+    pub health: Vec<HealthRule>,
+    /// One line per keyword or block not supported, with its place.
+    pub warnings: Vec<String>,
+}
+
+/// Why a keepalived.conf was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{place}: {message}")]
+pub struct KeepalivedError {
+    /// `FILE:LINE`.
+    pub place: String,
+    pub message: String,
+}
+
+/// A word with where it came from.
+#[derive(Debug, Clone)]
+struct Word {
+    text: String,
+    file: std::rc::Rc<PathBuf>,
+    line: usize,
+}
+
+impl Word {
+    fn place(&self) -> String {
+        format!("{}:{}", self.file.display(), self.line)
+    }
+    fn err(&self, message: impl Into<String>) -> KeepalivedError {
+        KeepalivedError {
+            place: self.place(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A keyword, its arguments and its block, if it has one.
+#[derive(Debug, Clone)]
+struct Node {
+    key: Word,
+    args: Vec<Word>,
+    block: Option<Vec<Node>>,
+}
+
+/// Reads `path` and adds its virtual servers to `rules` and their checks
+/// to `cfg`'s; a virtual service in both, or a server checked by both, is
+/// refused. Returns the warnings (also to be logged).
+pub fn merge(
+    path: &Path,
+    rules: &mut Rules,
+    cfg: &mut crate::config::Config,
+) -> Result<Vec<String>, String> {
+    let k = load(path).map_err(|e| e.to_string())?;
+    for s in k.rules.services {
+        if let Some(o) = rules.services.iter().find(|o| o.key == s.key) {
+            return Err(format!(
+                "{}:{}: virtual_server {}: the rules file has it too (line {})",
+                path.display(),
+                s.line,
+                s.key,
+                o.line
+            ));
+        }
+        rules.services.push(s);
+    }
+    for h in k.health {
+        let taken = cfg.health.iter().any(|o| {
+            o.service == h.service
+                && match (&o.servers, &h.servers) {
+                    (None, _) | (_, None) => true,
+                    (Some(a), Some(b)) => a.iter().any(|x| b.contains(x)),
+                }
+        });
+        if taken {
+            return Err(format!(
+                "{}: a real server of {} has checks in the configuration's [[health]] too",
+                path.display(),
+                crate::control::metrics::service_label(&h.service)
+            ));
+        }
+        cfg.health.push(h);
+    }
+    Ok(k.warnings)
+}
+
+/// Reads `path` and the files it includes.
+pub fn load(path: &Path) -> Result<Keepalived, KeepalivedError> {
+    let words = read_words(path, 0)?;
+    let nodes = parse_nodes(&mut words.into_iter().peekable(), None)?;
+    convert(&nodes)
+}
+
+/// Parses keepalived.conf text (no includes), for tests.
+pub fn parse_text(text: &str, name: &str) -> Result<Keepalived, KeepalivedError> {
+    let file = std::rc::Rc::new(PathBuf::from(name));
+    let words = split(text, &file);
+    let nodes = parse_nodes(&mut words.into_iter().peekable(), None)?;
+    convert(&nodes)
+}
+
+fn read_words(path: &Path, depth: usize) -> Result<Vec<Word>, KeepalivedError> {
+    let refuse = |message: String| KeepalivedError {
+        place: path.display().to_string(),
+        message,
+    };
+    if depth > 8 {
+        return Err(refuse("includes nested more than 8 deep".into()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| refuse(format!("cannot read: {e}")))?;
+    let file = std::rc::Rc::new(path.to_owned());
+    let mut out = Vec::new();
+    let mut words = split(&text, &file).into_iter().peekable();
+    while let Some(w) = words.next() {
+        if w.text != "include" {
+            out.push(w);
+            continue;
+        }
+        let pattern = words
+            .next()
+            .ok_or_else(|| w.err("include needs a file name"))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let full = if Path::new(&pattern.text).is_absolute() {
+            PathBuf::from(&pattern.text)
+        } else {
+            dir.join(&pattern.text)
+        };
+        let mut found = glob(&full);
+        found.sort();
+        if found.is_empty() {
+            return Err(pattern.err(format!("include {}: no such file", pattern.text)));
+        }
+        for f in found {
+            out.extend(read_words(&f, depth + 1)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The files a pattern names: `*` and `?` in its last component.
+fn glob(pattern: &Path) -> Vec<PathBuf> {
+    let name = pattern
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        return if pattern.is_file() {
+            vec![pattern.to_owned()]
+        } else {
+            Vec::new()
+        };
+    }
+    let dir = pattern.parent().unwrap_or(Path::new("."));
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| wildcard(&name, &e.file_name().to_string_lossy()))
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wildcard(pattern: &str, name: &str) -> bool {
+    match (pattern.chars().next(), name.chars().next()) {
+        (None, None) => true,
+        (Some('*'), _) => {
+            wildcard(&pattern[1..], name)
+                || name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| wildcard(pattern, &name[c.len_utf8()..]))
+        }
+        (Some('?'), Some(c)) => wildcard(&pattern[1..], &name[c.len_utf8()..]),
+        (Some(p), Some(c)) if p == c => wildcard(&pattern[p.len_utf8()..], &name[c.len_utf8()..]),
+        _ => false,
+    }
+}
+
+/// Words, braces apart, comments (`#`, `!`) dropped, "quoted strings" whole.
+fn split(text: &str, file: &std::rc::Rc<PathBuf>) -> Vec<Word> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let mut cur = String::new();
+        let mut quoted = false;
+        let push = |cur: &mut String, out: &mut Vec<Word>| {
+            if !cur.is_empty() {
+                out.push(Word {
+                    text: std::mem::take(cur),
+                    file: std::rc::Rc::clone(file),
+                    line: i + 1,
+                });
+            }
+        };
+        for c in raw.chars() {
+            if quoted {
+                if c == '"' {
+                    quoted = false;
+                    // An empty "" is still a word.
+                    out.push(Word {
+                        text: std::mem::take(&mut cur),
+                        file: std::rc::Rc::clone(file),
+                        line: i + 1,
+                    });
+                } else {
+                    cur.push(c);
+                }
+                continue;
+            }
+            match c {
+                '#' | '!' => break,
+                '"' => {
+                    push(&mut cur, &mut out);
+                    quoted = true;
+                }
+                '{' | '}' => {
+                    push(&mut cur, &mut out);
+                    cur.push(c);
+                    push(&mut cur, &mut out);
+                }
+                c if c.is_whitespace() => push(&mut cur, &mut out),
+                c => cur.push(c),
+            }
+        }
+        push(&mut cur, &mut out);
+    }
+    out
+}
+
+/// Nodes up to the closing brace of `open` (or the end, at the top).
+fn parse_nodes(
+    words: &mut std::iter::Peekable<std::vec::IntoIter<Word>>,
+    open: Option<&Word>,
+) -> Result<Vec<Node>, KeepalivedError> {
+    let mut nodes = Vec::new();
+    while let Some(key) = words.next() {
+        if key.text == "}" {
+            return match open {
+                Some(_) => Ok(nodes),
+                None => Err(key.err("a closing brace without its block")),
+            };
+        }
+        if key.text == "{" {
+            return Err(key.err("a block without a keyword"));
+        }
+        let mut args = Vec::new();
+        let mut block = None;
+        while let Some(w) = words.peek() {
+            if w.line != key.line && w.text != "{" {
+                break;
+            }
+            let w = words.next().expect("peeked");
+            match w.text.as_str() {
+                "{" => {
+                    block = Some(parse_nodes(words, Some(&w))?);
+                    break;
+                }
+                "}" => {
+                    // Closes the enclosing block: this keyword ends here.
+                    return match open {
+                        Some(_) => {
+                            nodes.push(Node { key, args, block });
+                            Ok(nodes)
+                        }
+                        None => Err(w.err("a closing brace without its block")),
+                    };
+                }
+                _ => args.push(w),
+            }
+        }
+        nodes.push(Node { key, args, block });
+    }
+    match open {
+        Some(o) => Err(o.err("this block is not closed")),
+        None => Ok(nodes),
+    }
+}
+
+/// The virtual servers of the top level.
+fn convert(nodes: &[Node]) -> Result<Keepalived, KeepalivedError> {
+    let mut out = Keepalived::default();
+    for n in nodes {
+        match n.key.text.as_str() {
+            "virtual_server" => virtual_server(n, &mut out)?,
+            other => out.warnings.push(format!(
+                "{}: {other}: not supported, skipped{}",
+                n.key.place(),
+                if other.starts_with("vrrp_") {
+                    " (VRRP comes with dlvs's high availability)"
+                } else {
+                    ""
+                }
+            )),
+        }
+    }
+    Ok(out)
+}
+
+fn arg<'a>(n: &'a Node, i: usize, what: &str) -> Result<&'a Word, KeepalivedError> {
+    n.args
+        .get(i)
+        .ok_or_else(|| n.key.err(format!("{} needs {what}", n.key.text)))
+}
+
+fn number(w: &Word, what: &str) -> Result<u32, KeepalivedError> {
+    w.text
+        .parse()
+        .map_err(|_| w.err(format!("{what}: {:?} is not a number", w.text)))
+}
+
+fn seconds(w: &Word, what: &str) -> Result<Duration, KeepalivedError> {
+    w.text
+        .parse::<f64>()
+        .ok()
+        .filter(|s| (0.0..=86_400.0).contains(s))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| w.err(format!("{what}: {:?} is not a number of seconds", w.text)))
+}
+
+fn address(w: &Word) -> Result<Ipv4Addr, KeepalivedError> {
+    w.text
+        .parse()
+        .map_err(|_| w.err(format!("{:?} is not an IPv4 address", w.text)))
+}
+
+fn port(w: &Word) -> Result<u16, KeepalivedError> {
+    w.text
+        .parse()
+        .map_err(|_| w.err(format!("{:?} is not a port", w.text)))
+}
+
+/// The service-level settings every real server's health rule shares.
+struct VsHealth {
+    delay_loop: Duration,
+    sorry_server: Option<(Ipv4Addr, u16)>,
+    quorum: u32,
+}
+
+fn virtual_server(n: &Node, out: &mut Keepalived) -> Result<(), KeepalivedError> {
+    let first = arg(n, 0, "an address and port, or fwmark N")?;
+    let fwmark = first.text == "fwmark";
+    if first.text == "group" {
+        return Err(first.err("virtual_server group is not supported"));
+    }
+    let empty = Vec::new();
+    let block = n.block.as_ref().unwrap_or(&empty);
+    let mut protocol = Protocol::Tcp;
+    let mut scheduler = crate::service::rules::DEFAULT_SCHEDULER.to_owned();
+    let mut method = Method::Nat;
+    let mut timeout = None;
+    let mut netmask = DEFAULT_NETMASK;
+    let mut vs = VsHealth {
+        delay_loop: Duration::from_secs(60),
+        sorry_server: None,
+        quorum: 1,
+    };
+    for k in block {
+        let v = |i| arg(k, i, "a value");
+        match k.key.text.as_str() {
+            "delay_loop" => vs.delay_loop = seconds(v(0)?, "delay_loop")?,
+            "lb_algo" => {
+                let s = v(0)?;
+                if !crate::service::rules::SCHEDULERS.contains(&s.text.as_str()) {
+                    return Err(s.err(format!("lb_algo {}: no such scheduler", s.text)));
+                }
+                scheduler = s.text.clone();
+            }
+            "lb_kind" => {
+                let s = v(0)?;
+                method = match s.text.to_ascii_uppercase().as_str() {
+                    "NAT" => Method::Nat,
+                    "DR" => Method::Dr,
+                    "TUN" => Method::Tun(TunConfig {
+                        kind: TunKind::Ipip,
+                        port: 0,
+                        csum: TunCsum::NoCsum,
+                    }),
+                    _ => return Err(s.err(format!("lb_kind {}: NAT, DR or TUN", s.text))),
+                }
+            }
+            "persistence_timeout" => timeout = Some(number(v(0)?, "persistence_timeout")?),
+            "persistence_granularity" => {
+                netmask = address(v(0)?)?;
+            }
+            "protocol" => {
+                let s = v(0)?;
+                protocol = match s.text.to_ascii_uppercase().as_str() {
+                    "TCP" => Protocol::Tcp,
+                    "UDP" => Protocol::Udp,
+                    _ => return Err(s.err(format!("protocol {}: TCP or UDP", s.text))),
+                }
+            }
+            "sorry_server" => vs.sorry_server = Some((address(v(0)?)?, port(v(1)?)?)),
+            "quorum" => vs.quorum = number(v(0)?, "quorum")?,
+            "real_server" => {}
+            other => out.warnings.push(format!(
+                "{}: {other}: not supported, ignored",
+                k.key.place()
+            )),
+        }
+    }
+    let key = if fwmark {
+        let m = number(arg(n, 1, "a mark")?, "fwmark")?;
+        if m == 0 {
+            return Err(n.key.err("fwmark 0 is not a mark"));
+        }
+        ServiceKey::Fwmark(m)
+    } else {
+        ServiceKey::Addr {
+            protocol,
+            addr: address(first)?,
+            port: port(arg(n, 1, "a port")?)?,
+        }
+    };
+    if out.rules.services.iter().any(|s| s.key == key) {
+        return Err(n.key.err(format!("virtual_server {key} is defined twice")));
+    }
+    let mut service = ServiceRule {
+        key,
+        scheduler,
+        flags: SchedFlags::default(),
+        persistence: timeout.map(|timeout_s| Persistence { timeout_s, netmask }),
+        one_packet: false,
+        line: n.key.line,
+        dests: Vec::new(),
+    };
+    for k in block.iter().filter(|k| k.key.text == "real_server") {
+        real_server(k, &mut service, method, &vs, out)?;
+    }
+    out.rules.services.push(service);
+    Ok(())
+}
+
+fn real_server(
+    n: &Node,
+    service: &mut ServiceRule,
+    method: Method,
+    vs: &VsHealth,
+    out: &mut Keepalived,
+) -> Result<(), KeepalivedError> {
+    let addr = address(arg(n, 0, "an address and a port")?)?;
+    let given = port(arg(n, 1, "a port")?)?;
+    // As ipvsadm does: DR and TUN keep the service's port.
+    let rport = match (service.key, method) {
+        (ServiceKey::Addr { port, .. }, Method::Dr | Method::Tun(_)) => port,
+        _ => given,
+    };
+    if service
+        .dests
+        .iter()
+        .any(|d| (d.addr, d.port) == (addr, rport))
+    {
+        return Err(n.key.err(format!("real_server {addr} {rport} twice")));
+    }
+    let mut weight = 1;
+    let mut inhibit = false;
+    let mut check = None;
+    let empty = Vec::new();
+    for k in n.block.as_ref().unwrap_or(&empty) {
+        match k.key.text.as_str() {
+            "weight" => weight = number(arg(k, 0, "a weight")?, "weight")?,
+            "inhibit_on_failure" => inhibit = true,
+            "TCP_CHECK" | "HTTP_GET" | "MISC_CHECK" => {
+                if check.is_some() {
+                    out.warnings.push(format!(
+                        "{}: {}: a second checker of the real server, ignored (dlvs runs one)",
+                        k.key.place(),
+                        k.key.text
+                    ));
+                    continue;
+                }
+                check = Some(checker(k, out)?);
+            }
+            other => out.warnings.push(format!(
+                "{}: {other}: not supported, ignored",
+                k.key.place()
+            )),
+        }
+    }
+    service.dests.push(DestRule {
+        addr,
+        port: rport,
+        method,
+        weight,
+        u_threshold: 0,
+        l_threshold: 0,
+        line: n.key.line,
+    });
+    if let Some(c) = check {
+        out.health.push(HealthRule {
+            service: service.key,
+            servers: Some(vec![(addr, rport)]),
+            check: c.check,
+            delay_loop: vs.delay_loop,
+            connect_timeout: c.timeout,
+            retry: c.retry,
+            delay_before_retry: c.delay_before_retry,
+            port: c.port,
+            inhibit_on_failure: inhibit,
+            sorry_server: vs.sorry_server,
+            quorum: vs.quorum,
+        });
+    }
+    Ok(())
+}
+
+struct Checker {
+    check: Check,
+    timeout: Duration,
+    retry: u32,
+    delay_before_retry: Duration,
+    port: Option<u16>,
+}
+
+fn checker(n: &Node, out: &mut Keepalived) -> Result<Checker, KeepalivedError> {
+    let mut c = Checker {
+        check: Check::TcpConnect,
+        timeout: Duration::from_secs(5),
+        retry: 1,
+        delay_before_retry: Duration::from_secs(1),
+        port: None,
+    };
+    let (mut path, mut status, mut digest, mut virtualhost, mut misc) =
+        (None, None, None, None, None);
+    let empty = Vec::new();
+    for k in n.block.as_ref().unwrap_or(&empty) {
+        let v = |i| arg(k, i, "a value");
+        match k.key.text.as_str() {
+            "connect_port" => c.port = Some(port(v(0)?)?),
+            "connect_timeout" => c.timeout = seconds(v(0)?, "connect_timeout")?,
+            "retry" | "nb_get_retry" => c.retry = number(v(0)?, &k.key.text)?,
+            "delay_before_retry" => c.delay_before_retry = seconds(v(0)?, "delay_before_retry")?,
+            "virtualhost" if n.key.text == "HTTP_GET" => virtualhost = Some(v(0)?.text.clone()),
+            "url" if n.key.text == "HTTP_GET" => {
+                if path.is_some() {
+                    out.warnings.push(format!(
+                        "{}: url: a second url, ignored (dlvs checks one)",
+                        k.key.place()
+                    ));
+                    continue;
+                }
+                for u in k.block.as_ref().unwrap_or(&empty) {
+                    match u.key.text.as_str() {
+                        "path" => path = Some(arg(u, 0, "a path")?.text.clone()),
+                        "status_code" => {
+                            status = Some(number(arg(u, 0, "a status")?, "status_code")? as u16)
+                        }
+                        "digest" => digest = Some(arg(u, 0, "an MD5")?.text.to_ascii_lowercase()),
+                        other => out.warnings.push(format!(
+                            "{}: {other}: not supported, ignored",
+                            u.key.place()
+                        )),
+                    }
+                }
+                if path.is_none() {
+                    return Err(k.key.err("url needs a path"));
+                }
+            }
+            "misc_path" if n.key.text == "MISC_CHECK" => {
+                misc = Some(
+                    v(0)?
+                        .text
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
+                )
+            }
+            "misc_timeout" if n.key.text == "MISC_CHECK" => {
+                c.timeout = seconds(v(0)?, "misc_timeout")?
+            }
+            other => out.warnings.push(format!(
+                "{}: {other}: not supported, ignored",
+                k.key.place()
+            )),
+        }
+    }
+    c.check = match n.key.text.as_str() {
+        "HTTP_GET" => Check::HttpGet {
+            url: path.ok_or_else(|| n.key.err("HTTP_GET needs a url { path ... }"))?,
+            status: status.unwrap_or(200),
+            digest,
+            virtualhost,
+        },
+        "MISC_CHECK" => Check::Misc {
+            argv: misc
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| n.key.err("MISC_CHECK needs misc_path"))?,
+        },
+        _ => Check::TcpConnect,
+    };
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = r#"
+! Configuration File for keepalived
+global_defs {
+   router_id LVS_DEVEL
+}
+vrrp_instance VI_1 {
+    state MASTER
+    virtual_router_id 51
+}
+virtual_server 10.0.0.100 80 {
+    delay_loop 6
+    lb_algo wrr
+    lb_kind NAT
+    persistence_timeout 50
+    protocol TCP
+    sorry_server 10.0.0.99 80
+    ha_suspend
+    real_server 10.0.0.11 8080 {
+        weight 3
+        inhibit_on_failure
+        HTTP_GET {
+            url {
+              path /health
+              digest 9B3A0C85A887A256D6939DA88AABD8CD
+              status_code 200
+            }
+            connect_timeout 3
+            nb_get_retry 3
+            delay_before_retry 2
+        }
+    }
+    real_server 10.0.0.12 8080 {
+        weight 1
+        TCP_CHECK { connect_timeout 2 }
+    }
+}
+virtual_server fwmark 7 {
+    lb_algo rr
+    lb_kind DR
+    real_server 10.0.0.13 0 {
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check --fast"
+            misc_timeout 4
+        }
+    }
+}
+"#;
+
+    #[test]
+    fn virtual_servers_become_rules_and_checks() {
+        let k = parse_text(CONF, "keepalived.conf").unwrap();
+        assert_eq!(
+            k.rules.to_save_n(),
+            "-A -t 10.0.0.100:80 -s wrr -p 50\n\
+             -a -t 10.0.0.100:80 -r 10.0.0.11:8080 -m -w 3\n\
+             -a -t 10.0.0.100:80 -r 10.0.0.12:8080 -m -w 1\n\
+             -A -f 7 -s rr\n\
+             -a -f 7 -r 10.0.0.13:0 -g -w 1\n"
+        );
+        assert_eq!(k.health.len(), 3);
+        let h = &k.health[0];
+        assert_eq!(h.servers, Some(vec![("10.0.0.11".parse().unwrap(), 8080)]));
+        assert_eq!(
+            h.check,
+            Check::HttpGet {
+                url: "/health".into(),
+                status: 200,
+                digest: Some("9b3a0c85a887a256d6939da88aabd8cd".into()),
+                virtualhost: None
+            }
+        );
+        assert_eq!((h.retry, h.inhibit_on_failure), (3, true));
+        assert_eq!(h.delay_loop, Duration::from_secs(6));
+        assert_eq!(h.connect_timeout, Duration::from_secs(3));
+        assert_eq!(h.delay_before_retry, Duration::from_secs(2));
+        assert_eq!(h.sorry_server, Some(("10.0.0.99".parse().unwrap(), 80)));
+        assert_eq!(k.health[1].check, Check::TcpConnect);
+        assert!(!k.health[1].inhibit_on_failure);
+        assert_eq!(
+            k.health[2].check,
+            Check::Misc {
+                argv: vec!["/usr/local/bin/check".into(), "--fast".into()]
+            }
+        );
+        assert_eq!(k.health[2].connect_timeout, Duration::from_secs(4));
+        assert_eq!(
+            k.warnings,
+            [
+                "keepalived.conf:3: global_defs: not supported, skipped",
+                "keepalived.conf:6: vrrp_instance: not supported, skipped (VRRP comes with dlvs's high availability)",
+                "keepalived.conf:17: ha_suspend: not supported, ignored",
+            ]
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_line() {
+        let err = |t: &str| parse_text(t, "k.conf").unwrap_err().to_string();
+        assert_eq!(
+            err("virtual_server 10.0.0.100 80 {\n  lb_algo fastest\n}\n"),
+            "k.conf:2: lb_algo fastest: no such scheduler"
+        );
+        assert_eq!(
+            err("virtual_server 10.0.0.100 80 {\n  real_server 10.0.0.11 80 {\n"),
+            "k.conf:2: this block is not closed"
+        );
+        assert_eq!(err("}\n"), "k.conf:1: a closing brace without its block");
+        assert_eq!(
+            err("virtual_server 10.0.0.100 80 {\n real_server 10.0.0.11 80 {\n  HTTP_GET {\n  }\n }\n}\n"),
+            "k.conf:3: HTTP_GET needs a url { path ... }"
+        );
+        assert_eq!(
+            err("virtual_server 10.0.0.1000 80 {\n}\n"),
+            "k.conf:1: \"10.0.0.1000\" is not an IPv4 address"
+        );
+    }
+
+    #[test]
+    fn includes_are_read_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        std::fs::write(
+            dir.path().join("keepalived.conf"),
+            "include conf.d/*.conf\n",
+        )
+        .unwrap();
+        for (name, port) in [("b.conf", 81), ("a.conf", 80)] {
+            std::fs::write(
+                dir.path().join("conf.d").join(name),
+                format!("virtual_server 10.0.0.100 {port} {{\n real_server 10.0.0.11 {port}\n}}\n"),
+            )
+            .unwrap();
+        }
+        let k = load(&dir.path().join("keepalived.conf")).unwrap();
+        let ports: Vec<String> = k.rules.services.iter().map(|s| s.key.to_string()).collect();
+        assert_eq!(ports, ["-t 10.0.0.100:80", "-t 10.0.0.100:81"]);
+        let e = load(&dir.path().join("conf.d/none.conf")).unwrap_err();
+        assert!(e.to_string().contains("cannot read"), "{e}");
+    }
+}
