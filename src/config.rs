@@ -114,6 +114,7 @@ struct RawConfig {
     control: RawControl,
     #[serde(default)]
     health: Vec<crate::control::health::config::RawHealth>,
+    feedback: Option<crate::control::feedback::RawFeedback>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -346,6 +347,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// Health checks, by virtual service.
     pub health: Vec<crate::control::health::config::HealthRule>,
+    /// Dynamic feedback of the real servers' load.
+    pub feedback: Option<crate::control::feedback::FeedbackConfig>,
 }
 
 /// Where `dlvsadm` reaches the director.
@@ -914,6 +917,12 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         health.push(h);
     }
 
+    let feedback = raw
+        .feedback
+        .map(crate::control::feedback::parse)
+        .transpose()
+        .map_err(|(k, e)| invalid(k, e))?;
+
     let control = match raw.control.socket {
         None => ControlConfig::default(),
         Some(s) if s.is_empty() => {
@@ -943,6 +952,7 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         conn,
         control,
         health,
+        feedback,
     })
 }
 

@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::estimator::{Estimator, PERIOD};
+use super::feedback::Feedback;
 use super::health::{Change, Health, Job};
 use super::listing::{self, DestView, Names, ServerHealth, ServiceView, View};
 use crate::config::Config;
@@ -133,6 +135,8 @@ pub struct Admin {
     keepalived_path: Option<PathBuf>,
     /// The health checks' states, and the rules they leave the data path.
     health: Health,
+    /// Dynamic feedback's live weights, with `[feedback]`.
+    feedback: Option<Feedback>,
     effective: Rules,
     registry: Registry,
     /// Connection entries of all workers, for the listing's version line.
@@ -153,6 +157,7 @@ impl Admin {
         Admin {
             effective: health.effective(&sources.rules),
             health,
+            feedback: sources.config.feedback.clone().map(Feedback::new),
             rules: sources.rules,
             rules_path: sources.rules_path,
             config: sources.config,
@@ -294,7 +299,10 @@ impl Admin {
         published: &Published,
     ) -> Result<String, String> {
         let cfg = config.as_ref().unwrap_or(&self.config);
-        let effective = self.health.effective_under(&cfg.health, &rules);
+        let mut effective = self.health.effective_under(&cfg.health, &rules);
+        if let Some(f) = &self.feedback {
+            f.apply(&mut effective);
+        }
         let mut table = ServiceTable::build(&effective, &cfg.marks, &mut self.registry)
             .map_err(|e| e.to_string())?;
         table.set_timeouts(self.timeouts);
@@ -312,6 +320,28 @@ impl Admin {
         self.rules = rules;
         self.effective = effective;
         Ok(summary)
+    }
+
+    /// A load report from `from` (dynamic feedback).
+    pub fn feedback_report(&mut self, from: Ipv4Addr, load: f64) {
+        if let Some(f) = &mut self.feedback {
+            f.report(from, load, Instant::now());
+        }
+    }
+
+    /// Dynamic feedback's step (every `[feedback] interval_s`): the
+    /// services are republished when a weight moved.
+    pub fn feedback_tick(&mut self, published: &Published) {
+        let Some(f) = &mut self.feedback else {
+            return;
+        };
+        if !f.step(&self.rules, Instant::now()) {
+            return;
+        }
+        let rules = self.rules.clone();
+        if let Err(e) = self.install(rules, None, published) {
+            log::error!("feedback: the services could not be rebuilt: {e}");
+        }
     }
 
     /// The health checks due now (see [`Health::due`]).
@@ -646,7 +676,7 @@ fn names(ports: &ServiceNames) -> Names<'_> {
 /// The first part of the configuration that differs and cannot change
 /// while the director runs.
 fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
-    let checks: [(&str, bool); 8] = [
+    let checks: [(&str, bool); 9] = [
         ("[dpdk]", old.dpdk != new.dpdk),
         ("[[interface]]", old.interfaces != new.interfaces),
         ("[[neighbor]]", old.neighbors != new.neighbors),
@@ -655,6 +685,7 @@ fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
         ("[metrics]", old.metrics != new.metrics),
         ("[control]", old.control != new.control),
         ("[conn] capacity", old.conn.capacity != new.conn.capacity),
+        ("[feedback]", old.feedback != new.feedback),
     ];
     checks.iter().find(|(_, changed)| *changed).map(|(s, _)| *s)
 }

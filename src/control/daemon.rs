@@ -76,6 +76,8 @@ pub enum DaemonError {
     Dpdk(#[from] dpdk::DpdkError),
     #[error(transparent)]
     Admin(#[from] super::admin::AdminError),
+    #[error("[feedback] listen {listen}: {reason} (an address of the director's kernel: give the interface `kernel = ...`)")]
+    Feedback { listen: String, reason: String },
     #[error("interface {interface}: exception path {kernel}: {reason}")]
     Kernel {
         interface: String,
@@ -216,6 +218,8 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     let data_room = buffer_size(cfg)?;
     // dlvsadm's socket, in a run (a replay takes no requests): first, so
     // that a second director on the same socket touches no device.
+    // (Dynamic feedback's socket is bound later: its address is the
+    // exception path's, there only once the taps are up.)
     let listener = match mode {
         Mode::Run => Some(super::admin::bind(&cfg.control.socket)?),
         Mode::Replay { .. } => None,
@@ -273,6 +277,22 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
         p.kernel = k.is_some();
     }
     let host = Arc::new(host);
+    let feedback = match (&cfg.feedback, mode) {
+        (Some(f), Mode::Run) => {
+            let s = std::net::UdpSocket::bind(f.listen).map_err(|e| DaemonError::Feedback {
+                listen: f.listen.to_string(),
+                reason: e.to_string(),
+            })?;
+            s.set_read_timeout(Some(Duration::from_millis(100)))
+                .map_err(|e| DaemonError::Feedback {
+                    listen: f.listen.to_string(),
+                    reason: e.to_string(),
+                })?;
+            log::info!("feedback: load reports on udp {}", f.listen);
+            Some((s, f.interval))
+        }
+        _ => None,
+    };
     // Per-start randomness for the schedulers (twos) and tunnel idents.
     let seeds = std::collections::hash_map::RandomState::new();
 
@@ -433,6 +453,16 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                 std::thread::Builder::new()
                     .name("dlvs-health".into())
                     .spawn_scoped(threads, move || health_loop(admin, published, stop))
+                    .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
+            }
+            // Dynamic feedback: load reports in, weights moved each interval.
+            if let Some((socket, interval)) = feedback {
+                let (admin, published, stop) = (&admin, &published, &worker_stop);
+                std::thread::Builder::new()
+                    .name("dlvs-feedback".into())
+                    .spawn_scoped(threads, move || {
+                        feedback_loop(&socket, interval, admin, published, stop)
+                    })
                     .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
             }
             // The admin thread answers dlvsadm until the workers stop.
@@ -781,6 +811,38 @@ fn log_services(services: &ServiceTable, cfg: &Config) {
                     s.line
                 );
             }
+        }
+    }
+}
+
+/// Takes load reports from `socket` and moves the weights every
+/// `interval`, until `stop`.
+fn feedback_loop(
+    socket: &std::net::UdpSocket,
+    interval: Duration,
+    admin: &Mutex<Admin>,
+    published: &Published,
+    stop: &AtomicBool,
+) {
+    let mut buf = [0u8; 512];
+    let mut next = Instant::now() + interval;
+    while !stop.load(Ordering::Acquire) {
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            match (super::feedback::parse_report(&text), from.ip()) {
+                (Some(load), std::net::IpAddr::V4(ip)) => admin
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .feedback_report(ip, load),
+                _ => log::debug!("feedback: {from} sent {:?}, not `load VALUE`", text.trim()),
+            }
+        }
+        if Instant::now() >= next {
+            next += interval;
+            admin
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .feedback_tick(published);
         }
     }
 }

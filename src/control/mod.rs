@@ -5,6 +5,7 @@ pub mod budget;
 pub mod cpus;
 pub mod daemon;
 pub mod estimator;
+pub mod feedback;
 pub mod health;
 pub mod keepalived;
 pub mod kernel;

@@ -24,6 +24,10 @@
 #   (b) rs2's daemon started again: it is back at weight 1 within 3 s, the
 #       log says it is up, requests reach both servers again, and its
 #       metrics count 2 state changes;
+#   (f) dynamic feedback: rs1 reports load 0.1 and rs2 load 3.0 over UDP
+#       ([feedback], every 0.5 s, A = 5, at most 20): rs2's weight falls to
+#       1 and rs1's rises, rs2 gets under a quarter of 40 new connections
+#       (wrr), and the live weight is exported;
 #   (e) every metric the shipped alerting rules and Grafana dashboard
 #       (config/monitoring) use is exported;
 #   (d) dlvs exits 0 on SIGTERM.
@@ -78,7 +82,7 @@ global_defs {
 }
 virtual_server $VIP 80 {
     delay_loop 1
-    lb_algo rr
+    lb_algo wrr
     lb_kind NAT
     protocol TCP
     ha_suspend
@@ -147,6 +151,12 @@ kernel = "dk0"
 capacity = 65536
 
 $health_toml
+[feedback]
+listen = "10.0.0.2:8999"
+interval_s = 0.5
+alpha = 5.0
+max_weight = 20
+
 [metrics]
 listen = "$METRICS"
 
@@ -155,7 +165,7 @@ socket = "$tmp/dlvs.sock"
 EOF2
 rules=$tmp/dlvs.rules
 cat >"$rules" <<EOF2
--A -t $VIP:80 -s rr
+-A -t $VIP:80 -s wrr
 -a -t $VIP:80 -r ${RS_IP[0]}:8080 -m
 -a -t $VIP:80 -r ${RS_IP[1]}:8080 -m
 EOF2
@@ -294,6 +304,40 @@ sleep 0.3 # a publish interval
 after_scrape=$(scrape_metrics)
 changes=$(msum "$after_scrape" "dlvs_real_server_state_changes_total$rs2_series")
 check "(b) rs2's state changes counted: 2 ($changes)" test "$changes" = 2
+
+# (f) dynamic feedback: rs1 reports a light load, rs2 a heavy one, every
+# 0.3 s (the director moves weights every 0.5 s).
+report() { # SERVER_INDEX LOAD: every 0.3 s until killed
+    ip netns exec "${RS_NS[$1]}" bash -c \
+        'while :; do echo "load $1" >/dev/udp/10.0.0.2/8999; sleep 0.3; done' _ "$2" &
+    servers+=($!)
+}
+report 0 0.1
+report 1 3.0
+sleep 2.5
+w1=$(weight_of "${RS_IP[0]}")
+w2=$(weight_of "${RS_IP[1]}")
+echo "# weights after the reports: rs1 $w1, rs2 $w2"
+check "(f) the heavy load lowered rs2's weight to 1, the light one raised rs1's ($w1)" \
+    test "$w2" = 1 -a "$w1" -gt 2
+# shellcheck disable=SC2317 # called through check
+share_ok() {
+    local i body n2=0 bad=0
+    for ((i = 0; i < 40; i++)); do
+        body=$(ip netns exec "$CLI_NS" curl -s --max-time 3 --interface "$NAT_NET.50" "http://$VIP:80/" || true)
+        case $body in
+        "served by rs2") n2=$((n2 + 1)) ;;
+        "served by rs1") ;;
+        *) bad=$((bad + 1)) ;;
+        esac
+    done
+    echo "# of 40 new connections, rs2 got $n2 (failed $bad)"
+    ((bad == 0 && n2 < 10))
+}
+check "(f) rs2's share of new connections fell under a quarter" share_ok
+weights=$(scrape_metrics)
+check "(f) the live weight is exported" \
+    grep -q "^dlvs_real_server_weight$rs2_series 1\$" <<<"$weights"
 
 # (e) the shipped monitoring's metrics.
 # shellcheck disable=SC2317 # called through check
