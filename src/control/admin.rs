@@ -463,13 +463,7 @@ impl Admin {
         let mut new = self.rules.clone();
         let mut applied = 0usize;
         for (i, raw) in text.lines().enumerate() {
-            let mut words: Vec<&str> = raw
-                .split_whitespace()
-                .take_while(|w| !w.starts_with('#'))
-                .collect();
-            if words.first() == Some(&"ipvsadm") {
-                words.remove(0);
-            }
+            let words = crate::service::rules::command_words(raw);
             if words.is_empty() {
                 continue;
             }

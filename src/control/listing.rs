@@ -22,7 +22,7 @@ use super::estimator::Rates;
 use crate::conn::dump::ConnRecord;
 use crate::datapath::stats::DestStats;
 use crate::service::names::ServiceNames;
-use crate::service::rules::DEFAULT_NETMASK;
+use crate::service::rules::{write_service, DEFAULT_NETMASK};
 use crate::service::{DestRule, ListOptions, Method, Protocol, ServiceKey, ServiceRule, TunKind};
 
 /// IPVS's version as the kernel reports it (`IP_VS_VERSION_CODE`).
@@ -139,55 +139,11 @@ pub fn save(view: &View, numeric: bool, names: &Names<'_>) -> String {
                 addrport(addr, port, Some(protocol), numeric, names)
             ),
         };
-        let _ = write!(out, "-A {svc} -s {}", r.scheduler);
-        if let Some(p) = r.persistence {
-            let _ = write!(out, " -p {}", p.timeout_s);
-            if p.netmask != DEFAULT_NETMASK {
-                let _ = write!(out, " -M {}", p.netmask);
-            }
-        }
-        if r.one_packet {
-            out.push_str(" -o");
-        }
-        if !r.flags.is_empty() {
-            let _ = write!(out, " -b {}", sched_flags(r));
-        }
-        out.push('\n');
-        let mut dests: Vec<&DestView> = s.dests.iter().collect();
-        merge_sort(&mut dests, &|a, b| cmp_dests(&a.rule, &b.rule));
-        for d in dests {
-            let d = &d.rule;
-            let switch = match d.method {
-                Method::Dr => "-g",
-                Method::Nat => "-m",
-                Method::Tun(_) => "-i",
-            };
-            let _ = write!(
-                out,
-                "-a {svc} -r {} {switch} -w {}",
-                addrport(d.addr, d.port, protocol_of(&r.key), numeric, names),
-                d.weight
-            );
-            if let Method::Tun(t) = d.method {
-                let _ = write!(out, " --tun-type {}", t.kind.name());
-                match t.kind {
-                    TunKind::Ipip => {}
-                    TunKind::Gue => {
-                        let _ = write!(out, " --tun-port {} {}", t.port, t.csum.option());
-                    }
-                    TunKind::Gre => {
-                        let _ = write!(out, " {}", t.csum.option());
-                    }
-                }
-            }
-            if d.u_threshold != 0 {
-                let _ = write!(out, " -x {}", d.u_threshold);
-            }
-            if d.l_threshold != 0 {
-                let _ = write!(out, " -y {}", d.l_threshold);
-            }
-            out.push('\n');
-        }
+        let mut dests: Vec<&DestRule> = s.dests.iter().map(|d| &d.rule).collect();
+        merge_sort(&mut dests, &|a, b| cmp_dests(a, b));
+        write_service(&mut out, r, &dests, &svc, &|d| {
+            addrport(d.addr, d.port, protocol_of(&r.key), numeric, names)
+        });
     }
     out
 }

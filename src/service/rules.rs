@@ -437,52 +437,10 @@ impl Rules {
     pub fn to_save_n(&self) -> String {
         let mut out = String::new();
         for s in &self.services {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "-A {} -s {}", s.key, s.scheduler);
-            if let Some(p) = s.persistence {
-                let _ = write!(out, " -p {}", p.timeout_s);
-                if p.netmask != DEFAULT_NETMASK {
-                    let _ = write!(out, " -M {}", p.netmask);
-                }
-            }
-            if s.one_packet {
-                out.push_str(" -o");
-            }
-            if !s.flags.is_empty() {
-                let _ = write!(out, " -b {}", s.flags.to_arg(&s.scheduler));
-            }
-            out.push('\n');
-            for d in &s.dests {
-                let switch = match d.method {
-                    Method::Dr => "-g",
-                    Method::Nat => "-m",
-                    Method::Tun(_) => "-i",
-                };
-                let _ = write!(
-                    out,
-                    "-a {} -r {}:{} {switch} -w {}",
-                    s.key, d.addr, d.port, d.weight
-                );
-                if let Method::Tun(t) = d.method {
-                    let _ = write!(out, " --tun-type {}", t.kind.name());
-                    match t.kind {
-                        TunKind::Ipip => {}
-                        TunKind::Gue => {
-                            let _ = write!(out, " --tun-port {} {}", t.port, t.csum.option());
-                        }
-                        TunKind::Gre => {
-                            let _ = write!(out, " {}", t.csum.option());
-                        }
-                    }
-                }
-                if d.u_threshold != 0 {
-                    let _ = write!(out, " -x {}", d.u_threshold);
-                }
-                if d.l_threshold != 0 {
-                    let _ = write!(out, " -y {}", d.l_threshold);
-                }
-                out.push('\n');
-            }
+            let dests: Vec<&DestRule> = s.dests.iter().collect();
+            write_service(&mut out, s, &dests, &s.key.to_string(), &|d| {
+                format!("{}:{}", d.addr, d.port)
+            });
         }
         out
     }
@@ -497,6 +455,73 @@ impl Rules {
             s.dests.sort_by_key(|d| (d.addr, d.port));
         }
     }
+}
+
+/// Writes one service and `dests` as `ipvsadm -S` does: `svc` names the
+/// service (`-t 10.0.0.100:80`, or with names), `dest` a real server; with
+/// dlvs's one addition, thresholds (see [`Rules::to_save_n`]).
+pub(crate) fn write_service(
+    out: &mut String,
+    s: &ServiceRule,
+    dests: &[&DestRule],
+    svc: &str,
+    dest: &dyn Fn(&DestRule) -> String,
+) {
+    // Writing to a String cannot fail.
+    let _ = write!(out, "-A {svc} -s {}", s.scheduler);
+    if let Some(p) = s.persistence {
+        let _ = write!(out, " -p {}", p.timeout_s);
+        if p.netmask != DEFAULT_NETMASK {
+            let _ = write!(out, " -M {}", p.netmask);
+        }
+    }
+    if s.one_packet {
+        out.push_str(" -o");
+    }
+    if !s.flags.is_empty() {
+        let _ = write!(out, " -b {}", s.flags.to_arg(&s.scheduler));
+    }
+    out.push('\n');
+    for d in dests {
+        let switch = match d.method {
+            Method::Dr => "-g",
+            Method::Nat => "-m",
+            Method::Tun(_) => "-i",
+        };
+        let _ = write!(out, "-a {svc} -r {} {switch} -w {}", dest(d), d.weight);
+        if let Method::Tun(t) = d.method {
+            let _ = write!(out, " --tun-type {}", t.kind.name());
+            match t.kind {
+                TunKind::Ipip => {}
+                TunKind::Gue => {
+                    let _ = write!(out, " --tun-port {} {}", t.port, t.csum.option());
+                }
+                TunKind::Gre => {
+                    let _ = write!(out, " {}", t.csum.option());
+                }
+            }
+        }
+        if d.u_threshold != 0 {
+            let _ = write!(out, " -x {}", d.u_threshold);
+        }
+        if d.l_threshold != 0 {
+            let _ = write!(out, " -y {}", d.l_threshold);
+        }
+        out.push('\n');
+    }
+}
+
+/// The words of one command line of a rules file or a restore: up to a
+/// `#` comment, a leading `ipvsadm` dropped (pasted commands load too).
+pub(crate) fn command_words(raw: &str) -> Vec<&str> {
+    let mut words: Vec<&str> = raw
+        .split_whitespace()
+        .take_while(|w| !w.starts_with('#'))
+        .collect();
+    if words.first() == Some(&"ipvsadm") {
+        words.remove(0);
+    }
+    words
 }
 
 fn parse_with(text: &str, path: &Path, lookup: &Lookup<'_>) -> Result<Rules, RulesError> {
@@ -519,13 +544,7 @@ fn parse_line(
     rules: &mut Rules,
     lookup: &Lookup<'_>,
 ) -> Result<(), String> {
-    let mut words: Vec<&str> = raw
-        .split_whitespace()
-        .take_while(|w| !w.starts_with('#'))
-        .collect();
-    if words.first() == Some(&"ipvsadm") {
-        words.remove(0);
-    }
+    let words = command_words(raw);
     if words.is_empty() {
         return Ok(());
     }

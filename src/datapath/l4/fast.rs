@@ -104,14 +104,8 @@ pub(in crate::datapath) fn forward(
         ident: u16::from_be_bytes([ip[4], ip[5]]),
         frag: Frag::Whole,
     };
-    match find(&flow, services, st) {
-        Ok(Some(f)) => {
-            return Some(established(
-                pkt, f.slot, f.reply, &flow, total, host, services, st,
-            ))
-        }
-        Ok(None) => {}
-        Err(r) => return Some(Err(r)),
+    if let Some(r) = connection(pkt, &flow, total, host, services, st) {
+        return Some(r);
     }
     Some(match new_flow(pkt, &flow, total, host, services, st) {
         Some(r) => r,

@@ -396,14 +396,8 @@ pub(super) fn forward(
     };
 
     // 1. A connection, either direction.
-    match find(&flow, services, st) {
-        Ok(Some(f)) => {
-            return Some(established(
-                pkt, f.slot, f.reply, &flow, total, host, services, st,
-            ))
-        }
-        Ok(None) => {}
-        Err(r) => return Some(Err(r)),
+    if let Some(r) = connection(pkt, &flow, total, host, services, st) {
+        return Some(r);
     }
     new_flow(pkt, &flow, total, host, services, st)
 }
@@ -475,16 +469,35 @@ fn new_flow(
     }
 }
 
+/// Step 1 of both paths: a packet of a connection (either direction),
+/// forwarded, or dropped as `find` says; `None` for a packet of none.
+#[inline(always)]
+fn connection(
+    pkt: &mut Packet<'_>,
+    flow: &Flow,
+    total: usize,
+    host: &Host,
+    services: &ServiceTable,
+    st: &mut State,
+) -> Option<Result<Verdict, DropReason>> {
+    match find(flow, services, st) {
+        Ok(Some(f)) => Some(established(
+            pkt, f.slot, f.reply, flow, total, host, services, st,
+        )),
+        Ok(None) => None,
+        Err(r) => Some(Err(r)),
+    }
+}
+
 /// The connection a packet belongs to, either direction. A new SYN on a
 /// finished connection's tuple (a client reusing its port) finds none:
 /// the old entry goes now and the SYN is scheduled afresh, as IPVS does
 /// with its default conn_reuse_mode (ip_vs_core.c `is_new_conn_expected`).
+/// `Ok(None)` for a packet to schedule as new; an error for one to drop.
 // Always inlined: its callers build `flow` field by field just before,
 // and reading it back through memory as whole words stalled on store
 // forwarding (perf: half of this function's time on the first load).
 #[inline(always)]
-/// The connection of a packet, either direction; `Ok(None)` for a packet
-/// to schedule as new; an error for one to drop.
 fn find(flow: &Flow, services: &ServiceTable, st: &mut State) -> Result<Option<Found>, DropReason> {
     let now = st.now;
     for kind in [KeyKind::In, KeyKind::Out] {
