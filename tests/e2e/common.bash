@@ -146,3 +146,35 @@ wrk_ok() {
         ! grep -qE 'Socket errors|Non-2xx' <<<"$out" &&
         [[ $(awk '/requests in/ {print $1}' <<<"$out") -gt 100 ]]
 }
+
+# serve_http PORT...: on each real server (RS_NS, whose replies to the NAT
+# clients' network $NAT_NET.0/24 go through the director at 10.0.0.2), an
+# HTTP server on each PORT whose page says "served by rsN"; their PIDs are
+# appended to `servers`. Returns once every one listens (5 s at most).
+serve_http() {
+    local i ns www port n up
+    for i in "${!RS_NS[@]}"; do
+        ns=${RS_NS[$i]}
+        www=$tmp/www$i
+        mkdir -p "$www"
+        echo "served by rs$((i + 1))" >"$www/index.html"
+        ip -n "$ns" route add "$NAT_NET.0/24" via 10.0.0.2
+        for port in "$@"; do
+            ip netns exec "$ns" /usr/bin/python3 -m http.server "$port" --bind 0.0.0.0 \
+                --directory "$www" >"$tmp/http-$i-$port.log" 2>&1 &
+            servers+=($!)
+        done
+    done
+    for ((n = 0; n < 50; n++)); do
+        up=0
+        for ns in "${RS_NS[@]}"; do
+            for port in "$@"; do
+                ip netns exec "$ns" /usr/bin/python3 -c \
+                    "import socket; socket.create_connection(('127.0.0.1', $port), 1)" \
+                    2>/dev/null && up=$((up + 1))
+            done
+        done
+        ((up == ${#RS_NS[@]} * $#)) && return 0
+        sleep 0.1
+    done
+}

@@ -89,16 +89,7 @@ cat >"$rules" <<EOF2
 EOF2
 
 "$root/scripts/lab" up "$PREFIX" | sed 's/^/# /'
-for i in 0 1; do
-    ns=${RS_NS[$i]}
-    www=$tmp/www$i
-    mkdir -p "$www"
-    echo "served by rs$((i + 1))" >"$www/index.html"
-    ip -n "$ns" route add "$NAT_NET.0/24" via 10.0.0.2
-    ip netns exec "$ns" /usr/bin/python3 -m http.server 8080 --bind 0.0.0.0 \
-        --directory "$www" >"$tmp/http-$i.log" 2>&1 &
-    servers+=($!)
-done
+serve_http 8080
 ip -n "$CLI_NS" addr add "$NAT_NET.50/24" dev eth0
 
 start_dlvs --config "$cfg" --rules "$rules"
@@ -115,18 +106,6 @@ kernel_itf_ok() {
         grep -q 'inet 10.0.0.2/24' <<<"$addrs"
 }
 check "(k) dk0 is up in the director's namespace with lan0's MAC and 10.0.0.2/24" kernel_itf_ok
-
-# The real servers' listeners are up.
-for ((i = 0; i < 50; i++)); do
-    up=0
-    for ns in "${RS_NS[@]}"; do
-        ip netns exec "$ns" /usr/bin/python3 -c \
-            'import socket; socket.create_connection(("127.0.0.1", 8080), 1)' 2>/dev/null &&
-            up=$((up + 1))
-    done
-    ((up == 2)) && break
-    sleep 0.1
-done
 
 # (o) the director's kernel out through the data port.
 for i in 0 1; do

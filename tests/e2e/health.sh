@@ -171,16 +171,7 @@ cat >"$rules" <<EOF2
 EOF2
 
 "$root/scripts/lab" up "$PREFIX" | sed 's/^/# /'
-for i in 0 1; do
-    ns=${RS_NS[$i]}
-    www=$tmp/www$i
-    mkdir -p "$www"
-    echo "served by rs$((i + 1))" >"$www/index.html"
-    ip -n "$ns" route add "$NAT_NET.0/24" via 10.0.0.2
-    ip netns exec "$ns" /usr/bin/python3 -m http.server 8080 --bind 0.0.0.0 \
-        --directory "$www" >"$tmp/http-$i.log" 2>&1 &
-    servers+=($!)
-done
+serve_http 8080
 rs2_pid=${servers[1]}
 ip -n "$CLI_NS" addr add "$NAT_NET.50/24" dev eth0
 

@@ -127,20 +127,11 @@ EOF2
 # The real servers: an HTTP server on 8080 (NAT) and 81 (DR) whose page
 # names the server; replies to the NAT clients' network via the director;
 # the VIP on lo for DR, without answering ARP for it.
-for i in 0 1; do
-    ns=${RS_NS[$i]}
-    www=$tmp/www$i
-    mkdir -p "$www"
-    echo "served by rs$((i + 1))" >"$www/index.html"
-    ip -n "$ns" route add "$NAT_NET.0/24" via 10.0.0.2
+for ns in "${RS_NS[@]}"; do
     ip -n "$ns" addr add "$DR_VIP/32" dev lo
     ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
-    for port in 8080 81; do
-        ip netns exec "$ns" /usr/bin/python3 -m http.server "$port" --bind 0.0.0.0 \
-            --directory "$www" >"$tmp/http-$i-$port.log" 2>&1 &
-        servers+=($!)
-    done
 done
+serve_http 8080 81
 # The client: 10.0.0.50 (DR) and 198.51.100.50 (NAT, via the director).
 ip -n "$CLI_NS" addr add "$NAT_NET.50/24" dev eth0
 
@@ -149,17 +140,6 @@ start_dlvs --config "$cfg" --rules "$rules"
 # Every packet to the VIP goes through the director, from 198.51.100.50
 # unless a request asks for 10.0.0.50 (DR's replies come back directly).
 ip -n "$CLI_NS" route add "$VIP/32" via "$NAT_NET.1" src "$NAT_NET.50"
-# The servers' HTTP listeners are up.
-for ((i = 0; i < 50; i++)); do
-    up=0
-    for ns in "${RS_NS[@]}"; do
-        ip netns exec "$ns" /usr/bin/python3 -c \
-            'import socket,sys; socket.create_connection(("127.0.0.1", 8080), 1); socket.create_connection(("127.0.0.1", 81), 1)' \
-            2>/dev/null && up=$((up + 1))
-    done
-    ((up == 2)) && break
-    sleep 0.1
-done
 
 # run_requests FROM VIP PORT NAME [COUNT] [persistent]: every request
 # answered, and both servers serving (or, persistent, exactly one).
