@@ -45,6 +45,10 @@
 #       servers, -Ln shows the new table, a bad command is refused with
 #       ipvsadm's message and status and changes nothing (-S -n before and
 #       after), and --stats and -c count :80's connections;
+#   (x) a real server removed under a download (dlvsadm -d) as IPVS does
+#       it: the client's packets are dropped (dest_unavailable) and the
+#       connection kept, so the download stalls; added back (dlvsadm -a),
+#       the same connection goes on and the file arrives whole;
 #   (c) the metrics count connections and no unexpected drops
 #       (tcp_no_conn, no_dest, conn_table_full, steer_ring_full are 0);
 #   (d) dlvs exits 0 on SIGTERM.
@@ -289,10 +293,36 @@ listed=$(adm -Lnc | grep -c " $VIP:80 " || true)
 echo "# -Lnc: $listed entries of $VIP:80"
 check "(m) -Lnc lists every worker's connections of :80 (over 100)" test "$listed" -gt 100
 
+# (x) a removed real server's connection waits for it.
+head -c 1500000 /dev/urandom >"$tmp/www0/big.bin"
+cp "$tmp/www0/big.bin" "$tmp/www1/big.bin"
+ip netns exec "$CLI_NS" curl -s --max-time 40 --limit-rate 150k --interface "$NAT_NET.50" \
+    -o "$tmp/big.out" "http://$VIP:80/big.bin" &
+curl_pid=$!
+sleep 1.5
+dest=$(adm -Lnc | awk -v v="$VIP:80" -v c="$NAT_NET.50:" \
+    '$3 == "ESTABLISHED" && $5 == v && index($4, c) == 1 && !d {d = $6} END {print d}' || true)
+echo "# the download's real server: ${dest:-none}"
+adm -d -t "$VIP:80" -r "${dest:-none}" || true
+sleep 1
+size1=$(stat -c %s "$tmp/big.out" 2>/dev/null || echo 0)
+sleep 2
+size2=$(stat -c %s "$tmp/big.out" 2>/dev/null || echo 0)
+echo "# while the server was out: $size1 then $size2 bytes"
+check "(x) with its server removed, the download stalls ($size1 -> $size2 bytes)" \
+    test -n "$dest" -a "$size1" = "$size2" -a "$size1" -lt 1500000
+unavailable=$(msum "$(scrape_metrics)" 'dlvs_lcore_dropped_packets_total[{].*reason="dest_unavailable"')
+check "(x) its client's packets were dropped as dest_unavailable ($unavailable)" test "$unavailable" -gt 0
+adm -a -t "$VIP:80" -r "${dest:-none}" -m || true
+wait "$curl_pid" || true
+check "(x) added back, the same connection goes on: the file arrives whole" \
+    cmp -s "$tmp/www0/big.bin" "$tmp/big.out"
+
 # (c) metrics.
 metrics=$(scrape_metrics)
 unexpected=0
 for reason in tcp_no_conn no_dest conn_table_full steer_ring_full no_such_port; do
+    # (dest_unavailable is expected: (x))
     n=$(msum "$metrics" "dlvs_lcore_dropped_packets_total[{].*reason=\"$reason\"")
     if ((n > 0)); then
         echo "# $reason: $n"
