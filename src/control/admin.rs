@@ -303,8 +303,28 @@ impl Admin {
         if let Some(f) = &self.feedback {
             f.apply(&mut effective);
         }
-        let mut table = ServiceTable::build(&effective, &cfg.marks, &mut self.registry)
+        // Against a copy: a table that fails to build leaves no new ids,
+        // virtual addresses or weights behind.
+        let mut registry = self.registry.clone();
+        let mut table = ServiceTable::build(&effective, &cfg.marks, &mut registry)
             .map_err(|e| e.to_string())?;
+        self.registry = registry;
+        // The workers steer by a mask fixed at start: a coarser persistence
+        // mask added later spreads one client network over several workers.
+        let steering = table.owner_mask();
+        for s in &effective.services {
+            if let Some(p) = s.persistence {
+                if u32::from(p.netmask).count_ones() < u32::from(steering).count_ones() {
+                    log::warn!(
+                        "{}: persistence netmask {} is coarser than the {steering} the workers \
+                         steer clients by since the start: with several workers its clients' \
+                         templates may be per worker until a restart",
+                        s.key,
+                        p.netmask
+                    );
+                }
+            }
+        }
         table.set_timeouts(self.timeouts);
         table.set_conn_flags(ConnFlags::from(&cfg.conn));
         let mut summary = describe_change(&self.rules, &rules);
@@ -324,8 +344,20 @@ impl Admin {
 
     /// A load report from `from` (dynamic feedback).
     pub fn feedback_report(&mut self, from: Ipv4Addr, load: f64) {
-        if let Some(f) = &mut self.feedback {
+        let Some(f) = &mut self.feedback else {
+            return;
+        };
+        // Only a configured real server's word counts (a datagram's source
+        // is easily forged; this bounds what others can do).
+        if self
+            .rules
+            .services
+            .iter()
+            .any(|s| s.dests.iter().any(|d| d.addr == from))
+        {
             f.report(from, load, Instant::now());
+        } else {
+            log::debug!("feedback: a report from {from}, not a real server: ignored");
         }
     }
 
@@ -373,13 +405,14 @@ impl Admin {
     }
 
     /// Answers one request.
-    pub fn handle(&mut self, req: &Request, live: &Live<'_>) -> Response {
-        let words: Vec<&str> = req.args.iter().map(String::as_str).collect();
-        let cmd = match Command::parse(&words) {
-            Ok(c) => c,
-            Err(e) => return Response::fail(2, e),
-        };
-        let shown = words.join(" ");
+    /// Answers one request, parsed (name lookups done) before the lock is
+    /// taken; `-R`'s lines come parsed too.
+    fn handle(&mut self, parsed: Parsed, live: &Live<'_>) -> Response {
+        let Parsed {
+            shown,
+            command: cmd,
+            restore,
+        } = parsed;
         if cmd.changes_rules() {
             let mut new = self.rules.clone();
             if let Err(e) = new.apply(&cmd) {
@@ -394,14 +427,9 @@ impl Admin {
             };
         }
         match cmd {
-            Command::Restore => self.restore(&req.stdin, live),
-            Command::List(o) if o.connections => match connections(live) {
-                Some(records) => {
-                    let ports = names_for(o.numeric);
-                    Response::out(listing::connections(&records, &o, &names(&ports)))
-                }
-                None => Response::fail(1, "the workers did not list their connections in time"),
-            },
+            Command::Restore => self.restore(restore, live),
+            // Answered before the lock (see `answer`).
+            Command::List(o) if o.connections => Response::fail(1, "internal: -c under the lock"),
             Command::List(o) if o.timeout => {
                 let t = self.timeouts.shown();
                 Response::out(format!(
@@ -456,19 +484,15 @@ impl Admin {
         }
     }
 
-    /// `-R`: every line a command that changes the services, all applied
-    /// to a copy, published once. Blank lines and `#` comments are skipped
-    /// (ipvsadm-restore filters them before ipvsadm sees the text).
-    fn restore(&mut self, text: &str, live: &Live<'_>) -> Response {
+    /// `-R`: every line a command that changes the services (parsed
+    /// before the lock), all applied to a copy, published once. Blank
+    /// lines and `#` comments are skipped (ipvsadm-restore filters them
+    /// before ipvsadm sees the text).
+    fn restore(&mut self, lines: Vec<RestoreLine>, live: &Live<'_>) -> Response {
         let mut new = self.rules.clone();
-        let mut applied = 0usize;
-        for (i, raw) in text.lines().enumerate() {
-            let words = crate::service::rules::command_words(raw);
-            if words.is_empty() {
-                continue;
-            }
-            let line = i + 1;
-            let result = Command::parse(&words).and_then(|cmd| {
+        let applied = lines.len();
+        for l in lines {
+            let result = l.command.and_then(|cmd| {
                 if cmd.changes_rules() {
                     new.apply(&cmd).map_err(|e| e.to_string())
                 } else {
@@ -481,10 +505,9 @@ impl Admin {
             if let Err(e) = result {
                 return Response::fail(
                     255,
-                    format!("-R: line {line}: {}: {e}; nothing was changed", raw.trim()),
+                    format!("-R: line {}: {}: {e}; nothing was changed", l.line, l.text),
                 );
             }
-            applied += 1;
         }
         match self.commit(new, live.published) {
             Ok(summary) => {
@@ -531,13 +554,24 @@ impl Admin {
         Response::default()
     }
 
-    /// The rules with their live counts and counters.
+    /// The rules with their live counts and counters, as listings show
+    /// them (`-Z` subtracted).
     pub fn view(&self, live: &Live<'_>) -> View {
+        self.view_with(live, true)
+    }
+
+    /// [`Admin::view`] with the counters whole, for Prometheus: its
+    /// counters never go back (`-Z` is a listing's affair).
+    pub fn metrics_view(&self, live: &Live<'_>) -> View {
+        self.view_with(live, false)
+    }
+
+    fn view_with(&self, live: &Live<'_>, zeroed: bool) -> View {
         let (_, table) = live.published.current();
         let totals = dest_totals(live.stats);
         let stats_of = |id: u32| {
             let now = totals.get(id as usize).copied().unwrap_or_default();
-            match self.zeroed.get(&id) {
+            match self.zeroed.get(&id).filter(|_| zeroed) {
                 Some(base) => now.since(base),
                 None => now,
             }
@@ -745,19 +779,46 @@ pub fn bind(path: &Path) -> Result<Bound, AdminError> {
         path: path.to_owned(),
         err,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    if path.exists() {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
         if UnixStream::connect(path).is_ok() {
             return Err(AdminError::InUse {
                 path: path.to_owned(),
             });
         }
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(io(std::io::Error::other(
+                "exists and is not a socket (not removed)",
+            )));
+        }
         std::fs::remove_file(path).map_err(io)?;
     }
-    let listener = UnixListener::bind(path).map_err(io)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    // Bound in a directory only this user may enter, made 0600 there, then
+    // moved into place: nobody can connect while the mode is the umask's.
+    let private = dir.join(format!(".dlvs-socket.{}", std::process::id()));
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = std::fs::remove_dir_all(&private);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&private)
+            .map_err(io)?;
+    }
+    let staged = private.join("socket");
+    let bound = UnixListener::bind(&staged)
+        .and_then(|l| {
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+            std::fs::rename(&staged, path)?;
+            Ok(l)
+        })
+        .map_err(io);
+    let _ = std::fs::remove_dir_all(&private);
+    let listener = bound?;
     let bound = Bound {
         listener,
         path: path.to_owned(),
@@ -786,19 +847,101 @@ pub fn serve(bound: Bound, admin: &Mutex<Admin>, live: &Live<'_>, stop: &AtomicB
     }
 }
 
+/// A request parsed before the admin lock is taken (parsing may ask the
+/// resolver for host names).
+struct Parsed {
+    /// The words, for the log.
+    shown: String,
+    command: Command,
+    /// `-R`'s lines.
+    restore: Vec<RestoreLine>,
+}
+
+/// One command line of a `-R`.
+struct RestoreLine {
+    line: usize,
+    text: String,
+    command: Result<Command, String>,
+}
+
+/// Parses a request's words, and for `-R` each line of its input.
+fn parse_request(req: &Request) -> Result<Parsed, String> {
+    let words: Vec<&str> = req.args.iter().map(String::as_str).collect();
+    let command = Command::parse(&words)?;
+    let restore = match command {
+        Command::Restore => req
+            .stdin
+            .lines()
+            .enumerate()
+            .filter_map(|(i, raw)| {
+                let words = crate::service::rules::command_words(raw);
+                (!words.is_empty()).then(|| RestoreLine {
+                    line: i + 1,
+                    text: raw.trim().to_owned(),
+                    command: Command::parse(&words),
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Parsed {
+        shown: words.join(" "),
+        command,
+        restore,
+    })
+}
+
 fn answer(mut stream: UnixStream, admin: &Mutex<Admin>, live: &Live<'_>) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
-    // A client that stalls cannot hold the socket (and the rules) long.
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // A client that stalls cannot hold the socket (and the rules) long:
+    // the whole request within 10 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
     stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    let mut text = String::new();
-    (&mut stream).take(MAX_REQUEST).read_to_string(&mut text)?;
-    let response = match serde_json::from_str::<Request>(&text) {
-        Ok(req) => admin
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .handle(&req, live),
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "request not complete within 10 s",
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = match stream.read(&mut buf) {
+            // A signal (SIGHUP, a check's child): read again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => r?,
+        };
+        if n == 0 {
+            break;
+        }
+        if bytes.len() + n > MAX_REQUEST as usize {
+            return Err(std::io::Error::other("request larger than 64 MiB"));
+        }
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let response = match serde_json::from_str::<Request>(&text).map_err(|e| e.to_string()) {
         Err(e) => Response::fail(2, format!("malformed request: {e}")),
+        Ok(req) => match parse_request(&req) {
+            Err(e) => Response::fail(2, e),
+            // -c waits on the workers: without the lock, which it does not need.
+            Ok(Parsed {
+                command: Command::List(o),
+                ..
+            }) if o.connections => match connections(live) {
+                Some(records) => {
+                    let ports = names_for(o.numeric);
+                    Response::out(listing::connections(&records, &o, &names(&ports)))
+                }
+                None => Response::fail(1, "the workers did not list their connections in time"),
+            },
+            Ok(parsed) => admin
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .handle(parsed, live),
+        },
     };
     let mut out = serde_json::to_string(&response).map_err(std::io::Error::other)?;
     out.push('\n');

@@ -452,7 +452,13 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                 let (admin, published, stop) = (&admin, &published, &worker_stop);
                 std::thread::Builder::new()
                     .name("dlvs-health".into())
-                    .spawn_scoped(threads, move || health_loop(admin, published, stop))
+                    .spawn_scoped(threads, {
+                        let cpus = control_cpus.cpus.clone();
+                        move || {
+                            off_the_workers(&cpus);
+                            health_loop(admin, published, stop)
+                        }
+                    })
                     .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
             }
             // Dynamic feedback: load reports in, weights moved each interval.
@@ -460,8 +466,12 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                 let (admin, published, stop) = (&admin, &published, &worker_stop);
                 std::thread::Builder::new()
                     .name("dlvs-feedback".into())
-                    .spawn_scoped(threads, move || {
-                        feedback_loop(&socket, interval, admin, published, stop)
+                    .spawn_scoped(threads, {
+                        let cpus = control_cpus.cpus.clone();
+                        move || {
+                            off_the_workers(&cpus);
+                            feedback_loop(&socket, interval, admin, published, stop)
+                        }
                     })
                     .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
             }
@@ -471,13 +481,17 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                     (&admin, &published, &shared, &dumps, &worker_stop);
                 std::thread::Builder::new()
                     .name("dlvs-admin".into())
-                    .spawn_scoped(threads, move || {
-                        let live = Live {
-                            published,
-                            stats: shared,
-                            dumps,
-                        };
-                        super::admin::serve(listener, admin, &live, stop);
+                    .spawn_scoped(threads, {
+                        let cpus = control_cpus.cpus.clone();
+                        move || {
+                            off_the_workers(&cpus);
+                            let live = Live {
+                                published,
+                                stats: shared,
+                                dumps,
+                            };
+                            super::admin::serve(listener, admin, &live, stop);
+                        }
                     })
                     .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
                 log::info!(
@@ -815,6 +829,14 @@ fn log_services(services: &ServiceTable, cfg: &Config) {
     }
 }
 
+/// Pins a control-plane thread to the control CPUs: threads spawned from
+/// the main thread inherit its lcore's pinning, the first worker's CPU.
+fn off_the_workers(cpus: &[usize]) {
+    if let Err(e) = dpdk::thread::set_affinity(cpus) {
+        log::warn!("a control thread stays on the workers' CPUs: {e}");
+    }
+}
+
 /// Takes load reports from `socket` and moves the weights every
 /// `interval`, until `stop`.
 fn feedback_loop(
@@ -1066,7 +1088,10 @@ impl Control<'_> {
                     stats: &shared,
                     dumps: &[],
                 };
-                let view = admin.lock().unwrap_or_else(|p| p.into_inner()).view(&live);
+                let view = admin
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .metrics_view(&live);
                 m.publish_services(&view);
             }
             if worker_stop.load(Ordering::Acquire) {

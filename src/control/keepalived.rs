@@ -343,13 +343,26 @@ fn number(w: &Word, what: &str) -> Result<u32, KeepalivedError> {
         .map_err(|_| w.err(format!("{what}: {:?} is not a number", w.text)))
 }
 
+/// Seconds; `delay_before_retry` may be 0, the other timings at least
+/// 0.1 s (as in dlvs's TOML: a 0 connect timeout fails every check, a 0
+/// delay_loop checks without pause).
 fn seconds(w: &Word, what: &str) -> Result<Duration, KeepalivedError> {
+    let min = if what == "delay_before_retry" {
+        0.0
+    } else {
+        0.1
+    };
     w.text
         .parse::<f64>()
         .ok()
-        .filter(|s| (0.0..=86_400.0).contains(s))
+        .filter(|s| (min..=86_400.0).contains(s))
         .map(Duration::from_secs_f64)
-        .ok_or_else(|| w.err(format!("{what}: {:?} is not a number of seconds", w.text)))
+        .ok_or_else(|| {
+            w.err(format!(
+                "{what}: {:?} is not a number of seconds from {min} to 86400",
+                w.text
+            ))
+        })
 }
 
 fn address(w: &Word) -> Result<Ipv4Addr, KeepalivedError> {

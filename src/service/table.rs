@@ -202,8 +202,8 @@ struct DestEntry {
 }
 
 /// Stable ids and shared counters, kept by the control plane across
-/// snapshots.
-#[derive(Debug, Default)]
+/// snapshots. (A clone shares the counters.)
+#[derive(Debug, Default, Clone)]
 pub struct Registry {
     next_service: u32,
     next_dest: u32,
@@ -555,8 +555,13 @@ impl ServiceTable {
                 line: r.line,
             });
         }
+        // Departed servers that still have connections (or templates):
+        // those connections uncount themselves here, and the data path
+        // checks a client packet's server only while there are some.
         for e in reg.dests.values() {
-            if t.dest(e.id).is_none() {
+            let c = &e.counters;
+            let held = c.total() > 0 || c.persist.load(Ordering::Relaxed) > 0;
+            if t.dest(e.id).is_none() && held {
                 t.departed.insert(e.id, Arc::clone(&e.counters));
             }
         }

@@ -63,8 +63,28 @@ fn http_get(
         "GET {url} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: dlvs-health\r\nConnection: close\r\n\r\n"
     )
     .map_err(io)?;
+    // The whole answer within the timeout: a server that trickles it fails.
+    let deadline = std::time::Instant::now() + timeout;
     let mut page = Vec::new();
-    s.take(MAX_BODY).read_to_end(&mut page).map_err(io)?;
+    let mut buf = [0u8; 8192];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "GET http://{addr}:{port}{url}: no whole answer within {timeout:?}"
+            ));
+        }
+        s.set_read_timeout(Some(left)).map_err(io)?;
+        let n = match s.read(&mut buf) {
+            // A signal for another thread of the process: read again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => r.map_err(io)?,
+        };
+        if n == 0 || page.len() as u64 >= MAX_BODY {
+            break;
+        }
+        page.extend_from_slice(&buf[..n]);
+    }
     let (status, body) = parse_response(&page)
         .ok_or_else(|| format!("GET http://{addr}:{port}{url}: not an HTTP response"))?;
     if status != want {
