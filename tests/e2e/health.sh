@@ -18,12 +18,18 @@
 #       within the configured time (1 s between checks, 2 x (1 s timeout)
 #       + 0.5 s retry delay, and a second of slack: 4.5 s), the log says it
 #       is down and why, dlvs_real_server_up is 0 for it;
+#       a client making one request after another across the kill has
+#       none fail once rs2 is quiesced (those in the detection window may:
+#       they were scheduled to a dead server, as with keepalived);
 #   (n) then a wrk run has no connection refused or timed out and no
 #       non-2xx answer, and rs2's connections counter does not move: no new
 #       connection goes to it;
 #   (b) rs2's daemon started again: it is back at weight 1 within 3 s, the
 #       log says it is up, requests reach both servers again, and its
 #       metrics count 2 state changes;
+#   (o) (TOML checks) :84's servers listen nowhere: its sorry server
+#       (rs1:8081) answers every request; :85 has quorum 2 and one of its
+#       two servers down: below quorum, the sorry server answers too;
 #   (f) dynamic feedback: rs1 reports load 0.1 and rs2 load 3.0 over UDP
 #       ([feedback], every 0.5 s, A = 5, at most 20): rs2's weight falls to
 #       1 and rs1's rises, rs2 gets under a quarter of 40 new connections
@@ -133,6 +139,25 @@ connect_timeout_s = 1.0
 retry = 1
 delay_before_retry_s = 0.5
 inhibit_on_failure = true
+
+# (o) :84's servers listen nowhere: the sorry server (rs1:8081) serves.
+[[health]]
+service = \"tcp/$VIP:84\"
+check = \"tcp_connect\"
+delay_loop_s = 1.0
+connect_timeout_s = 0.5
+retry = 0
+sorry_server = \"${RS_IP[0]}:8081\"
+
+# (o) :85 needs a live weight of 2: with rs2:8090 down it is below quorum.
+[[health]]
+service = \"tcp/$VIP:85\"
+check = \"tcp_connect\"
+delay_loop_s = 1.0
+connect_timeout_s = 0.5
+retry = 0
+quorum = 2
+sorry_server = \"${RS_IP[0]}:8081\"
 "
 fi
 cfg=$tmp/dlvs.toml
@@ -168,10 +193,22 @@ cat >"$rules" <<EOF2
 -A -t $VIP:80 -s wrr
 -a -t $VIP:80 -r ${RS_IP[0]}:8080 -m
 -a -t $VIP:80 -r ${RS_IP[1]}:8080 -m
+-A -t $VIP:84 -s rr
+-a -t $VIP:84 -r ${RS_IP[0]}:8090 -m
+-a -t $VIP:84 -r ${RS_IP[1]}:8090 -m
+-A -t $VIP:85 -s rr
+-a -t $VIP:85 -r ${RS_IP[0]}:8080 -m
+-a -t $VIP:85 -r ${RS_IP[1]}:8090 -m
 EOF2
 
 "$root/scripts/lab" up "$PREFIX" | sed 's/^/# /'
 serve_http 8080
+# The sorry page, on rs1:8081.
+mkdir -p "$tmp/sorry"
+echo "sorry" >"$tmp/sorry/index.html"
+ip netns exec "${RS_NS[0]}" /usr/bin/python3 -m http.server 8081 --bind 0.0.0.0 \
+    --directory "$tmp/sorry" >"$tmp/http-sorry.log" 2>&1 &
+servers+=($!)
 rs2_pid=${servers[1]}
 ip -n "$CLI_NS" addr add "$NAT_NET.50/24" dev eth0
 
@@ -225,7 +262,18 @@ fi
 check "(u) both servers up: wrk through $VIP:80 clean" wrk_clean up
 check "(u) and both serve" both_serve 10
 
-# (q) rs2's daemon stops.
+# (q) rs2's daemon stops, while a client makes one request after another
+# (a new connection each); each outcome is logged with its time.
+(
+    while :; do
+        if ip netns exec "$CLI_NS" curl -s -o /dev/null --max-time 2 --interface "$NAT_NET.50" \
+            "http://$VIP:80/"; then r=ok; else r=failed; fi
+        echo "$(date +%s%N) $r"
+    done
+) >"$tmp/across.txt" 2>/dev/null &
+across_pid=$!
+servers+=($across_pid)
+sleep 0.5
 kill "$rs2_pid"
 wait "$rs2_pid" 2>/dev/null || true
 t0=$(date +%s%N)
@@ -238,6 +286,17 @@ for ((i = 0; i < 100; i++)); do
     sleep 0.1
 done
 echo "# rs2 quiesced after ${quiesced:-never} ms"
+sleep 2
+kill "$across_pid" 2>/dev/null || true
+wait "$across_pid" 2>/dev/null || true
+# A request that ended after the quiesce plus its own 2 s limit was made
+# after it: none of those may fail.
+late=$((t0 + (${quiesced:-99999} + 2000) * 1000000))
+read -r total fails late_fails < <(awk -v late="$late" \
+    '{n++} $2 == "failed" {f++; if ($1 > late) l++} END {printf "%d %d %d\n", n, f, l}' "$tmp/across.txt")
+echo "# requests across the failure: $total, failed $fails (within the detection window: $((fails - late_fails)))"
+check "(q) requests across the failure: none failed after the detection window ($late_fails of $total)" \
+    test "$late_fails" = 0 -a "$total" -gt 10
 check "(q) rs2 quiesced (weight 0) within 4.5 s (${quiesced:-never} ms)" test "${quiesced:-99999}" -le 4500
 check "(q) the log says rs2 is down and why" \
     grep -q "health: real server ${RS_IP[1]}:8080 of tcp/$VIP:80 is down: .*connect to ${RS_IP[1]}:8080: Connection refused" "$log"
@@ -295,6 +354,31 @@ sleep 0.3 # a publish interval
 after_scrape=$(scrape_metrics)
 changes=$(msum "$after_scrape" "dlvs_real_server_state_changes_total$rs2_series")
 check "(b) rs2's state changes counted: 2 ($changes)" test "$changes" = 2
+
+# (o) a sorry server, and a quorum taking a service down (TOML checks only).
+if [[ ${HEALTH_FROM:-toml} != keepalived ]]; then
+    # sorry_answers PORT: how many of 10 requests to the VIP's PORT the
+    # sorry page answered
+    sorry_answers() {
+        local i n=0
+        for ((i = 0; i < 10; i++)); do
+            [[ $(ip netns exec "$CLI_NS" curl -s --max-time 3 --interface "$NAT_NET.50" \
+                "http://$VIP:$1/" || true) == sorry ]] && n=$((n + 1))
+        done
+        echo "$n"
+    }
+    a84=$(sorry_answers 84)
+    a85=$(sorry_answers 85)
+    echo "# :84 answers: $a84; :85 answers: $a85"
+    listing=$(adm -Ln -t "$VIP:84")$'\n'$(adm -Ln -t "$VIP:85")
+    sed 's/^/# /' <<<"$listing"
+    check "(o) no real server of :84 up: the sorry server answers all 10" test "$a84" = 10
+    check "(o) :85 below its quorum of 2 (rs1 up, rs2 down): the sorry server answers all 10" \
+        test "$a85" = 10
+    check "(o) -Ln shows :84 and :85 with only the sorry server" \
+        test "$(grep -c "^  -> ${RS_IP[0]}:8081 " <<<"$listing")" = 2 -a \
+        "$(grep -c '^  -> [0-9]' <<<"$listing")" = 2
+fi
 
 # (f) dynamic feedback: rs1 reports a light load, rs2 a heavy one, every
 # 0.3 s (the director moves weights every 0.5 s).

@@ -50,7 +50,11 @@
 #       connection kept, so the download stalls; added back (dlvsadm -a),
 #       the same connection goes on and the file arrives whole;
 #   (c) the metrics count connections and no unexpected drops
-#       (tcp_no_conn, no_dest, conn_table_full, steer_ring_full are 0);
+#       (tcp_no_conn, no_dest, conn_table_full, steer_ring_full are 0,
+#       counted before (y));
+#   (y) `[conn] expire_nodest_conn = true` by SIGHUP: a server removed under
+#       a download ends its connection at the client's next packet (gone
+#       from -Lnc; the client's later packets are tcp_no_conn);
 #   (d) dlvs exits 0 on SIGTERM.
 # Prints `ok - ...` / `not ok - ...` and last `e2e: N passed, M failed`;
 # exits non-zero on any failure. Everything it starts is stopped by PID and
@@ -332,6 +336,42 @@ done
 check "(c) no drops for tcp_no_conn, no_dest, conn_table_full, steer_ring_full, no_such_port ($unexpected)" \
     test "$unexpected" -eq 0
 echo "# steered between workers: $(msum "$metrics" 'dlvs_lcore_steered_packets_total[{]'); connections: $(msum "$metrics" 'dlvs_lcore_connections[{]')"
+
+# (y) [conn] expire_nodest_conn switched on by SIGHUP: a removed server's
+# connection ends at its client's next packet, which is then no one's.
+adm -S -n >"$rules" # the table as it stands (the rules file was left broken)
+sed -i 's/^\[conn\]$/[conn]\nexpire_nodest_conn = true/' "$cfg"
+kill -HUP "$dlvs_pid"
+for ((i = 0; i < 50; i++)); do
+    grep -qs 'expire_nodest_conn = true' "$log" && break
+    sleep 0.1
+done
+check "(y) SIGHUP: the log says expire_nodest_conn = true" grep -q 'expire_nodest_conn = true' "$log"
+ip netns exec "$CLI_NS" curl -s --max-time 6 --limit-rate 150k --interface "$NAT_NET.50" \
+    -o "$tmp/big2.out" "http://$VIP:80/big.bin" &
+curl_pid=$!
+conn=
+for ((i = 0; i < 40; i++)); do
+    [[ -n $conn ]] && break
+    sleep 0.1
+    conn=$(adm -Lnc | awk -v v="$VIP:80" -v c="$NAT_NET.50:" \
+        '$3 == "ESTABLISHED" && $5 == v && index($4, c) == 1 && !d {d = $4 " " $6} END {print d}' || true)
+done
+sleep 0.5
+read -r client dest <<<"${conn:-none none}"
+echo "# the download: client $client, real server $dest"
+[[ $client == none ]] && adm -Lnc | grep -v TIME_WAIT | sed 's/^/# /' | head -20
+no_conn0=$(msum "$(scrape_metrics)" 'dlvs_lcore_dropped_packets_total[{].*reason="tcp_no_conn"')
+adm -d -t "$VIP:80" -r "$dest" || true
+sleep 1.5
+check "(y) the download's connection is gone (-Lnc)" \
+    eval "[[ $client != none ]] && ! adm -Lnc | grep -q ' $client '"
+no_conn1=$(msum "$(scrape_metrics)" 'dlvs_lcore_dropped_packets_total[{].*reason="tcp_no_conn"')
+check "(y) its client's later packets belong to no connection (tcp_no_conn $no_conn0 -> $no_conn1)" \
+    test "$no_conn1" -gt "$no_conn0"
+kill "$curl_pid" 2>/dev/null || true
+wait "$curl_pid" 2>/dev/null || true
+adm -a -t "$VIP:80" -r "$dest" -m || true
 
 # (d) clean stop.
 check_clean_stop "(d) "
