@@ -63,6 +63,11 @@ struct LcoreHandles {
 pub struct MetricsPublisher {
     ports: Vec<PortHandles>,
     lcores: Vec<LcoreHandles>,
+    /// What the handles are looked up by again on every publish: the
+    /// exporter forgets a series idle for [`STALE`] (a stalled control
+    /// thread), and a handle kept across that would feed nothing.
+    names: Vec<String>,
+    lcore_ids: Vec<u32>,
     /// Connection entries per lcore.
     capacity: usize,
 }
@@ -81,64 +86,20 @@ impl MetricsPublisher {
             .install()
             .map_err(|e| e.to_string())?;
         describe();
-        let ports = itfs
-            .iter()
-            .map(|i| {
-                let l = [("port", i.name.clone())];
-                PortHandles {
-                    rx_packets: metrics::counter!("dlvs_port_rx_packets_total", &l),
-                    tx_packets: metrics::counter!("dlvs_port_tx_packets_total", &l),
-                    rx_bytes: metrics::counter!("dlvs_port_rx_bytes_total", &l),
-                    tx_bytes: metrics::counter!("dlvs_port_tx_bytes_total", &l),
-                    rx_missed: metrics::counter!("dlvs_port_rx_missed_total", &l),
-                    rx_errors: metrics::counter!("dlvs_port_rx_errors_total", &l),
-                    tx_errors: metrics::counter!("dlvs_port_tx_errors_total", &l),
-                    rx_nombuf: metrics::counter!("dlvs_port_rx_nombuf_total", &l),
-                    link_up: metrics::gauge!("dlvs_port_link_up", &l),
-                }
-            })
-            .collect();
-        let lcores = lcores
-            .iter()
-            .map(|id| {
-                let l = [("lcore", id.to_string())];
-                LcoreHandles {
-                    loops: metrics::counter!("dlvs_lcore_loops_total", &l),
-                    busy_loops: metrics::counter!("dlvs_lcore_busy_loops_total", &l),
-                    received: metrics::counter!("dlvs_lcore_received_packets_total", &l),
-                    replied: metrics::counter!("dlvs_lcore_replied_packets_total", &l),
-                    generated: metrics::counter!("dlvs_lcore_generated_packets_total", &l),
-                    tx_refused: metrics::counter!("dlvs_lcore_tx_refused_packets_total", &l),
-                    arp_off_subnet: metrics::counter!("dlvs_lcore_arp_off_subnet_total", &l),
-                    neighbors_evicted: metrics::counter!("dlvs_lcore_neighbors_evicted_total", &l),
-                    connections: metrics::gauge!("dlvs_lcore_connections", &l),
-                    capacity: metrics::gauge!("dlvs_lcore_connection_capacity", &l),
-                    steered: metrics::counter!("dlvs_lcore_steered_packets_total", &l),
-                    punted: metrics::counter!("dlvs_lcore_punted_packets_total", &l),
-                    from_kernel: metrics::counter!("dlvs_lcore_kernel_packets_total", &l),
-                    held: metrics::gauge!("dlvs_lcore_held_packets", &l),
-                    drops: DropReason::ALL
-                        .iter()
-                        .map(|r| {
-                            metrics::counter!(
-                                "dlvs_lcore_dropped_packets_total",
-                                "lcore" => id.to_string(),
-                                "reason" => r.as_str()
-                            )
-                        })
-                        .collect(),
-                }
-            })
-            .collect();
+        let names: Vec<String> = itfs.iter().map(|i| i.name.clone()).collect();
         Ok(MetricsPublisher {
-            ports,
-            lcores,
+            ports: port_handles(&names),
+            lcores: lcore_handles(lcores),
+            names,
+            lcore_ids: lcores.to_vec(),
             capacity,
         })
     }
 
     /// Copies the current counters into the exported series.
     pub fn publish(&mut self, ports: &[dpdk::PortMonitor<'_>], shared: &[Arc<Mutex<Stats>>]) {
+        self.ports = port_handles(&self.names);
+        self.lcores = lcore_handles(&self.lcore_ids);
         for (h, p) in self.ports.iter().zip(ports) {
             if let Ok(s) = p.stats() {
                 h.rx_packets.absolute(s.ipackets);
@@ -176,6 +137,61 @@ impl MetricsPublisher {
             }
         }
     }
+}
+
+fn port_handles(names: &[String]) -> Vec<PortHandles> {
+    names
+        .iter()
+        .map(|name| {
+            let l = [("port", name.clone())];
+            PortHandles {
+                rx_packets: metrics::counter!("dlvs_port_rx_packets_total", &l),
+                tx_packets: metrics::counter!("dlvs_port_tx_packets_total", &l),
+                rx_bytes: metrics::counter!("dlvs_port_rx_bytes_total", &l),
+                tx_bytes: metrics::counter!("dlvs_port_tx_bytes_total", &l),
+                rx_missed: metrics::counter!("dlvs_port_rx_missed_total", &l),
+                rx_errors: metrics::counter!("dlvs_port_rx_errors_total", &l),
+                tx_errors: metrics::counter!("dlvs_port_tx_errors_total", &l),
+                rx_nombuf: metrics::counter!("dlvs_port_rx_nombuf_total", &l),
+                link_up: metrics::gauge!("dlvs_port_link_up", &l),
+            }
+        })
+        .collect()
+}
+
+fn lcore_handles(lcores: &[u32]) -> Vec<LcoreHandles> {
+    lcores
+        .iter()
+        .map(|id| {
+            let l = [("lcore", id.to_string())];
+            LcoreHandles {
+                loops: metrics::counter!("dlvs_lcore_loops_total", &l),
+                busy_loops: metrics::counter!("dlvs_lcore_busy_loops_total", &l),
+                received: metrics::counter!("dlvs_lcore_received_packets_total", &l),
+                replied: metrics::counter!("dlvs_lcore_replied_packets_total", &l),
+                generated: metrics::counter!("dlvs_lcore_generated_packets_total", &l),
+                tx_refused: metrics::counter!("dlvs_lcore_tx_refused_packets_total", &l),
+                arp_off_subnet: metrics::counter!("dlvs_lcore_arp_off_subnet_total", &l),
+                neighbors_evicted: metrics::counter!("dlvs_lcore_neighbors_evicted_total", &l),
+                connections: metrics::gauge!("dlvs_lcore_connections", &l),
+                capacity: metrics::gauge!("dlvs_lcore_connection_capacity", &l),
+                steered: metrics::counter!("dlvs_lcore_steered_packets_total", &l),
+                punted: metrics::counter!("dlvs_lcore_punted_packets_total", &l),
+                from_kernel: metrics::counter!("dlvs_lcore_kernel_packets_total", &l),
+                held: metrics::gauge!("dlvs_lcore_held_packets", &l),
+                drops: DropReason::ALL
+                    .iter()
+                    .map(|r| {
+                        metrics::counter!(
+                            "dlvs_lcore_dropped_packets_total",
+                            "lcore" => id.to_string(),
+                            "reason" => r.as_str()
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// A service's label value: `tcp/10.0.0.100:80`, `fwmark/5`.
