@@ -187,12 +187,11 @@ impl Admin {
             self.last_tick = Instant::now();
         }
         let totals = dest_totals(stats);
-        let at = |id: u32| totals.get(id as usize).copied().unwrap_or_default();
         let mut services = HashMap::new();
         for s in &self.rules.services {
             let mut sum = DestStats::default();
             for id in self.registry.dest_ids(s.key) {
-                let now = at(id);
+                let now = total_of(&totals, id);
                 sum.add(&now);
                 self.dest_rates
                     .entry(id)
@@ -538,20 +537,27 @@ impl Admin {
         };
         // The kernel zeroes the estimators too (`ip_vs_zero_estimator`).
         for id in &ids {
-            let now = totals.get(*id as usize).copied().unwrap_or_default();
+            let now = total_of(&totals, *id);
             self.zeroed.insert(*id, now);
             self.dest_rates.insert(*id, Estimator::new(&now));
         }
         for s in &self.rules.services {
             if key.map_or(true, |k| k == s.key) {
-                let mut sum = DestStats::default();
-                for id in self.registry.dest_ids(s.key) {
-                    sum.add(&totals.get(id as usize).copied().unwrap_or_default());
-                }
+                let sum = self.service_stats(s.key, |id| total_of(&totals, id));
                 self.service_rates.insert(s.key, Estimator::new(&sum));
             }
         }
         Response::default()
+    }
+
+    /// A service's traffic: the sum of its real servers' (`of` each, by
+    /// id), departed ones included, as IPVS keeps it in the service.
+    fn service_stats(&self, key: ServiceKey, of: impl Fn(u32) -> DestStats) -> DestStats {
+        let mut sum = DestStats::default();
+        for id in self.registry.dest_ids(key) {
+            sum.add(&of(id));
+        }
+        sum
     }
 
     /// The rules with their live counts and counters, as listings show
@@ -570,7 +576,7 @@ impl Admin {
         let (_, table) = live.published.current();
         let totals = dest_totals(live.stats);
         let stats_of = |id: u32| {
-            let now = totals.get(id as usize).copied().unwrap_or_default();
+            let now = total_of(&totals, id);
             match self.zeroed.get(&id).filter(|_| zeroed) {
                 Some(base) => now.since(base),
                 None => now,
@@ -606,10 +612,7 @@ impl Admin {
                         }
                     })
                     .collect();
-                let mut stats = DestStats::default();
-                for id in self.registry.dest_ids(rule.key) {
-                    stats.add(&stats_of(id));
-                }
+                let stats = self.service_stats(rule.key, stats_of);
                 ServiceView {
                     rule: ServiceRule {
                         dests: Vec::new(),
@@ -668,6 +671,11 @@ fn connections(live: &Live<'_>) -> Option<Vec<ConnRecord>> {
         }
     }
     Some(all)
+}
+
+/// A real server's traffic in `totals` (nothing yet if it has no slot).
+fn total_of(totals: &[DestStats], id: u32) -> DestStats {
+    totals.get(id as usize).copied().unwrap_or_default()
 }
 
 /// Each real server's traffic summed over the lcores, by id.

@@ -279,15 +279,13 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     let host = Arc::new(host);
     let feedback = match (&cfg.feedback, mode) {
         (Some(f), Mode::Run) => {
-            let s = std::net::UdpSocket::bind(f.listen).map_err(|e| DaemonError::Feedback {
+            let ferr = |e: std::io::Error| DaemonError::Feedback {
                 listen: f.listen.to_string(),
                 reason: e.to_string(),
-            })?;
+            };
+            let s = std::net::UdpSocket::bind(f.listen).map_err(ferr)?;
             s.set_read_timeout(Some(Duration::from_millis(100)))
-                .map_err(|e| DaemonError::Feedback {
-                    listen: f.listen.to_string(),
-                    reason: e.to_string(),
-                })?;
+                .map_err(ferr)?;
             log::info!("feedback: load reports on udp {}", f.listen);
             Some((s, f.interval))
         }

@@ -264,7 +264,7 @@ fn service_line(out: &mut String, s: &ServiceView, o: &ListOptions, names: &Name
     }
     let _ = write!(out, "{name} {}", r.scheduler);
     if !r.flags.is_empty() {
-        let _ = write!(out, " ({})", sched_flags(r));
+        let _ = write!(out, " ({})", r.flags.names(&r.scheduler, false));
     }
     if let Some(p) = r.persistence {
         let _ = write!(out, " persistent {}", p.timeout_s);
@@ -357,35 +357,6 @@ fn dest_line(out: &mut String, s: &ServiceView, d: &DestView, o: &ListOptions, n
             r.weight, d.active, d.inactive
         );
     }
-}
-
-/// The scheduler flags as ipvsadm names them (`print_sched_flags`).
-fn sched_flags(r: &ServiceRule) -> String {
-    let f = r.flags;
-    let names: Vec<&str> = match r.scheduler.as_str() {
-        "sh" | "mh" => {
-            let (a, b) = if r.scheduler == "sh" {
-                ("sh-fallback", "sh-port")
-            } else {
-                ("mh-fallback", "mh-port")
-            };
-            [(f.fallback, a), (f.port, b)]
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, n)| *n)
-                .collect()
-        }
-        _ => [
-            (f.fallback, "flag-1"),
-            (f.port, "flag-2"),
-            (f.flag3, "flag-3"),
-        ]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, n)| *n)
-        .collect(),
-    };
-    names.join(",")
 }
 
 /// The five counters, each as ipvsadm's `print_largenum` writes it.

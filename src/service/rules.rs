@@ -176,15 +176,22 @@ impl SchedFlags {
     /// The `-b` argument as ipvsadm's `print_sched_flags` writes it for
     /// `scheduler` (flag-3 included for sh/mh, which ipvsadm drops).
     fn to_arg(self, scheduler: &str) -> String {
-        let (fallback, port) = match scheduler {
-            "sh" => ("sh-fallback", "sh-port"),
-            "mh" => ("mh-fallback", "mh-port"),
-            _ => ("flag-1", "flag-2"),
+        self.names(scheduler, true)
+    }
+
+    /// The flags' names for `scheduler`, comma-separated. ipvsadm's
+    /// `print_sched_flags` (its listings) names no third flag for sh and mh
+    /// (`with_flag3` false); `-b` writes it (so a save loads back).
+    pub(crate) fn names(self, scheduler: &str, with_flag3: bool) -> String {
+        let (fallback, port, flag3) = match scheduler {
+            "sh" => ("sh-fallback", "sh-port", with_flag3),
+            "mh" => ("mh-fallback", "mh-port", with_flag3),
+            _ => ("flag-1", "flag-2", true),
         };
         let names = [
             (self.fallback, fallback),
             (self.port, port),
-            (self.flag3, "flag-3"),
+            (self.flag3 && flag3, "flag-3"),
         ];
         let set: Vec<&str> = names
             .iter()

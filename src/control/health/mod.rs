@@ -22,7 +22,7 @@ pub mod check;
 pub mod config;
 pub mod md5;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -100,14 +100,14 @@ impl Health {
     /// `rules`), marked running; servers no longer configured are forgotten.
     pub fn due(&mut self, rules: &Rules, now: Instant) -> Vec<Job> {
         let mut jobs = Vec::new();
-        let mut seen: Vec<ServerKey> = Vec::new();
+        let mut seen: HashSet<ServerKey> = HashSet::new();
         for s in &rules.services {
             for d in &s.dests {
                 let key = (s.key, d.addr, d.port);
                 let Some(rule) = rule_for(&self.rules, &key) else {
                     continue;
                 };
-                seen.push(key);
+                seen.insert(key);
                 let st = self.servers.entry(key).or_insert(ServerState {
                     up: true,
                     failures: 0,
