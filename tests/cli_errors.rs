@@ -208,3 +208,56 @@ fn check_prints_the_rules_as_ipvsadm_saves_them() {
     assert!(!ok);
     assert!(err.contains("lvs.rules") && err.contains("line 1"), "{err}");
 }
+
+/// `dlvs check --keepalived FILE` loads the virtual_server blocks with the
+/// rules, prints them and names what it does not support; a malformed
+/// file, or a service in both, is refused naming file and line.
+#[test]
+fn check_loads_a_keepalived_conf() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dlvs.toml");
+    std::fs::write(&cfg, config("")).unwrap();
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        "virtual_server 10.0.0.100 80 {\n  lb_algo wrr\n  lb_kind DR\n  alpha\n  \
+         real_server 10.0.0.11 80 {\n    weight 2\n    TCP_CHECK {\n      connect_timeout 2\n    }\n  }\n}\n",
+    )
+    .unwrap();
+    let args = |extra: &[&std::ffi::OsStr]| {
+        let mut a: Vec<std::ffi::OsString> =
+            vec!["check".into(), "--config".into(), cfg.clone().into()];
+        a.extend(extra.iter().map(|s| s.to_os_string()));
+        a
+    };
+    let (ok, text, err) = dlvs(&args(&["--keepalived".as_ref(), conf.as_os_str()]));
+    assert!(ok, "{err}");
+    assert!(text.contains("-A -t 10.0.0.100:80 -s wrr"), "{text}");
+    assert!(
+        text.contains("-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("keepalived.conf:4: alpha: not supported, ignored"),
+        "{text}"
+    );
+    // The same service in the rules file too: refused.
+    let rules = dir.path().join("dlvs.rules");
+    std::fs::write(&rules, "-A -t 10.0.0.100:80 -s rr\n").unwrap();
+    let (ok, _, err) = dlvs(&args(&[
+        "--rules".as_ref(),
+        rules.as_os_str(),
+        "--keepalived".as_ref(),
+        conf.as_os_str(),
+    ]));
+    assert!(!ok);
+    assert!(err.contains("keepalived.conf:1: virtual_server -t 10.0.0.100:80: the rules file has it too (line 1)"), "{err}");
+    // Unbalanced braces.
+    std::fs::write(&conf, "virtual_server 10.0.0.100 80 {\n").unwrap();
+    let (ok, _, err) = dlvs(&args(&["--keepalived".as_ref(), conf.as_os_str()]));
+    assert!(!ok);
+    assert!(
+        err.contains("keepalived.conf:1: this block is not closed"),
+        "{err}"
+    );
+}
