@@ -69,6 +69,9 @@
 //! listen = "127.0.0.1:9900"     # Prometheus exporter; absent: no exporter
 //! publish_ms = 100              # how often workers' counters are published (default 100)
 //! ```
+//!
+//! `[[health]]` is documented in `control::health::config`, `[feedback]` in
+//! `control::feedback`, `[[vrrp]]` and `[sync]` in `control::ha::config`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -115,6 +118,9 @@ struct RawConfig {
     #[serde(default)]
     health: Vec<crate::control::health::config::RawHealth>,
     feedback: Option<crate::control::feedback::RawFeedback>,
+    #[serde(default)]
+    vrrp: Vec<crate::control::ha::config::RawVrrp>,
+    sync: Option<crate::control::ha::config::RawSync>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -349,6 +355,10 @@ pub struct Config {
     pub health: Vec<crate::control::health::config::HealthRule>,
     /// Dynamic feedback of the real servers' load.
     pub feedback: Option<crate::control::feedback::FeedbackConfig>,
+    /// `[[vrrp]]` instances (see `control::ha::config`).
+    pub vrrp: Vec<crate::control::ha::config::VrrpConfig>,
+    /// `[sync]`, IPVS connection sync.
+    pub sync: Option<crate::control::ha::config::SyncConfig>,
 }
 
 /// Where `dlvsadm` reaches the director.
@@ -923,6 +933,14 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         .transpose()
         .map_err(|(k, e)| invalid(k, e))?;
 
+    let vrrp = crate::control::ha::config::parse_vrrp(raw.vrrp, &interfaces)
+        .map_err(|(k, e)| invalid(k, e))?;
+    let sync = raw
+        .sync
+        .map(|s| crate::control::ha::config::parse_sync(s, &interfaces, &vrrp))
+        .transpose()
+        .map_err(|(k, e)| invalid(k, e))?;
+
     let control = match raw.control.socket {
         None => ControlConfig::default(),
         Some(s) if s.is_empty() => {
@@ -953,6 +971,8 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         control,
         health,
         feedback,
+        vrrp,
+        sync,
     })
 }
 

@@ -188,6 +188,38 @@ fn real_main() -> anyhow::Result<()> {
                 cfg.metrics
                     .map_or("off".to_string(), |m| format!("on {}", m.listen))
             );
+            for v in &cfg.vrrp {
+                println!(
+                    "  vrrp {} on {}: virtual router {}, priority {}, version {}, advert {} ms, {}, addresses {}",
+                    v.name,
+                    cfg.interfaces[v.port].name,
+                    v.vrid,
+                    v.priority,
+                    v.version,
+                    u32::from(v.advert_int_cs) * 10,
+                    if v.preempt { "preempt" } else { "nopreempt" },
+                    v.addresses
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
+            if let Some(s) = &cfg.sync {
+                println!(
+                    "  sync on {} from {}: syncid {}, version {}, threshold {}, period {}, {}",
+                    cfg.interfaces[s.port].name,
+                    s.source,
+                    s.syncid,
+                    s.version,
+                    s.threshold,
+                    s.period,
+                    match s.vrrp {
+                        Some(i) => format!("master while {} is MASTER", cfg.vrrp[i].name),
+                        None => "master and backup at once".to_string(),
+                    }
+                );
+            }
             let dests: usize = rules.services.iter().map(|s| s.dests.len()).sum();
             println!(
                 "  {} virtual service(s), {dests} real server(s)",

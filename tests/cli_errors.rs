@@ -261,3 +261,73 @@ fn check_loads_a_keepalived_conf() {
         "{err}"
     );
 }
+
+/// `[[vrrp]]` and `[sync]` are checked whole, and an error names the
+/// field; a good pair is summarised.
+#[test]
+fn check_summarises_and_refuses_vrrp_and_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ha.toml");
+    let good = format!(
+        "{}\n[[vrrp]]\nname = \"VI_1\"\ninterface = \"lan0\"\nvirtual_router_id = 51\n\
+         priority = 150\nvirtual_addresses = [\"10.0.0.200/32\"]\n\n\
+         [sync]\ninterface = \"lan0\"\nsyncid = 7\n",
+        config("")
+    );
+    std::fs::write(&cfg, &good).unwrap();
+    let (ok, out, err) = dlvs(&["check".as_ref(), "--config".as_ref(), cfg.as_os_str()]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("vrrp VI_1 on lan0: virtual router 51, priority 150, version 2, advert 1000 ms, preempt, addresses 10.0.0.200"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sync on lan0 from 10.0.0.2: syncid 7, version 1, threshold 3, period 50, master while VI_1 is MASTER"),
+        "{out}"
+    );
+    for (from, to, needles) in [
+        (
+            "[\"10.0.0.200/32\"]",
+            "[\"10.0.0.100\"]",
+            &[
+                "vrrp[0].virtual_addresses[0]",
+                "10.0.0.100 is an address of interface \"lan0\"",
+            ][..],
+        ),
+        (
+            "priority = 150",
+            "priority = 255",
+            &["vrrp[0].priority", "255 is outside 1..=254"],
+        ),
+        (
+            "priority = 150",
+            "priority = 150\nadvert_int_ms = 1500",
+            &["vrrp[0].advert_int_ms", "whole seconds"],
+        ),
+        (
+            "interface = \"lan0\"\nsyncid",
+            "interface = \"wan9\"\nsyncid",
+            &["sync.interface", "wan9"],
+        ),
+        (
+            "syncid = 7",
+            "syncid = 7\nvrrp = \"VI_2\"",
+            &["sync.vrrp", "VI_2"],
+        ),
+        (
+            "syncid = 7",
+            "syncid = 7\nthreshold = 50",
+            &["sync.threshold"],
+        ),
+    ] {
+        let bad = good.replacen(from, to, 1);
+        assert_ne!(bad, good, "{from}");
+        std::fs::write(&cfg, &bad).unwrap();
+        let (ok, _, err) = dlvs(&["check".as_ref(), "--config".as_ref(), cfg.as_os_str()]);
+        assert!(!ok, "{to} should be refused");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        for n in needles.iter().chain(&["ha.toml"]) {
+            assert!(err.contains(n), "{n:?} not in {err:?}");
+        }
+    }
+}

@@ -395,6 +395,18 @@ impl<'p> Port<'p> {
         Ok(())
     }
 
+    /// Receives every multicast frame (VRRP adverts, IPVS sync messages),
+    /// not only those to addresses the device was told of. Virtual devices
+    /// that deliver everything anyway may refuse.
+    pub fn allmulticast(&mut self) -> Result<(), DpdkError> {
+        // SAFETY: a configured port id; &mut self: nothing else configures it.
+        let rc = unsafe { ffi::rte_eth_allmulticast_enable(self.id) };
+        if rc != 0 {
+            return Err(port_err(self.id, "rte_eth_allmulticast_enable", rc));
+        }
+        Ok(())
+    }
+
     /// Starts the port.
     pub fn start(&mut self) -> Result<(), DpdkError> {
         if self.started {

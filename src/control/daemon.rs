@@ -48,6 +48,7 @@ pub use super::admin::Sources;
 use super::admin::{Admin, Live};
 use super::budget::{self, Budget, KERNEL_DESC};
 use super::cpus::{self, ControlCpus};
+use super::ha::Ha;
 use super::metrics::MetricsPublisher;
 use super::summary::Summary;
 use crate::config::{dev_name, format_cpu_list, Config, Interface};
@@ -353,6 +354,9 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     let lcore_ids: Vec<u32> = lcores.iter().map(|l| l.id()).collect();
     // Where dlvsadm -c asks each worker for its connections.
     let dumps: Vec<DumpSlot> = (0..workers).map(|_| DumpSlot::default()).collect();
+    // The VRRP instances run in worker 0, which reports their transitions.
+    let (events_tx, events_rx) = sync_channel(256);
+    let ha = Ha::new(&cfg.vrrp, Some(events_rx));
 
     let (main_stats, failures, outcome) = eal.scope(|lcore_scope| {
         std::thread::scope(|threads| {
@@ -398,9 +402,11 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                         to: rings.iter().map(|r| r.sender()).collect(),
                         from: rings[w].receiver().expect("one receiver per ring"),
                     }),
+                    events: (w == 0).then(|| events_tx.clone()),
                 });
             }
             drop(senders);
+            drop(events_tx);
 
             // The control thread: metrics, link logging, the stop condition.
             let (ready_tx, ready_rx) = sync_channel::<Result<(), DaemonError>>(1);
@@ -414,6 +420,7 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                 lcores: &lcore_ids,
                 published: &published,
                 admin: &admin,
+                ha: &ha,
                 hup: Arc::clone(&hup),
                 expected,
                 period: Duration::from_micros(publish_us),
@@ -578,6 +585,8 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
         })
     })?;
 
+    // The instances' last words (STOP), logged and notified.
+    ha.poll();
     let mut total = main_stats.unwrap_or_else(|| Stats::new(ports.len()));
     for s in shared.iter().skip(1) {
         total.merge(&s.lock().unwrap_or_else(|p| p.into_inner()));
@@ -602,12 +611,9 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     }
     outcome?;
     let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
-    Ok(Summary::new(
-        &total,
-        &names,
-        &port_stats,
-        &published.current().1,
-    ))
+    let mut summary = Summary::new(&total, &names, &port_stats, &published.current().1);
+    summary.vrrp = ha.status();
+    Ok(summary)
 }
 
 /// Probes every interface's device and checks `[dpdk] mbufs` against what
@@ -770,6 +776,16 @@ fn configure_ports<'e, 'p>(
                 log::log!(
                     level,
                     "interface {}: the device keeps its own MAC ({e}); using {mac} in software",
+                    itf.name
+                );
+            }
+        }
+        let multicast =
+            cfg.vrrp.iter().any(|v| v.port == i) || cfg.sync.as_ref().is_some_and(|s| s.port == i);
+        if multicast {
+            if let Err(e) = port.allmulticast() {
+                log::info!(
+                    "interface {}: all-multicast not set ({e}); VRRP and sync rely on the device's default",
                     itf.name
                 );
             }
@@ -1045,6 +1061,8 @@ struct Control<'a> {
     published: &'a Published,
     /// The rules, which SIGHUP reloads.
     admin: &'a Mutex<Admin>,
+    /// The VRRP instances' transitions.
+    ha: &'a Ha,
     /// Set by SIGHUP.
     hup: Arc<AtomicBool>,
     /// Replay: the number of frames in the input.
@@ -1067,6 +1085,7 @@ impl Control<'_> {
             lcores,
             published,
             admin,
+            ha,
             hup,
             expected,
             period,
@@ -1079,8 +1098,10 @@ impl Control<'_> {
         let result = loop {
             log_link_changes(&ports, &names, &mut links);
             conflicts.check(&shared, &names);
+            ha.poll();
             if let Some(m) = metrics.as_mut() {
                 m.publish(&ports, &shared);
+                m.publish_vrrp(&ha.status());
                 let live = Live {
                     published,
                     stats: &shared,

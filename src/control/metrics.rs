@@ -139,6 +139,25 @@ impl MetricsPublisher {
     }
 }
 
+impl MetricsPublisher {
+    /// The VRRP instances' states: `dlvs_vrrp_state` (0 STOP, 1 BACKUP,
+    /// 2 MASTER, keepalived's SNMP numbering less its INIT and FAULT),
+    /// `dlvs_vrrp_master` (1 while MASTER) and the transitions counted.
+    pub fn publish_vrrp(&mut self, instances: &[crate::control::ha::InstanceStatus]) {
+        for i in instances {
+            let l = [("instance", i.name.clone())];
+            let state = match i.state {
+                "MASTER" => 2.0,
+                "BACKUP" => 1.0,
+                _ => 0.0,
+            };
+            metrics::gauge!("dlvs_vrrp_state", &l).set(state);
+            metrics::gauge!("dlvs_vrrp_master", &l).set(if state == 2.0 { 1.0 } else { 0.0 });
+            metrics::counter!("dlvs_vrrp_transitions_total", &l).absolute(i.transitions);
+        }
+    }
+}
+
 fn port_handles(names: &[String]) -> Vec<PortHandles> {
     names
         .iter()
@@ -304,6 +323,16 @@ fn describe() {
         "RX mbuf allocation failures."
     );
     describe_gauge!("dlvs_port_link_up", "1 if the link is up.");
+    describe_gauge!(
+        "dlvs_vrrp_state",
+        "A VRRP instance's state: 0 STOP, 1 BACKUP, 2 MASTER."
+    );
+    describe_gauge!("dlvs_vrrp_master", "1 while a VRRP instance is MASTER.");
+    describe_counter!(
+        "dlvs_vrrp_transitions_total",
+        Unit::Count,
+        "A VRRP instance's changes of state."
+    );
     describe_counter!(
         "dlvs_lcore_loops_total",
         Unit::Count,

@@ -6,6 +6,7 @@ pub mod cpus;
 pub mod daemon;
 pub mod estimator;
 pub mod feedback;
+pub mod ha;
 pub mod health;
 pub mod keepalived;
 pub mod kernel;

@@ -45,6 +45,9 @@ pub struct Summary {
     pub ports: Vec<PortSummary>,
     /// Traffic per real server, in the rules' order.
     pub real_servers: Vec<DestSummary>,
+    /// The VRRP instances' states at the end (none: left out).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vrrp: Vec<crate::control::ha::InstanceStatus>,
 }
 
 /// One real server's traffic.
@@ -119,6 +122,7 @@ impl Summary {
                 })
                 .collect(),
             real_servers,
+            vrrp: Vec::new(),
         }
     }
 

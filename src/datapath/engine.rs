@@ -20,11 +20,14 @@ use super::host::Host;
 use super::neighbor::TimerEvent;
 use super::packet::{PacketBuf, RxMeta};
 use super::pipeline::{self, Ctx, Learned, Verdict};
+use super::vrrp::{Action, Transition, Vrrp};
 use super::{DropReason, Stats};
 use crate::config::ConnConfig;
+use crate::control::ha::config::VrrpConfig;
 use crate::service::table::ServiceTable;
-use crate::wire::ethernet::MIN_FRAME_LEN;
-use crate::wire::{ArpOp, ArpRepr, MacAddr};
+use crate::wire::ethernet::{HEADER_LEN as ETH_LEN, MIN_FRAME_LEN};
+use crate::wire::vrrp::{self, VrrpRepr};
+use crate::wire::{ArpOp, ArpRepr, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr};
 
 /// Where the engine gets new buffers and sends frames.
 pub trait Output<B> {
@@ -53,6 +56,10 @@ pub struct Engine<B> {
     hold_cap: usize,
     hold_time: u64,
     stats: Stats,
+    /// The VRRP instances, in the one engine that runs them.
+    vrrp: Option<Vrrp>,
+    /// The next IPv4 identification of a generated datagram.
+    ident: u16,
 }
 
 impl<B: PacketBuf> Engine<B> {
@@ -85,7 +92,38 @@ impl<B: PacketBuf> Engine<B> {
             // even if the entry vanished another way.
             hold_time: arp.retry_us.saturating_mul(arp.retries as u64 + 1),
             stats: Stats::new(ports),
+            vrrp: None,
+            ident: 1,
         }
+    }
+
+    /// Makes this engine run the host's VRRP instances (one engine per
+    /// director does), BACKUP from now on.
+    pub fn run_vrrp(&mut self) {
+        let host = Arc::clone(self.ctx.host());
+        if !host.vrrp.is_empty() {
+            self.vrrp = Some(Vrrp::new(&host.vrrp, Arc::clone(&host.master)));
+        }
+    }
+
+    /// The VRRP instances this engine runs, if it runs them.
+    pub fn vrrp(&self) -> Option<&Vrrp> {
+        self.vrrp.as_ref()
+    }
+
+    /// The next change of a VRRP instance's state, oldest first.
+    pub fn take_transition(&mut self) -> Option<Transition> {
+        self.vrrp.as_mut()?.take_transition()
+    }
+
+    /// The director stops: its MASTER instances advertise priority 0, so
+    /// that their backups take over at once.
+    pub fn goodbye<O: Output<B>>(&mut self, out: &mut O) {
+        let now = self.ctx.now();
+        if let Some(v) = self.vrrp.as_mut() {
+            v.shutdown(now);
+        }
+        self.vrrp_actions(out);
     }
 
     pub fn stats(&self) -> &Stats {
@@ -185,6 +223,8 @@ impl<B: PacketBuf> Engine<B> {
                 self.stats.drop(r);
                 if r == DropReason::ArpConflict {
                     self.stats.last_conflict = self.ctx.take_conflict();
+                } else if r == DropReason::VrrpAdvert {
+                    self.advert(out);
                 }
             }
         }
@@ -195,10 +235,133 @@ impl<B: PacketBuf> Engine<B> {
         }
     }
 
+    /// An advert the pipeline checked, for the instances (if this engine
+    /// runs them; another's drops it, counted all the same).
+    #[cold]
+    fn advert<O: Output<B>>(&mut self, out: &mut O) {
+        let (Some(a), Some(v)) = (self.ctx.take_advert(), self.vrrp.as_mut()) else {
+            return;
+        };
+        v.on_advert(&a, self.ctx.now());
+        self.vrrp_actions(out);
+    }
+
+    /// Sends what the VRRP instances ask for.
+    fn vrrp_actions<O: Output<B>>(&mut self, out: &mut O) {
+        while let Some((i, action)) = self.vrrp.as_mut().and_then(|v| v.take_action()) {
+            let host = Arc::clone(self.ctx.host());
+            let Some(cfg) = host.vrrp.get(i) else {
+                continue;
+            };
+            match action {
+                Action::Advert { priority } => self.send_advert(cfg, priority, out),
+                Action::Garp { times } => {
+                    let mac = host.ports[cfg.port].mac;
+                    for _ in 0..times {
+                        for &ip in &cfg.addresses {
+                            self.generate(
+                                cfg.port,
+                                MacAddr::BROADCAST,
+                                &ArpRepr {
+                                    op: ArpOp::Request,
+                                    sender_mac: mac,
+                                    sender_ip: ip,
+                                    target_mac: MacAddr::ZERO,
+                                    target_ip: ip,
+                                },
+                                out,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An advert of `cfg`'s instance: from the interface's first address
+    /// and MAC (no virtual MAC: keepalived's default) to 224.0.0.18, TTL
+    /// 255, precedence "internetwork control" as keepalived sends it.
+    fn send_advert<O: Output<B>>(&mut self, cfg: &VrrpConfig, priority: u8, out: &mut O) {
+        let host = Arc::clone(self.ctx.host());
+        let repr = VrrpRepr {
+            version: cfg.version,
+            vrid: cfg.vrid,
+            priority,
+            interval_cs: cfg.advert_int_cs,
+            addresses: &cfg.addresses,
+        };
+        let ip = Ipv4Repr {
+            src_addr: cfg.source,
+            dst_addr: vrrp::GROUP,
+            protocol: IpProtocol(vrrp::PROTOCOL),
+            payload_len: repr.buffer_len() as u16,
+            ttl: vrrp::TTL,
+            ident: self.ident,
+            dont_frag: false,
+            dscp_ecn: 0xc0,
+        };
+        self.ident = self.ident.wrapping_add(1);
+        let src_mac = host.ports[cfg.port].mac;
+        self.generate_ipv4(cfg.port, src_mac, &ip, out, |payload| {
+            repr.emit(payload, cfg.source, vrrp::GROUP).is_ok()
+        });
+    }
+
+    /// Sends an IPv4 datagram to a multicast group: the Ethernet and IP
+    /// headers from `ip`, the payload written by `fill` (false: not sent).
+    fn generate_ipv4<O: Output<B>>(
+        &mut self,
+        port: usize,
+        src_mac: MacAddr,
+        ip: &Ipv4Repr,
+        out: &mut O,
+        fill: impl FnOnce(&mut [u8]) -> bool,
+    ) {
+        let Some(mut buf) = out.alloc() else {
+            self.stats.generate_failed += 1;
+            return;
+        };
+        let len = (ETH_LEN + ip.total_len()).max(MIN_FRAME_LEN);
+        let bounds = {
+            let mut pkt = buf.packet(RxMeta::default());
+            pkt.set_len(len)
+                .then(|| {
+                    let f = pkt.data_mut();
+                    f.fill(0);
+                    let g = ip.dst_addr.octets();
+                    let dst = MacAddr([0x01, 0x00, 0x5e, g[1] & 0x7f, g[2], g[3]]);
+                    let ok = EthernetRepr {
+                        src: src_mac,
+                        dst,
+                        ethertype: EtherType::IPV4,
+                    }
+                    .emit(f)
+                    .is_ok()
+                        && ip.emit(&mut f[ETH_LEN..]).is_ok()
+                        && fill(&mut f[ETH_LEN + Ipv4Repr::HEADER_LEN..ETH_LEN + ip.total_len()]);
+                    ok.then(|| pkt.bounds())
+                })
+                .flatten()
+        };
+        if !bounds.is_some_and(|(head, len)| buf.set_bounds(head, len)) {
+            self.stats.generate_failed += 1;
+            return;
+        }
+        if self.transmit(port, buf, out) {
+            self.stats.generated += 1;
+        } else {
+            self.stats.generate_failed += 1;
+        }
+    }
+
     /// Timer work: ARP retries, failed resolutions, expired holds. Bounded
     /// by the number of incomplete neighbours and held frames.
     pub fn tick<O: Output<B>>(&mut self, out: &mut O) {
         let now = self.ctx.now();
+        if let Some(v) = self.vrrp.as_mut() {
+            v.on_timer(now);
+            self.vrrp_actions(out);
+        }
         self.ctx.l4_timer();
         let mut events = [None; super::neighbor::MAX_INCOMPLETE];
         let mut n = 0;

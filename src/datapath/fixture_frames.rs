@@ -146,3 +146,11 @@ pub const TUN_GRE: &str = "45280040123440003f2f15270a0000020a00000b0000080045280
 /// flags=DF, ttl=63, tos=0x28, proto=47) / GRE(chksum_present=1, proto=0x0800)
 /// / TUN_INNER.
 pub const TUN_GRE_CSUM: &str = "45280044123440003f2f15230a0000020a00000b80000800acb8000045280028000140003f060709c63364070a0000649c400050000000010000000050022000beb20000";
+
+/// VRRP(vrid=51, priority=100, ipcount=2, addrlist=[10.0.0.100, 10.0.0.101],
+/// adv=1).
+pub const VRRP2_MSG: &str = "21336402000166000a0000640a0000650000000000000000";
+
+/// The VRRP part of IP(src=10.0.0.2, dst=224.0.0.18, ttl=255) / VRRPv3(vrid=51,
+/// priority=100, ipcount=2, addrlist=[10.0.0.100, 10.0.0.101], adv=100).
+pub const VRRP3_MSG: &str = "3133640200646b080a0000640a000065";

@@ -3,11 +3,18 @@
 //!
 //! A `Host` is a read-only snapshot built by the control plane from the
 //! configuration and the ports' MACs; workers hold it in an `Arc` and
-//! pick up a new one between bursts.
+//! pick up a new one between bursts. One part of it moves: which VRRP
+//! instances are MASTER ([`MasterBits`], written by the worker that runs
+//! them), which decides whether the instances' virtual addresses are the
+//! director's.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use hashbrown::HashMap;
+
+use super::vrrp::MasterBits;
+use crate::control::ha::config::{SyncConfig, VrrpConfig};
 
 use super::route::RouteTable;
 use crate::config::{ArpConfig, Config, Neighbor, Prefix};
@@ -54,6 +61,16 @@ pub struct Host {
     pub routes: RouteTable,
     pub static_neighbors: Vec<Neighbor>,
     pub arp: ArpConfig,
+    /// The `[[vrrp]]` instances, by index.
+    pub vrrp: Vec<VrrpConfig>,
+    /// Every instance's virtual addresses: (address, port, instance).
+    virtuals: Vec<(Ipv4Addr, usize, usize)>,
+    /// Which instances are MASTER.
+    pub master: Arc<MasterBits>,
+    /// All instances' bits: every one MASTER.
+    all_master: u64,
+    /// `[sync]`.
+    pub sync: Option<SyncConfig>,
 }
 
 impl Host {
@@ -86,13 +103,64 @@ impl Host {
                 addrs.insert(a.addr, AddrKind::Local(port));
             }
         }
+        let virtuals = cfg
+            .vrrp
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| v.addresses.iter().map(move |&a| (a, v.port, i)))
+            .collect();
         Host {
             ports,
             addrs,
             routes: RouteTable::new(&cfg.routes),
             static_neighbors: cfg.neighbors.clone(),
             arp: cfg.arp,
+            vrrp: cfg.vrrp.clone(),
+            virtuals,
+            master: Arc::default(),
+            all_master: (0..cfg.vrrp.len()).fold(0, |m, i| m | 1 << i),
+            sync: cfg.sync.clone(),
         }
+    }
+
+    /// Whether `ip` is a virtual address whose instance is not MASTER: its
+    /// traffic is not the director's to answer or forward. One load when
+    /// every instance is MASTER (or there is none).
+    #[inline]
+    pub fn standby(&self, ip: Ipv4Addr) -> bool {
+        if self.virtuals.is_empty() {
+            return false;
+        }
+        let bits = self.master.get();
+        bits != self.all_master && self.standby_slow(ip, bits)
+    }
+
+    #[cold]
+    fn standby_slow(&self, ip: Ipv4Addr, bits: u64) -> bool {
+        self.virtuals
+            .iter()
+            .any(|&(a, _, i)| a == ip && bits & (1 << i) == 0)
+    }
+
+    /// The port of a virtual address whose instance is MASTER.
+    #[inline]
+    pub fn virtual_port(&self, ip: Ipv4Addr) -> Option<usize> {
+        if self.virtuals.is_empty() {
+            return None;
+        }
+        let bits = self.master.get();
+        self.virtuals
+            .iter()
+            .find(|&&(a, _, i)| a == ip && bits & (1 << i) != 0)
+            .map(|&(_, p, _)| p)
+    }
+
+    /// Whether frames to IPv4 multicast MACs are taken on `port`: it has a
+    /// VRRP instance or the sync interface.
+    #[inline]
+    pub fn takes_multicast(&self, port: usize) -> bool {
+        self.vrrp.iter().any(|v| v.port == port)
+            || self.sync.as_ref().is_some_and(|s| s.port == port)
     }
 
     /// The port an own address is configured on.

@@ -22,11 +22,13 @@ use super::l4::{self, L4};
 use super::neighbor::{Learn, Lookup, NeighborTable};
 use super::packet::{Csum, Packet};
 use super::stats::Conflict;
+use super::vrrp::Advert;
 use super::DropReason;
 use crate::config::ConnConfig;
 use crate::service::table::ServiceTable;
 use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::icmp::msg;
+use crate::wire::vrrp::{self, VrrpPacket};
 use crate::wire::{
     ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, IcmpPacket, IpProtocol,
     Ipv4Packet, MacAddr, WireError,
@@ -139,6 +141,9 @@ pub(super) struct State {
     /// Whole TCP and UDP datagrams take the fast path (`l4::fast`); off
     /// only to test it against the general path.
     fast: bool,
+    /// The VRRP advert the last frame was (its verdict `vrrp_advert`),
+    /// for the engine's instances.
+    advert: Option<Advert>,
 }
 
 impl Ctx {
@@ -189,6 +194,7 @@ impl Ctx {
                 conflict: None,
                 arp_off_subnet: 0,
                 fast: true,
+                advert: None,
             },
         }
     }
@@ -269,6 +275,11 @@ impl Ctx {
         self.st.resolved.take()
     }
 
+    /// The VRRP advert the last frame was, if it was one.
+    pub fn take_advert(&mut self) -> Option<Advert> {
+        self.st.advert.take()
+    }
+
     /// The address conflict the last frame revealed, if any.
     pub fn take_conflict(&mut self) -> Option<Conflict> {
         self.st.conflict.take()
@@ -345,12 +356,15 @@ fn process_inner(
         return Err(DropReason::Oversize);
     }
     let dst = eth.dst();
-    if dst != me.mac && !dst.is_broadcast() {
+    if dst != me.mac
+        && !dst.is_broadcast()
+        && !(is_ipv4_multicast(dst) && host.takes_multicast(port))
+    {
         return Err(DropReason::EthNotForUs);
     }
     match eth.ethertype() {
         EtherType::ARP => arp(pkt.data_mut(), port, st, host),
-        EtherType::IPV4 => ipv4(pkt, st, host, services),
+        EtherType::IPV4 => ipv4(pkt, port, st, host, services),
         _ => Err(DropReason::EthUnsupported),
     }
 }
@@ -382,7 +396,8 @@ fn arp(frame: &mut [u8], port: usize, st: &mut State, host: &Host) -> Result<Ver
     if !sender_ip.is_unspecified() && host.is_martian_source(sender_ip) {
         return Err(DropReason::ArpBadSender);
     }
-    let ours = host.local_port(req.target_ip) == Some(port);
+    let ours = host.local_port(req.target_ip) == Some(port)
+        || host.virtual_port(req.target_ip) == Some(port);
     // Only neighbours on a connected subnet of this port are learned, as a
     // next hop can only be one of those: a sender elsewhere (a host with
     // the wrong address, or one flooding the table) is answered if it asks
@@ -450,12 +465,13 @@ fn arp(frame: &mut [u8], port: usize, st: &mut State, host: &Host) -> Result<Ver
 
 fn ipv4(
     pkt: &mut Packet<'_>,
+    port: usize,
     st: &mut State,
     host: &Host,
     services: &ServiceTable,
 ) -> Result<Verdict, DropReason> {
     let meta = *pkt.meta();
-    let (src, dst, hlen, total, fragment, protocol) = {
+    let (src, dst, hlen, total, fragment, protocol, ttl) = {
         let ip = Ipv4Packet::new_checked(&pkt.data()[ETH_LEN..]).map_err(|e| match e {
             WireError::Truncated => DropReason::Ipv4Truncated,
             WireError::BadVersion => DropReason::Ipv4BadVersion,
@@ -478,12 +494,20 @@ fn ipv4(
             ip.total_len() as usize,
             ip.is_fragment(),
             ip.protocol(),
+            ip.ttl(),
         )
     };
+    if host.standby(dst) {
+        return Err(DropReason::VrrpBackup);
+    }
     // Layer 4 first: a connection (either direction), then a virtual
     // service; what is neither is the host's.
     if let Some(r) = l4::forward(pkt, hlen, total, host, services, st) {
         return r;
+    }
+    if protocol.0 == vrrp::PROTOCOL && dst == vrrp::GROUP && !host.vrrp.is_empty() {
+        let ip = &pkt.data()[ETH_LEN..ETH_LEN + total];
+        return advert(ip, hlen, src, ttl, fragment, port, st, host);
     }
     let why = unswitched(host, src, dst);
     if why != DropReason::HostUnhandled {
@@ -498,13 +522,65 @@ fn ipv4(
     }
 }
 
+/// Checks a VRRP datagram received on `port` and notes it for its
+/// instance (RFC 3768 §7.1, RFC 5798 §7.1): TTL 255, the checksum, the
+/// instance of its router id on this port, and the version, interval
+/// (version 2) and authentication (none) the instance has.
+#[allow(clippy::too_many_arguments)]
+#[cold]
+fn advert(
+    ip: &[u8],
+    hlen: usize,
+    src: Ipv4Addr,
+    ttl: u8,
+    fragment: bool,
+    port: usize,
+    st: &mut State,
+    host: &Host,
+) -> Result<Verdict, DropReason> {
+    if fragment || ttl != vrrp::TTL {
+        return Err(DropReason::VrrpMalformed);
+    }
+    let p = VrrpPacket::new_checked(&ip[hlen..]).map_err(|_| DropReason::VrrpMalformed)?;
+    if !p.verify_checksum(src, vrrp::GROUP) {
+        return Err(DropReason::VrrpMalformed);
+    }
+    let Some(instance) = host
+        .vrrp
+        .iter()
+        .position(|v| v.port == port && v.vrid == p.vrid())
+    else {
+        return Err(DropReason::VrrpOtherRouter);
+    };
+    let cfg = &host.vrrp[instance];
+    if p.version() != cfg.version
+        || p.auth_type() != 0
+        || cfg.version == 2 && p.interval_cs() != cfg.advert_int_cs
+    {
+        return Err(DropReason::VrrpMismatch);
+    }
+    st.advert = Some(Advert {
+        instance: instance as u8,
+        src,
+        priority: p.priority(),
+        interval_cs: p.interval_cs(),
+    });
+    Err(DropReason::VrrpAdvert)
+}
+
+/// An IPv4 multicast MAC (RFC 1112 §6.4: 01:00:5e and 23 bits of the group).
+#[inline]
+fn is_ipv4_multicast(mac: MacAddr) -> bool {
+    mac.0[..3] == [0x01, 0x00, 0x5e] && mac.0[3] & 0x80 == 0
+}
+
 /// Why an IPv4 datagram that layer 4 left alone is not the host's:
 /// not addressed to the director, or from a martian source; else
 /// `HostUnhandled`, its fate unless the host has a duty for it (ICMP
 /// echo to the director).
 #[inline]
 pub(super) fn unswitched(host: &Host, src: Ipv4Addr, dst: Ipv4Addr) -> DropReason {
-    if host.local_port(dst).is_none() {
+    if host.local_port(dst).is_none() && host.virtual_port(dst).is_none() {
         if host.is_broadcast(dst) {
             DropReason::Ipv4Broadcast
         } else {

@@ -15,8 +15,10 @@
 //! multiply; the worker that received a packet another owns hands it over
 //! through the owner's ring (`dpdk::MbufRing`), software steering that
 //! works with any device. ICMP errors go to the owner of the packet they
-//! quote. Other frames (ARP, ICMP echo, the director's own traffic) stay
-//! where they arrived.
+//! quote. Multicast datagrams (VRRP adverts, IPVS sync messages) go to
+//! worker 0, which runs the VRRP instances and takes sync messages in.
+//! Other frames (ARP, ICMP echo, the director's own traffic) stay where
+//! they arrived.
 
 use std::net::Ipv4Addr;
 
@@ -28,15 +30,19 @@ const ETH_LEN: usize = 14;
 /// may process it.
 #[inline]
 pub fn owner(frame: &[u8], services: &ServiceTable, workers: usize) -> Option<usize> {
-    if workers < 2
-        || services.is_empty()
-        || frame.len() < ETH_LEN + 20
-        || frame[12..14] != [0x08, 0x00]
-    {
+    if workers < 2 || frame.len() < ETH_LEN + 20 || frame[12..14] != [0x08, 0x00] {
         return None;
     }
     let ip = &frame[ETH_LEN..];
     if ip[0] >> 4 != 4 {
+        return None;
+    }
+    if ip[16] & 0xf0 == 0xe0 {
+        // Multicast: VRRP adverts and sync messages, for the worker that
+        // runs the VRRP instances and takes sync messages in.
+        return Some(0);
+    }
+    if services.is_empty() {
         return None;
     }
     let (src, dst) = match ip[9] {

@@ -21,6 +21,7 @@ use dpdk::{Mbuf, Mempool, RingReceiver, RingSender, RxQueue, RxTimestamp, TxQueu
 use super::engine::{Engine, Output};
 use super::packet::{Csum, Packet, PacketBuf, RxMeta};
 use super::pipeline::Learned;
+use super::vrrp::Transition;
 use super::Stats;
 use crate::conn::dump::{DumpSlot, Walk};
 use crate::datapath::DropReason;
@@ -100,6 +101,8 @@ pub struct WorkerSetup<'a> {
     /// the kernel's tap (polled at flush time: a tap read is a syscall).
     pub kernel_rx: Vec<Option<RxQueue<'a>>>,
     pub kernel_tx: Vec<Option<TxQueue<'a>>>,
+    /// Worker 0: runs the VRRP instances and reports their transitions here.
+    pub events: Option<SyncSender<Transition>>,
 }
 
 /// A worker's ends of the steering rings (see `datapath::steer`).
@@ -177,6 +180,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
             kernel: &mut w.kernel_tx,
         };
         engine.announce(&mut out);
+        engine.run_vrrp();
     }
 
     loop {
@@ -304,6 +308,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
                 }
             }
             engine.tick(&mut out);
+            report_transitions(&mut engine, &w);
             // What the kernel sent through the exception paths leaves by
             // their data ports.
             for port in 0..w.kernel_rx.len() {
@@ -340,6 +345,16 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
             break;
         }
     }
+    {
+        // The VRRP instances leave (a MASTER's priority-0 advert).
+        let mut out = Out {
+            pool: w.pool,
+            tx: &mut w.tx,
+            kernel: &mut w.kernel_tx,
+        };
+        engine.goodbye(&mut out);
+        report_transitions(&mut engine, &w);
+    }
     for q in w.tx.iter_mut() {
         q.flush();
     }
@@ -349,6 +364,16 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
     engine.shutdown();
     publish(&mut engine, &w);
     engine.stats().clone()
+}
+
+/// Hands the VRRP instances' transitions to the control side (a full
+/// channel loses them from the log, never from the instances).
+fn report_transitions(engine: &mut Engine<Mbuf<'_>>, w: &WorkerSetup<'_>) {
+    while let Some(t) = engine.take_transition() {
+        if let Some(events) = &w.events {
+            let _ = events.try_send(t);
+        }
+    }
 }
 
 /// Counts frames received on `port` and dropped before the engine saw

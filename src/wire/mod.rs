@@ -35,6 +35,7 @@ pub mod ipv4;
 pub mod tcp;
 pub mod tunnel;
 pub mod udp;
+pub mod vrrp;
 
 #[cfg(test)]
 mod fixtures;

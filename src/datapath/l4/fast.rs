@@ -104,6 +104,9 @@ pub(in crate::datapath) fn forward(
         ident: u16::from_be_bytes([ip[4], ip[5]]),
         frag: Frag::Whole,
     };
+    if host.standby(flow.dst) {
+        return Some(Err(DropReason::VrrpBackup));
+    }
     if let Some(r) = connection(pkt, &flow, total, host, services, st) {
         return Some(r);
     }
