@@ -88,6 +88,20 @@ fn check(name: &str) -> Replay {
         "{name}: other drops in {}",
         r.summary
     );
+    if let Some(want) = sum.get("sync").and_then(|v| v.as_object()) {
+        let got = r.summary["sync"].as_object().cloned().unwrap_or_default();
+        for (k, v) in &got {
+            let w = want.get(k).and_then(|w| w.as_u64()).unwrap_or(0);
+            assert_eq!(v.as_u64(), Some(w), "{name}: sync.{k} in {}", r.summary);
+        }
+        for k in want.keys() {
+            assert!(
+                got.contains_key(k),
+                "{name}: sync.{k} missing in {}",
+                r.summary
+            );
+        }
+    }
     if let Some(v) = sum.get("vrrp") {
         assert_eq!(&r.summary["vrrp"], v, "{name}: vrrp in {}", r.summary);
     }
@@ -102,4 +116,22 @@ fn check(name: &str) -> Replay {
 #[test]
 fn vrrp_takeover() {
     check("vrrp_takeover");
+}
+
+/// A backup takes in a kernel master's sync messages (version 1 and 0):
+/// the connections and the template they carry are used by later packets
+/// (forwarded, not dropped as mid-connection; a new SYN follows the
+/// template), broken and foreign messages install nothing, and updates
+/// follow the kernel's rules (`ip_vs_proc_conn`).
+#[test]
+fn sync_backup() {
+    check("sync_backup");
+}
+
+/// A master sends its connections and templates when the kernel would,
+/// in one message the kernel's decoder (the generator's, from its struct
+/// layout) reads back exactly.
+#[test]
+fn sync_master() {
+    check("sync_master");
 }

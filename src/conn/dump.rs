@@ -177,6 +177,8 @@ mod tests {
             expires: 0,
             ctl_next: NO_SLOT,
             ctl_prev: NO_SLOT,
+            in_pkts: 0,
+            sync_state: 0,
         }
     }
 

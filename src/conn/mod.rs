@@ -8,5 +8,6 @@
 //!
 pub mod dump;
 pub mod index;
+pub mod sync;
 pub mod table;
 pub mod tcp_state;

@@ -44,6 +44,7 @@ use foldhash::fast::SeedableRandomState;
 
 use super::index::Index;
 use super::tcp_state::TcpState;
+use crate::service::rules::{Method, TunCsum, TunKind};
 use crate::wire::tunnel::Tunnel;
 
 /// What a key points at.
@@ -116,6 +117,26 @@ pub enum Fwd {
     Tun(Tunnel),
 }
 
+impl Fwd {
+    /// A new connection's method for a real server's.
+    pub fn of(method: Method) -> Fwd {
+        match method {
+            Method::Nat => Fwd::Nat,
+            Method::Dr => Fwd::Dr,
+            Method::Tun(t) => Fwd::Tun(match t.kind {
+                TunKind::Ipip => Tunnel::Ipip,
+                TunKind::Gue => Tunnel::Gue {
+                    port: t.port,
+                    csum: t.csum != TunCsum::NoCsum,
+                },
+                TunKind::Gre => Tunnel::Gre {
+                    csum: t.csum == TunCsum::Csum,
+                },
+            }),
+        }
+    }
+}
+
 /// The state a connection is in: TCP's, or the single state of UDP and
 /// ICMP (IPVS's NORMAL), or a template's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +194,11 @@ pub struct Conn {
     /// in a connection, the next and previous of its template's.
     pub ctl_next: Slot,
     pub ctl_prev: Slot,
+    /// Inbound packets counted for sync (IPVS's in_pkts), modulo the
+    /// sync period (`conn::sync`).
+    pub in_pkts: u16,
+    /// The state last synced (IPVS's old_state), as the kernel numbers it.
+    pub sync_state: u8,
 }
 
 impl Conn {
@@ -524,6 +550,8 @@ mod tests {
             expires: 0,
             ctl_next: NO_SLOT,
             ctl_prev: NO_SLOT,
+            in_pkts: 0,
+            sync_state: 0,
         }
     }
 

@@ -59,6 +59,7 @@ use crate::datapath::worker::{self, Clock, Steering, WorkerSetup};
 use crate::datapath::{DropReason, Engine, Host, Stats};
 use crate::service::rules::ServiceKey;
 use crate::service::table::{ConnFlags, Published, Registry, ServiceTable};
+use crate::wire::ipvs_sync::SyncConn;
 use crate::wire::MacAddr;
 
 /// How the director is being run.
@@ -357,6 +358,14 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     // The VRRP instances run in worker 0, which reports their transitions.
     let (events_tx, events_rx) = sync_channel(256);
     let ha = Ha::new(&cfg.vrrp, Some(events_rx));
+    // Sync entries worker 0 receives for the others.
+    let (sync_tx, mut sync_rx): (Vec<SyncSender<SyncConn>>, Vec<Option<Receiver<SyncConn>>>) = (0
+        ..workers)
+        .map(|_| {
+            let (tx, rx) = sync_channel(4096);
+            (tx, Some(rx))
+        })
+        .unzip();
 
     let (main_stats, failures, outcome) = eal.scope(|lcore_scope| {
         std::thread::scope(|threads| {
@@ -403,10 +412,17 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                         from: rings[w].receiver().expect("one receiver per ring"),
                     }),
                     events: (w == 0).then(|| events_tx.clone()),
+                    sync_to: sync_tx
+                        .iter()
+                        .enumerate()
+                        .map(|(j, tx)| (j != w).then(|| tx.clone()))
+                        .collect(),
+                    sync_from: sync_rx[w].take(),
                 });
             }
             drop(senders);
             drop(events_tx);
+            drop(sync_tx);
 
             // The control thread: metrics, link logging, the stop condition.
             let (ready_tx, ready_rx) = sync_channel::<Result<(), DaemonError>>(1);

@@ -58,6 +58,10 @@ struct LcoreHandles {
     from_kernel: Counter,
     held: Gauge,
     drops: Vec<Counter>,
+    sync_messages_sent: Counter,
+    sync_conns_sent: Counter,
+    sync_conns_lost: Counter,
+    sync_received: Vec<Counter>,
 }
 
 pub struct MetricsPublisher {
@@ -135,6 +139,22 @@ impl MetricsPublisher {
             for (c, v) in h.drops.iter().zip(s.drops.iter()) {
                 c.absolute(*v);
             }
+            let y = &s.sync;
+            h.sync_messages_sent.absolute(y.sent_messages);
+            h.sync_conns_sent.absolute(y.sent_conns);
+            h.sync_conns_lost.absolute(y.lost + y.hand_lost);
+            for (c, v) in h.sync_received.iter().zip([
+                y.installed,
+                y.updated,
+                y.replaced,
+                y.stale,
+                y.no_dest,
+                y.unsupported,
+                y.full,
+                y.skipped,
+            ]) {
+                c.absolute(v);
+            }
         }
     }
 }
@@ -178,6 +198,19 @@ fn port_handles(names: &[String]) -> Vec<PortHandles> {
         .collect()
 }
 
+/// What became of received sync entries, as `dlvs_sync_conns_received_total`
+/// labels it (`datapath::sync::SyncStats`).
+const SYNC_RESULTS: [&str; 8] = [
+    "installed",
+    "updated",
+    "replaced",
+    "stale",
+    "no_dest",
+    "unsupported",
+    "table_full",
+    "skipped",
+];
+
 fn lcore_handles(lcores: &[u32]) -> Vec<LcoreHandles> {
     lcores
         .iter()
@@ -198,6 +231,19 @@ fn lcore_handles(lcores: &[u32]) -> Vec<LcoreHandles> {
                 punted: metrics::counter!("dlvs_lcore_punted_packets_total", &l),
                 from_kernel: metrics::counter!("dlvs_lcore_kernel_packets_total", &l),
                 held: metrics::gauge!("dlvs_lcore_held_packets", &l),
+                sync_messages_sent: metrics::counter!("dlvs_sync_messages_sent_total", &l),
+                sync_conns_sent: metrics::counter!("dlvs_sync_conns_sent_total", &l),
+                sync_conns_lost: metrics::counter!("dlvs_sync_conns_lost_total", &l),
+                sync_received: SYNC_RESULTS
+                    .iter()
+                    .map(|r| {
+                        metrics::counter!(
+                            "dlvs_sync_conns_received_total",
+                            "lcore" => id.to_string(),
+                            "result" => *r
+                        )
+                    })
+                    .collect(),
                 drops: DropReason::ALL
                     .iter()
                     .map(|r| {
@@ -328,6 +374,26 @@ fn describe() {
         "A VRRP instance's state: 0 STOP, 1 BACKUP, 2 MASTER."
     );
     describe_gauge!("dlvs_vrrp_master", "1 while a VRRP instance is MASTER.");
+    describe_counter!(
+        "dlvs_sync_messages_sent_total",
+        Unit::Count,
+        "IPVS sync messages sent by the lcore (as the sync master)."
+    );
+    describe_counter!(
+        "dlvs_sync_conns_sent_total",
+        Unit::Count,
+        "Connections and templates the lcore sent in sync messages."
+    );
+    describe_counter!(
+        "dlvs_sync_conns_lost_total",
+        Unit::Count,
+        "Sync entries lost: not sent (both messages full) or not handed to their worker (inbox full)."
+    );
+    describe_counter!(
+        "dlvs_sync_conns_received_total",
+        Unit::Count,
+        "Received sync entries by result: installed, updated, replaced, stale, no_dest, unsupported, table_full, skipped."
+    );
     describe_counter!(
         "dlvs_vrrp_transitions_total",
         Unit::Count,

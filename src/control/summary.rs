@@ -48,6 +48,9 @@ pub struct Summary {
     /// The VRRP instances' states at the end (none: left out).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vrrp: Vec<crate::control::ha::InstanceStatus>,
+    /// IPVS connection sync's counters (none: left out).
+    #[serde(skip_serializing_if = "crate::datapath::sync::SyncStats::is_zero")]
+    pub sync: crate::datapath::sync::SyncStats,
 }
 
 /// One real server's traffic.
@@ -123,6 +126,7 @@ impl Summary {
                 .collect(),
             real_servers,
             vrrp: Vec::new(),
+            sync: s.sync,
         }
     }
 

@@ -20,14 +20,18 @@ use super::host::Host;
 use super::neighbor::TimerEvent;
 use super::packet::{PacketBuf, RxMeta};
 use super::pipeline::{self, Ctx, Learned, Verdict};
+use super::sync::SyncTx;
 use super::vrrp::{Action, Transition, Vrrp};
 use super::{DropReason, Stats};
 use crate::config::ConnConfig;
+use crate::conn::sync::Rules as SyncRules;
 use crate::control::ha::config::VrrpConfig;
 use crate::service::table::ServiceTable;
 use crate::wire::ethernet::{HEADER_LEN as ETH_LEN, MIN_FRAME_LEN};
+use crate::wire::ipvs_sync::{self, SyncConn, SyncError};
 use crate::wire::vrrp::{self, VrrpRepr};
 use crate::wire::{ArpOp, ArpRepr, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr};
+use crate::wire::{UdpPacket, UdpRepr};
 
 /// Where the engine gets new buffers and sends frames.
 pub trait Output<B> {
@@ -60,7 +64,16 @@ pub struct Engine<B> {
     vrrp: Option<Vrrp>,
     /// The next IPv4 identification of a generated datagram.
     ident: u16,
+    /// This engine's worker, of how many (which sync entries are its).
+    index: usize,
+    workers: usize,
+    /// Received sync entries for other workers: (owner, entry).
+    foreign: VecDeque<(usize, SyncConn)>,
 }
+
+/// Received sync entries held for other workers at most (more are lost,
+/// counted): a few messages' worth.
+const FOREIGN_MAX: usize = 4096;
 
 impl<B: PacketBuf> Engine<B> {
     /// An engine with no virtual services (host duties only).
@@ -94,7 +107,188 @@ impl<B: PacketBuf> Engine<B> {
             stats: Stats::new(ports),
             vrrp: None,
             ident: 1,
+            index: 0,
+            workers: 1,
+            foreign: VecDeque::new(),
         }
+    }
+
+    /// Makes this engine worker `index` of `workers`, sending its
+    /// connections' sync updates if the host has `[sync]`.
+    pub fn run_sync(&mut self, index: usize, workers: usize) {
+        self.index = index;
+        self.workers = workers.max(1);
+        let host = Arc::clone(self.ctx.host());
+        if let Some(cfg) = &host.sync {
+            let rules = SyncRules {
+                threshold: cfg.threshold as u16,
+                period: cfg.period as u16,
+            };
+            let mtu = host.ports[cfg.port].mtu;
+            let tx = SyncTx::new(cfg.version, cfg.syncid, rules, cfg.port, cfg.source, mtu);
+            self.ctx.put_sync_tx(tx);
+            if index == 0 {
+                self.foreign = VecDeque::with_capacity(FOREIGN_MAX);
+            }
+        }
+    }
+
+    /// Whether the director is the sync master now: its `[sync] vrrp`
+    /// instance is MASTER, or it has none.
+    fn sync_master(host: &Host) -> bool {
+        match host.sync.as_ref().and_then(|s| s.vrrp) {
+            Some(i) => host.master.get() & (1 << i) != 0,
+            None => true,
+        }
+    }
+
+    /// Sends the sync messages that are due (all of them with `flush`),
+    /// after switching sending on or off as the director's role says.
+    fn sync_send<O: Output<B>>(&mut self, flush: bool, out: &mut O) {
+        let Some(mut tx) = self.ctx.take_sync_tx() else {
+            return;
+        };
+        let host = Arc::clone(self.ctx.host());
+        let active = Self::sync_master(&host);
+        // Leaving the master's role sends what it had.
+        let flush = flush || tx.active && !active;
+        tx.active = active;
+        let now = self.ctx.now();
+        let (port, src) = (tx.port, tx.source);
+        tx.take_due(now, flush, |m, n| {
+            self.stats.sync.sent_messages += 1;
+            self.stats.sync.sent_conns += n as u64;
+            self.send_sync_message(port, src, m, out);
+        });
+        self.stats.sync.lost = tx.lost;
+        self.ctx.put_sync_tx(tx);
+    }
+
+    /// A sync message from `src`'s interface to the group: TTL 1, UDP from
+    /// and to port 8848, checksummed.
+    fn send_sync_message<O: Output<B>>(
+        &mut self,
+        port: usize,
+        src: Ipv4Addr,
+        msg: &[u8],
+        out: &mut O,
+    ) {
+        let host = Arc::clone(self.ctx.host());
+        let udp = UdpRepr {
+            src_port: ipvs_sync::PORT,
+            dst_port: ipvs_sync::PORT,
+            payload_len: msg.len() as u16,
+        };
+        let ip = Ipv4Repr {
+            src_addr: src,
+            dst_addr: ipvs_sync::GROUP,
+            protocol: IpProtocol::UDP,
+            payload_len: udp.total_len() as u16,
+            ttl: 1,
+            ident: self.ident,
+            dont_frag: false,
+            dscp_ecn: 0,
+        };
+        self.ident = self.ident.wrapping_add(1);
+        let Some(p) = host.ports.get(port) else {
+            return;
+        };
+        self.generate_ipv4(port, p.mac, &ip, out, |payload| {
+            if udp.emit(payload).is_err() || payload.len() < udp.total_len() {
+                return false;
+            }
+            payload[UdpRepr::HEADER_LEN..udp.total_len()].copy_from_slice(msg);
+            match UdpPacket::new_checked(&mut payload[..udp.total_len()]) {
+                Ok(mut u) => {
+                    u.fill_checksum(src, ipvs_sync::GROUP);
+                    true
+                }
+                Err(_) => false,
+            }
+        });
+    }
+
+    /// Takes in a sync message the pipeline found whole (`frame`): checks
+    /// it, installs this worker's entries and holds the others' for their
+    /// workers; says what the frame was.
+    #[cold]
+    fn sync_in(&mut self, frame: &[u8]) -> DropReason {
+        let host = Arc::clone(self.ctx.host());
+        let Some(cfg) = host.sync.as_ref() else {
+            return DropReason::SyncIgnored;
+        };
+        let ihl = usize::from(frame.get(ETH_LEN).map_or(0, |b| b & 0x0f)) * 4;
+        let l4 = ETH_LEN + ihl;
+        let src = frame
+            .get(ETH_LEN + 12..ETH_LEN + 16)
+            .map_or(Ipv4Addr::UNSPECIFIED, |a| {
+                Ipv4Addr::new(a[0], a[1], a[2], a[3])
+            });
+        // A backup takes messages in; without a VRRP instance to say which
+        // it is, a director is both.
+        let backup = match cfg.vrrp {
+            Some(i) => host.master.get() & (1 << i) == 0,
+            None => true,
+        };
+        if !backup || host.local_port(src).is_some() {
+            return DropReason::SyncIgnored;
+        }
+        let Some(len) = frame
+            .get(l4 + 4..l4 + 6)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        else {
+            return DropReason::SyncMalformed;
+        };
+        let Some(msg) = frame.get(l4 + UdpRepr::HEADER_LEN..l4 + len) else {
+            return DropReason::SyncMalformed;
+        };
+        let rules = SyncRules {
+            threshold: cfg.threshold as u16,
+            period: cfg.period as u16,
+        };
+        let mask = self.ctx.services().owner_mask();
+        let (me, workers) = (self.index, self.workers);
+        let parsed = ipvs_sync::parse(msg, cfg.syncid, |e| {
+            let owner = if workers > 1 {
+                super::steer::worker_of(e.caddr, mask, workers)
+            } else {
+                me
+            };
+            if owner == me {
+                let r = self.ctx.install_synced(e, rules);
+                self.stats.sync.count(r);
+            } else if self.foreign.len() < FOREIGN_MAX {
+                self.foreign.push_back((owner, *e));
+            } else {
+                self.stats.sync.hand_lost += 1;
+            }
+        });
+        match parsed {
+            Ok(p) => {
+                self.stats.sync.skipped += p.skipped as u64;
+                DropReason::SyncMessage
+            }
+            Err(SyncError::ForeignSyncid) => DropReason::SyncIgnored,
+            Err(_) => DropReason::SyncMalformed,
+        }
+    }
+
+    /// The next received sync entry another worker owns: (worker, entry).
+    pub fn take_foreign(&mut self) -> Option<(usize, SyncConn)> {
+        self.foreign.pop_front()
+    }
+
+    /// Installs a sync entry another worker received for this one.
+    pub fn install_synced(&mut self, e: &SyncConn) {
+        let Some(cfg) = self.ctx.host().sync.as_ref() else {
+            return;
+        };
+        let rules = SyncRules {
+            threshold: cfg.threshold as u16,
+            period: cfg.period as u16,
+        };
+        let r = self.ctx.install_synced(e, rules);
+        self.stats.sync.count(r);
     }
 
     /// Makes this engine run the host's VRRP instances (one engine per
@@ -124,6 +318,8 @@ impl<B: PacketBuf> Engine<B> {
             v.shutdown(now);
         }
         self.vrrp_actions(out);
+        // What the backups were still owed.
+        self.sync_send(true, out);
     }
 
     pub fn stats(&self) -> &Stats {
@@ -220,6 +416,11 @@ impl<B: PacketBuf> Engine<B> {
                 }
             }
             Verdict::Drop(r) => {
+                let r = if r == DropReason::SyncMessage {
+                    self.sync_in(buf.data())
+                } else {
+                    r
+                };
                 self.stats.drop(r);
                 if r == DropReason::ArpConflict {
                     self.stats.last_conflict = self.ctx.take_conflict();
@@ -362,6 +563,7 @@ impl<B: PacketBuf> Engine<B> {
             v.on_timer(now);
             self.vrrp_actions(out);
         }
+        self.sync_send(false, out);
         self.ctx.l4_timer();
         let mut events = [None; super::neighbor::MAX_INCOMPLETE];
         let mut n = 0;
@@ -440,6 +642,9 @@ impl<B: PacketBuf> Engine<B> {
     }
 
     fn follow_up<O: Output<B>>(&mut self, out: &mut O) {
+        if self.ctx.sync_full() {
+            self.sync_send(false, out);
+        }
         while let Some((port, ip)) = self.ctx.take_solicit() {
             self.solicit(port, ip, out);
         }

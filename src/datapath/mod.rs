@@ -29,6 +29,7 @@ pub mod pipeline;
 pub mod route;
 pub mod stats;
 pub mod steer;
+pub mod sync;
 pub mod vrrp;
 pub mod worker;
 

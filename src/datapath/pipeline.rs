@@ -28,10 +28,11 @@ use crate::config::ConnConfig;
 use crate::service::table::ServiceTable;
 use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::icmp::msg;
+use crate::wire::ipvs_sync;
 use crate::wire::vrrp::{self, VrrpPacket};
 use crate::wire::{
     ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, IcmpPacket, IpProtocol,
-    Ipv4Packet, MacAddr, WireError,
+    Ipv4Packet, MacAddr, UdpPacket, WireError,
 };
 
 /// What to do with a processed frame. Eight bytes (port indices are
@@ -144,6 +145,8 @@ pub(super) struct State {
     /// The VRRP advert the last frame was (its verdict `vrrp_advert`),
     /// for the engine's instances.
     advert: Option<Advert>,
+    /// A sync message is full and waits for the engine to send it.
+    pub(super) sync_full: bool,
 }
 
 impl Ctx {
@@ -195,6 +198,7 @@ impl Ctx {
                 arp_off_subnet: 0,
                 fast: true,
                 advert: None,
+                sync_full: false,
             },
         }
     }
@@ -262,7 +266,7 @@ impl Ctx {
     /// ([`Ctx::take_solicit`], [`Ctx::take_resolved`]).
     #[inline]
     pub fn owes_follow_up(&self) -> bool {
-        self.st.solicit.len != 0 || self.st.resolved.len != 0
+        self.st.solicit.len != 0 || self.st.resolved.len != 0 || self.st.sync_full
     }
 
     /// Next ARP request to send: (port, target).
@@ -273,6 +277,34 @@ impl Ctx {
     /// Next next-hop that resolved: release what is held for it.
     pub fn take_resolved(&mut self) -> Option<(usize, Ipv4Addr, MacAddr)> {
         self.st.resolved.take()
+    }
+
+    /// The sending side of sync, taken out while the engine sends (and
+    /// put back with [`Ctx::put_sync_tx`]).
+    pub fn take_sync_tx(&mut self) -> Option<crate::datapath::sync::SyncTx> {
+        self.st.sync_full = false;
+        self.st.l4.sync.take()
+    }
+
+    pub fn put_sync_tx(&mut self, tx: crate::datapath::sync::SyncTx) {
+        self.st.l4.sync_on = tx.active;
+        self.st.l4.sync = Some(tx);
+    }
+
+    /// Whether a full sync message waits to be sent.
+    #[inline]
+    pub fn sync_full(&self) -> bool {
+        self.st.sync_full
+    }
+
+    /// Installs a received sync entry in this lcore's table.
+    pub fn install_synced(
+        &mut self,
+        e: &crate::wire::ipvs_sync::SyncConn,
+        rules: crate::conn::sync::Rules,
+    ) -> crate::conn::sync::Installed {
+        let now = self.st.now;
+        crate::conn::sync::install(&mut self.st.l4.conns, &self.services, e, rules, now)
     }
 
     /// The VRRP advert the last frame was, if it was one.
@@ -509,6 +541,15 @@ fn ipv4(
         let ip = &pkt.data()[ETH_LEN..ETH_LEN + total];
         return advert(ip, hlen, src, ttl, fragment, port, st, host);
     }
+    if protocol == IpProtocol::UDP
+        && dst == ipvs_sync::GROUP
+        && host.sync.as_ref().is_some_and(|s| s.port == port)
+    {
+        let ip = &pkt.data()[ETH_LEN..ETH_LEN + total];
+        if let Some(r) = sync_message(ip, hlen, src, fragment) {
+            return Err(r);
+        }
+    }
     let why = unswitched(host, src, dst);
     if why != DropReason::HostUnhandled {
         return Err(why);
@@ -566,6 +607,27 @@ fn advert(
         interval_cs: p.interval_cs(),
     });
     Err(DropReason::VrrpAdvert)
+}
+
+/// A UDP datagram to the sync group on the sync port: to 8848 (the
+/// kernel's sync port), whole, its checksum right; the engine then
+/// takes its message in (`DropReason::SyncMessage`). `None`: another
+/// port, not sync's.
+#[cold]
+fn sync_message(ip: &[u8], hlen: usize, src: Ipv4Addr, fragment: bool) -> Option<DropReason> {
+    if fragment {
+        return Some(DropReason::SyncMalformed);
+    }
+    let Ok(u) = UdpPacket::new_checked(&ip[hlen..]) else {
+        return Some(DropReason::SyncMalformed);
+    };
+    if u.dst_port() != ipvs_sync::PORT {
+        return None;
+    }
+    if !u.verify_checksum(src, ipvs_sync::GROUP) {
+        return Some(DropReason::SyncMalformed);
+    }
+    Some(DropReason::SyncMessage)
 }
 
 /// An IPv4 multicast MAC (RFC 1112 §6.4: 01:00:5e and 23 bits of the group).

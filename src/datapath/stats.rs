@@ -110,6 +110,8 @@ pub struct Stats {
     /// Worker loop iterations, and those that received at least one frame.
     pub loops: u64,
     pub busy_loops: u64,
+    /// IPVS connection sync.
+    pub sync: super::sync::SyncStats,
 }
 
 impl Stats {
@@ -133,6 +135,7 @@ impl Stats {
             drops: [0; DropReason::COUNT],
             loops: 0,
             busy_loops: 0,
+            sync: Default::default(),
         }
     }
 
@@ -179,5 +182,6 @@ impl Stats {
         }
         self.loops += o.loops;
         self.busy_loops += o.busy_loops;
+        self.sync.add(&o.sync);
     }
 }

@@ -26,6 +26,7 @@ use super::Stats;
 use crate::conn::dump::{DumpSlot, Walk};
 use crate::datapath::DropReason;
 use crate::service::table::Published;
+use crate::wire::ipvs_sync::SyncConn;
 
 impl PacketBuf for Mbuf<'_> {
     #[inline]
@@ -103,6 +104,10 @@ pub struct WorkerSetup<'a> {
     pub kernel_tx: Vec<Option<TxQueue<'a>>>,
     /// Worker 0: runs the VRRP instances and reports their transitions here.
     pub events: Option<SyncSender<Transition>>,
+    /// Received sync entries for each worker (by index; none for this
+    /// one), and this worker's inbox of them.
+    pub sync_to: Vec<Option<SyncSender<SyncConn>>>,
+    pub sync_from: Option<Receiver<SyncConn>>,
 }
 
 /// A worker's ends of the steering rings (see `datapath::steer`).
@@ -173,6 +178,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
     if let Clock::Tsc = w.clock {
         engine.set_now(micros(start, hz));
     }
+    engine.run_sync(w.index, workers);
     if w.index == 0 {
         let mut out = Out {
             pool: w.pool,
@@ -299,6 +305,22 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
             };
             while let Ok(l) = w.inbox.try_recv() {
                 engine.learn_remote(l, &mut out);
+            }
+            // Sync entries: those received here for others, and others'
+            // for this worker.
+            while let Some((owner, e)) = engine.take_foreign() {
+                let sent = matches!(w.sync_to.get(owner), Some(Some(tx)) if tx.try_send(e).is_ok());
+                let s = &mut engine.stats_mut().sync;
+                if sent {
+                    s.handed += 1;
+                } else {
+                    s.hand_lost += 1;
+                }
+            }
+            if let Some(rx) = &w.sync_from {
+                while let Ok(e) = rx.try_recv() {
+                    engine.install_synced(&e);
+                }
             }
             while let Some(l) = engine.take_learned() {
                 for p in &w.peers {

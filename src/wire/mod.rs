@@ -32,6 +32,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod ipvs_sync;
 pub mod tcp;
 pub mod tunnel;
 pub mod udp;

@@ -47,14 +47,15 @@ use super::pipeline::{to_next_hop, State, Verdict};
 use super::stats::DestStats;
 use super::DropReason;
 use crate::config::ConnConfig;
+use crate::conn::sync;
 use crate::conn::table::{Conn, ConnKey, ConnState, ConnTable, Found, Fwd, KeyKind, Slot, NO_SLOT};
 use crate::conn::tcp_state::{self, Direction, TcpState};
+use crate::datapath::sync::SyncTx;
 use crate::sched::{self, SchedState};
-use crate::service::rules::{Method, ServiceKey, TunCsum, TunKind};
+use crate::service::rules::{Method, ServiceKey};
 use crate::service::table::{Service, ServiceTable};
 use crate::wire::checksum;
 use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
-use crate::wire::tunnel::Tunnel;
 use crate::wire::{IcmpRepr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, UdpPacket};
 
 pub(super) mod fast;
@@ -95,6 +96,10 @@ pub struct L4 {
     hints_len: usize,
     /// The frame after the current one, in `hints`.
     hint_next: usize,
+    /// Sync sending (`datapath::sync`), and whether it is on now (the
+    /// director is the sync master): one flag read per inbound packet.
+    pub(crate) sync: Option<SyncTx>,
+    pub(crate) sync_on: bool,
 }
 
 /// Frames of a burst whose keys are hashed ahead (DPDK's burst size).
@@ -135,6 +140,8 @@ impl L4 {
             hints: [None; HINTS],
             hints_len: 0,
             hint_next: 0,
+            sync: None,
+            sync_on: false,
         }
     }
 
@@ -652,11 +659,43 @@ fn established(
     let client = (c.caddr, c.cport);
     let dest = c.dest;
     st.l4.conns.touch(slot, timeout, now);
+    if !reply && st.l4.sync_on {
+        sync_out(st, slot, services);
+    }
     count(st, dest, reply, total);
     if reply {
         debug_assert_eq!((flow.dst, flow.dport), client);
     }
     send(pkt, &to, flow, total, host, st)
+}
+
+/// A sync master's inbound packet of a connection: counted, and the
+/// connection (and its template) queued for the backups when due
+/// (`conn::sync`).
+#[inline(never)]
+fn sync_out(st: &mut State, slot: Slot, services: &ServiceTable) {
+    let now = st.now;
+    let (Some(tx), Some(c)) = (st.l4.sync.as_mut(), st.l4.conns.get_mut(slot)) else {
+        return;
+    };
+    if !sync::on_inbound(c, tx.rules) {
+        return;
+    }
+    let fwmark = match services.dest(c.dest) {
+        Some((s, _)) => match s.key {
+            ServiceKey::Fwmark(m) => m,
+            ServiceKey::Addr { .. } => 0,
+        },
+        None => 0,
+    };
+    tx.push(&sync::to_wire(c, fwmark), now);
+    let control = c.control;
+    if let Some(t) = st.l4.conns.get_mut(control) {
+        if sync::template_needed(t, tx.rules) {
+            tx.push(&sync::to_wire(t, fwmark), now);
+        }
+    }
+    st.sync_full = tx.has_full();
 }
 
 fn ip_header_len(frame: &[u8]) -> usize {

@@ -8,30 +8,9 @@ use super::*;
 /// The FTP control port: IPVS keeps the port out of templates for it.
 const FTP_PORT: u16 = 21;
 
-/// The tunnel of a TUN real server.
-pub(super) fn tunnel(method: Method) -> Option<Tunnel> {
-    match method {
-        Method::Tun(t) => Some(match t.kind {
-            TunKind::Ipip => Tunnel::Ipip,
-            TunKind::Gue => Tunnel::Gue {
-                port: t.port,
-                csum: t.csum != TunCsum::NoCsum,
-            },
-            TunKind::Gre => Tunnel::Gre {
-                csum: t.csum == TunCsum::Csum,
-            },
-        }),
-        _ => None,
-    }
-}
-
 /// The connection's forwarding method for a real server's.
 pub(super) fn fwd(method: Method) -> Fwd {
-    match method {
-        Method::Nat => Fwd::Nat,
-        Method::Dr => Fwd::Dr,
-        Method::Tun(_) => Fwd::Tun(tunnel(method).unwrap_or(Tunnel::Ipip)),
-    }
+    Fwd::of(method)
 }
 
 pub(super) enum Scheduled {
@@ -131,6 +110,8 @@ pub(super) fn schedule(
                         expires: 0,
                         ctl_next: NO_SLOT,
                         ctl_prev: NO_SLOT,
+                        in_pkts: 0,
+                        sync_state: 0,
                     };
                     control = st
                         .l4
@@ -184,6 +165,8 @@ pub(super) fn schedule(
         expires: 0,
         ctl_next: NO_SLOT,
         ctl_prev: NO_SLOT,
+        in_pkts: 0,
+        sync_state: 0,
     };
     let slot = st
         .l4

@@ -1,0 +1,310 @@
+//! IPVS connection sync, the connection table's side: which connections a
+//! sync master sends and when, what an entry of a message says of one,
+//! and how a backup installs it (net/netfilter/ipvs/ip_vs_sync.c;
+//! ../shared/IPVS-SPEC.md §5).
+//!
+//! Sending ([`on_inbound`], for each inbound packet of a connection, as
+//! `ip_vs_in` calls `ip_vs_sync_conn`; `ip_vs_sync_conn_needed` with the
+//! kernel's defaults sync_refresh_period = 0, sync_retries = 0):
+//! - TCP is sent only in ESTABLISHED, FIN_WAIT, CLOSE, CLOSE_WAIT and
+//!   TIME_WAIT; a change to one of those other than ESTABLISHED is sent at
+//!   once; otherwise (ESTABLISHED, and UDP) at the packet whose count is
+//!   `threshold` modulo `period` (with period 0, only at that count).
+//! - A persistence template is sent with each of its connections that is.
+//!   (The kernel syncs a template at every inbound packet of a connection
+//!   it controls, synced or not: with sync_period > 0 nothing rate-limits
+//!   templates but sync_refresh_period, 0 by default. A template's server
+//!   never changes, so dlvs sends it only beside its connections: the
+//!   backup's template is refreshed as often as they are.)
+//!
+//! Installing ([`install`], `ip_vs_proc_conn`): a connection found under
+//! the entry's client and virtual service keeps its entry unless the entry
+//! names another real server: an active message then replaces it, an
+//! inactive one (the old connection's last words) is ignored. A found
+//! entry takes the message's INACTIVE flag (its server's counts moved), a
+//! new one its real server's forwarding method (`ip_vs_bind_dest`:
+//! "connections inherit forwarding method from dest"); both take the
+//! message's state, and its timeout (else the protocol's for that state,
+//! 180 s for a template), and count `threshold` packets. A message for a
+//! real server this director does not have is not installed (the kernel
+//! keeps such a connection unbound; dlvs's counters and removal rules
+//! work by server, so it counts the entry `no_dest` instead).
+
+use super::table::{Conn, ConnKey, ConnState, ConnTable, Fwd, KeyKind, NO_SLOT};
+use super::tcp_state::TcpState;
+use crate::service::rules::{Method, ServiceKey};
+use crate::service::table::ServiceTable;
+use crate::wire::ipvs_sync::{flags, SyncConn};
+
+const TCP: u8 = 6;
+/// A template's timeout when its message has none (version 0).
+const TEMPLATE_TIMEOUT_US: u64 = 180_000_000;
+/// The longest timeout a message may set (the kernel caps at
+/// MAX_SCHEDULE_TIMEOUT / HZ; a day is more than any IPVS timeout).
+const MAX_TIMEOUT_S: u32 = 86_400;
+
+/// The kernel's sync_threshold and sync_period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    pub threshold: u16,
+    pub period: u16,
+}
+
+/// The state as the kernel numbers it (TCP's table; 0 for UDP, NORMAL,
+/// and for templates).
+pub fn kernel_state(c: &Conn) -> u16 {
+    match c.state {
+        ConnState::Tcp(s) => s as u16,
+        ConnState::Normal => 0,
+    }
+}
+
+/// Counts an inbound packet of `c` and says whether it is to be sent now.
+#[inline]
+pub fn on_inbound(c: &mut Conn, r: Rules) -> bool {
+    c.in_pkts = if r.period > 0 {
+        ((u32::from(c.in_pkts) + 1) % u32::from(r.period)) as u16
+    } else {
+        c.in_pkts.saturating_add(1)
+    };
+    needed(c, r)
+}
+
+/// `ip_vs_sync_conn_needed` for a counted packet.
+fn needed(c: &mut Conn, r: Rules) -> bool {
+    let state = kernel_state(c);
+    if !c.template && c.proto == TCP {
+        use TcpState::*;
+        let synced = [Established, FinWait, Close, CloseWait, TimeWait];
+        if !synced.iter().any(|&s| s as u16 == state) {
+            return false;
+        }
+        let force = state != u16::from(c.sync_state);
+        if force && state != Established as u16 {
+            c.sync_state = state as u8;
+            return true;
+        }
+    }
+    let due = if r.period > 0 {
+        c.template || c.in_pkts == r.threshold
+    } else {
+        c.in_pkts == r.threshold
+    };
+    if due {
+        c.sync_state = state as u8;
+    }
+    due
+}
+
+/// A template sent beside one of its connections (see the module docs).
+pub fn template_needed(t: &mut Conn, r: Rules) -> bool {
+    on_inbound(t, r)
+}
+
+/// A connection as a sync entry; `fwmark` is its service's mark (0 for a
+/// service by address).
+pub fn to_wire(c: &Conn, fwmark: u32) -> SyncConn {
+    let fwd = match c.fwd {
+        Fwd::Nat => flags::MASQ,
+        Fwd::Dr => flags::DROUTE,
+        Fwd::Tun(_) => flags::TUNNEL,
+    };
+    let mut f = fwd;
+    if c.template {
+        // A template carries its server's connection flags
+        // (`ip_vs_bind_dest`): INACTIVE, and NOOUTPUT when not NAT.
+        f |= flags::TEMPLATE | flags::INACTIVE;
+        if c.fwd != Fwd::Nat {
+            f |= flags::NOOUTPUT;
+        }
+    } else {
+        if c.inactive {
+            f |= flags::INACTIVE;
+        }
+        if c.no_output {
+            f |= flags::NOOUTPUT;
+        }
+    }
+    SyncConn {
+        protocol: c.proto,
+        flags: f,
+        state: kernel_state(c),
+        cport: c.cport,
+        vport: c.vport,
+        dport: c.dport,
+        fwmark,
+        timeout_s: u32::try_from(c.timeout_us / 1_000_000).unwrap_or(u32::MAX),
+        caddr: c.caddr,
+        vaddr: c.vaddr,
+        daddr: c.daddr,
+        seq: None,
+    }
+}
+
+/// What became of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installed {
+    /// A new connection or template.
+    New,
+    /// An existing one updated.
+    Updated,
+    /// An existing one of another real server, replaced.
+    Replaced,
+    /// An inactive message for a connection already replaced: ignored.
+    Stale,
+    /// No virtual service or real server of this director matches.
+    NoDest,
+    /// A forwarding method dlvs does not have (local node, bypass).
+    Unsupported,
+    /// The connection table is full.
+    Full,
+}
+
+/// The real server of a service matching a message (`ip_vs_find_dest`:
+/// the service by mark, else by protocol, address and port; the server by
+/// address and port, a port-0 one matching any).
+fn find_dest(services: &ServiceTable, m: &SyncConn) -> Option<(u32, u32, Method)> {
+    let svc = if m.fwmark != 0 {
+        services
+            .services()
+            .iter()
+            .find(|s| s.key == ServiceKey::Fwmark(m.fwmark))?
+    } else {
+        services.lookup(m.protocol, m.vaddr, m.vport)?.1
+    };
+    let d = svc
+        .dests
+        .iter()
+        .find(|d| d.addr == m.daddr && d.port == m.dport)
+        .or_else(|| {
+            svc.dests
+                .iter()
+                .find(|d| d.addr == m.daddr && (d.port == 0 || m.dport == 0))
+        })?;
+    Some((svc.id, d.id, d.method))
+}
+
+/// Installs one entry of a message into `conns` (the table of the worker
+/// that owns its client), counting it at its real server.
+pub fn install(
+    conns: &mut ConnTable,
+    services: &ServiceTable,
+    m: &SyncConn,
+    r: Rules,
+    now: u64,
+) -> Installed {
+    let template = m.flags & flags::TEMPLATE != 0;
+    let inactive = m.flags & flags::INACTIVE != 0;
+    let state = if template || m.protocol != TCP {
+        ConnState::Normal
+    } else {
+        match TcpState::from_index(m.state) {
+            Some(s) => ConnState::Tcp(s),
+            None => return Installed::Unsupported,
+        }
+    };
+    let kind = if template {
+        KeyKind::Template
+    } else {
+        KeyKind::In
+    };
+    let key = ConnKey::new(kind, m.protocol, m.caddr, m.cport, m.vaddr, m.vport);
+    let unbind = |c: Conn| services.unbind(c.dest, c.template, c.inactive);
+    let mut found = conns.lookup(&key, now, unbind).map(|f| f.slot);
+    let mut replaced = false;
+    if let (Some(slot), false) = (found, template) {
+        let other = conns
+            .get(slot)
+            .is_some_and(|c| c.daddr != m.daddr || c.dport != m.dport);
+        if other {
+            if inactive {
+                return Installed::Stale;
+            }
+            if let Some(c) = conns.remove(slot) {
+                services.unbind(c.dest, c.template, c.inactive);
+            }
+            found = None;
+            replaced = true;
+        }
+    }
+    let timeout_us = if m.timeout_s != 0 {
+        u64::from(m.timeout_s.min(MAX_TIMEOUT_S)) * 1_000_000
+    } else if template {
+        TEMPLATE_TIMEOUT_US
+    } else {
+        match state {
+            ConnState::Tcp(s) => services.timeouts().tcp_us(s),
+            ConnState::Normal => services.timeouts().udp_us(),
+        }
+    };
+    let in_pkts = if r.period > 0 {
+        r.threshold % r.period
+    } else {
+        r.threshold
+    };
+    let sync_state = m.state.min(u16::from(u8::MAX)) as u8;
+    let outcome = match found {
+        Some(slot) => {
+            let Some(c) = conns.get_mut(slot) else {
+                return Installed::NoDest;
+            };
+            if !c.template && c.inactive != inactive {
+                services.set_active(c.dest, !inactive);
+            }
+            c.inactive = inactive;
+            c.state = state;
+            c.in_pkts = in_pkts;
+            c.sync_state = sync_state;
+            conns.touch(slot, timeout_us, now);
+            Installed::Updated
+        }
+        None => {
+            let Some((service, dest, method)) = find_dest(services, m) else {
+                return Installed::NoDest;
+            };
+            let fwd = match m.flags & flags::FWD_MASK {
+                flags::MASQ | flags::DROUTE | flags::TUNNEL => Fwd::of(method),
+                _ => return Installed::Unsupported,
+            };
+            let c = Conn {
+                proto: m.protocol,
+                fwd,
+                state,
+                template,
+                inactive: !template && inactive,
+                no_output: !template && fwd != Fwd::Nat && m.flags & flags::NOOUTPUT != 0,
+                caddr: m.caddr,
+                cport: m.cport,
+                vaddr: m.vaddr,
+                vport: m.vport,
+                daddr: m.daddr,
+                dport: m.dport,
+                dest,
+                service,
+                control: NO_SLOT,
+                n_control: 0,
+                timeout_us,
+                expires: 0,
+                ctl_next: NO_SLOT,
+                ctl_prev: NO_SLOT,
+                in_pkts,
+                sync_state,
+            };
+            if conns.insert(c, now).is_err() {
+                return Installed::Full;
+            }
+            if let Some((_, d)) = services.dest(dest) {
+                d.bind(template);
+                if !template && !inactive {
+                    d.counters.set_active(true);
+                }
+            }
+            if replaced {
+                Installed::Replaced
+            } else {
+                Installed::New
+            }
+        }
+    };
+    outcome
+}
