@@ -16,6 +16,10 @@
 //!                               # at least that)
 //! rx_desc = 1024                # RX descriptors per queue (default 1024)
 //! tx_desc = 1024                # TX descriptors per queue (default 1024)
+//! idle_sleep_us = 0             # 0 (default): workers poll without pause (an appliance);
+//!                               # > 0: a worker that found nothing for 100 polls sleeps 1 µs,
+//!                               # then twice as long each time up to this (at most 100000),
+//!                               # until a frame comes (directors sharing cores, tests)
 //! control_cpus = "2-3"          # CPUs of the control threads (default: those the process may
 //!                               # use that run no worker; all of them if every one does)
 //!
@@ -157,6 +161,7 @@ struct RawDpdk {
     rx_desc: Option<u16>,
     tx_desc: Option<u16>,
     control_cpus: Option<String>,
+    idle_sleep_us: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,6 +278,8 @@ pub struct DpdkConfig {
     pub tx_desc: u16,
     /// CPUs for the control threads; `None`: those no worker uses.
     pub control_cpus: Option<Vec<usize>>,
+    /// How long an idle worker sleeps at most (0: it never does).
+    pub idle_sleep_us: u64,
 }
 
 /// One director interface (a DPDK port).
@@ -523,6 +530,13 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
             }
             *d = n;
         }
+    }
+    let idle_sleep_us = raw.dpdk.idle_sleep_us.unwrap_or(0);
+    if idle_sleep_us > 100_000 {
+        return Err(invalid(
+            "dpdk.idle_sleep_us".into(),
+            format!("{idle_sleep_us} is above 100000 (0.1 s)"),
+        ));
     }
     let control_cpus = match &raw.dpdk.control_cpus {
         None => None,
@@ -960,6 +974,7 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
             rx_desc: desc[0],
             tx_desc: desc[1],
             control_cpus,
+            idle_sleep_us,
         },
         interfaces,
         neighbors,

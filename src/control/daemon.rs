@@ -418,6 +418,7 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                         .map(|(j, tx)| (j != w).then(|| tx.clone()))
                         .collect(),
                     sync_from: sync_rx[w].take(),
+                    idle_sleep_us: cfg.dpdk.idle_sleep_us,
                 });
             }
             drop(senders);
@@ -848,10 +849,11 @@ fn log_services(services: &ServiceTable, cfg: &Config) {
             let own = cfg
                 .interfaces
                 .iter()
-                .any(|i| i.addresses.iter().any(|a| a.addr == addr));
+                .any(|i| i.addresses.iter().any(|a| a.addr == addr))
+                || cfg.vrrp.iter().any(|v| v.addresses.contains(&addr));
             if !own {
                 log::warn!(
-                    "rules line {}: {addr} is not an address of any [[interface]]; the director answers no ARP for it",
+                    "rules line {}: {addr} is not an address of any [[interface]] or [[vrrp]] instance; the director answers no ARP for it",
                     s.line
                 );
             }

@@ -108,6 +108,8 @@ pub struct WorkerSetup<'a> {
     /// one), and this worker's inbox of them.
     pub sync_to: Vec<Option<SyncSender<SyncConn>>>,
     pub sync_from: Option<Receiver<SyncConn>>,
+    /// `[dpdk] idle_sleep_us`: the longest back-off of an idle worker (0: none).
+    pub idle_sleep_us: u64,
 }
 
 /// A worker's ends of the steering rings (see `datapath::steer`).
@@ -174,6 +176,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
     // The services' generation the engine runs (it starts with the current).
     let mut generation = w.services.generation();
     let mut walk = Walk::default();
+    let mut idle = Idle::default();
 
     if let Clock::Tsc = w.clock {
         engine.set_now(micros(start, hz));
@@ -366,6 +369,9 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
         if stopping {
             break;
         }
+        if w.idle_sleep_us > 0 {
+            idle.after_loop(busy, w.idle_sleep_us);
+        }
     }
     {
         // The VRRP instances leave (a MASTER's priority-0 advert).
@@ -386,6 +392,36 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
     engine.shutdown();
     publish(&mut engine, &w);
     engine.stats().clone()
+}
+
+/// An idle worker's back-off (`[dpdk] idle_sleep_us`), as DPDK's
+/// l3fwd-power does it: polls that find nothing are counted, and past
+/// [`IDLE_POLLS`] of them the worker sleeps, 1 µs first and twice as long
+/// each time up to the limit; a frame ends it. Timers and flushes run
+/// late by one sleep at most.
+#[derive(Debug, Default)]
+struct Idle {
+    polls: u32,
+    sleep_us: u64,
+}
+
+/// Empty polls before an idle worker starts to sleep.
+const IDLE_POLLS: u32 = 100;
+
+impl Idle {
+    fn after_loop(&mut self, busy: bool, max_us: u64) {
+        if busy {
+            self.polls = 0;
+            self.sleep_us = 0;
+            return;
+        }
+        self.polls = self.polls.saturating_add(1);
+        if self.polls < IDLE_POLLS {
+            return;
+        }
+        self.sleep_us = (self.sleep_us * 2).clamp(1, max_us);
+        std::thread::sleep(std::time::Duration::from_micros(self.sleep_us));
+    }
 }
 
 /// Hands the VRRP instances' transitions to the control side (a full
