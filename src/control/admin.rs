@@ -38,6 +38,9 @@ use super::listing::{self, DestView, Names, ServerHealth, ServiceView, View};
 use crate::config::Config;
 use crate::conn::dump::{ConnRecord, DumpSlot};
 use crate::datapath::stats::{DestStats, Stats};
+use crate::datapath::sync::{Daemon, DaemonError};
+use crate::datapath::Host;
+use crate::service::command::DaemonArgs;
 use crate::service::names::ServiceNames;
 use crate::service::table::{ConnFlags, Published, Registry, ServiceTable, StateTimeouts};
 use crate::service::{Command, Rules, ServiceKey, ServiceRule};
@@ -149,6 +152,9 @@ pub struct Admin {
     dest_rates: HashMap<u32, Estimator>,
     service_rates: HashMap<ServiceKey, Estimator>,
     last_tick: Instant,
+    /// The director's host view: its interfaces, VRRP states and sync
+    /// daemons (a run's; none in tests without a data plane).
+    host: Option<Arc<Host>>,
 }
 
 impl Admin {
@@ -171,6 +177,51 @@ impl Admin {
             dest_rates: HashMap::new(),
             service_rates: HashMap::new(),
             last_tick: Instant::now(),
+            host: None,
+        }
+    }
+
+    /// Gives the admin the data plane's host view (the sync daemons).
+    pub fn set_host(&mut self, host: Arc<Host>) {
+        self.host = Some(host);
+    }
+
+    /// `--start-daemon`: the interface must be one of the director's
+    /// (the kernel's ENODEV otherwise).
+    fn start_daemon(&mut self, a: &DaemonArgs) -> Response {
+        let Some(host) = &self.host else {
+            return Response::fail(255, "No such device");
+        };
+        let Some(port) = host.ports.iter().position(|p| p.name == a.mcast_ifn) else {
+            return Response::fail(255, "No such device");
+        };
+        let p = &host.ports[port];
+        let d = Daemon::new(
+            a.master, port, &p.name, p.mtu, a.syncid, a.maxlen, a.group, a.port, a.ttl,
+        );
+        let line = d.line(a.master);
+        match host.daemons.start(a.master, d, host.master.get()) {
+            Ok(()) => {
+                log::info!("dlvsadm --start-daemon: {}", line.trim_end());
+                Response::default()
+            }
+            Err(e) => Response::fail(255, e),
+        }
+    }
+
+    fn stop_daemon(&mut self, master: bool) -> Response {
+        let Some(host) = &self.host else {
+            return Response::fail(255, DaemonError::NotRunning);
+        };
+        match host.daemons.stop(master, host.master.get()) {
+            Ok(()) => {
+                log::info!(
+                    "dlvsadm --stop-daemon: the {} sync daemon stopped",
+                    if master { "master" } else { "backup" }
+                );
+                Response::default()
+            }
+            Err(e) => Response::fail(255, e),
         }
     }
 
@@ -436,9 +487,12 @@ impl Admin {
                     t.tcp, t.tcp_fin, t.udp
                 ))
             }
-            // No sync daemon runs (connection sync is not built yet), and
-            // ipvsadm lists none then.
-            Command::List(o) if o.daemon => Response::default(),
+            Command::List(o) if o.daemon => Response::out(
+                self.host
+                    .as_ref()
+                    .map(|h| h.daemons.listing(h.master.get()))
+                    .unwrap_or_default(),
+            ),
             Command::List(o) => {
                 let ports = names_for(o.numeric);
                 match listing::list(&self.view(live), &o, &names(&ports)) {
@@ -472,10 +526,8 @@ impl Admin {
                     }
                 }
             }
-            Command::StartDaemon(_) | Command::StopDaemon(_) => Response::fail(
-                255,
-                "the sync daemon is not supported yet (it comes with connection sync)",
-            ),
+            Command::StartDaemon(a) => self.start_daemon(&a),
+            Command::StopDaemon(master) => self.stop_daemon(master),
             Command::Help | Command::Version => {
                 Response::fail(2, "-h and -v are answered by dlvsadm itself")
             }

@@ -333,11 +333,15 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     }
     // The control plane's copy of the rules: dlvsadm's requests and SIGHUP
     // change them (one at a time) and publish new snapshots.
-    let admin = Mutex::new(Admin::new(
-        sources.clone(),
-        std::mem::take(&mut registry),
-        (cfg.conn.capacity * workers) as u64,
-    ));
+    let admin = Mutex::new({
+        let mut a = Admin::new(
+            sources.clone(),
+            std::mem::take(&mut registry),
+            (cfg.conn.capacity * workers) as u64,
+        );
+        a.set_host(Arc::clone(&host));
+        a
+    });
 
     // With several workers, one steering ring each (datapath::steer).
     let rings: Vec<MbufRing> = if workers > 1 {

@@ -20,7 +20,7 @@ use super::host::Host;
 use super::neighbor::TimerEvent;
 use super::packet::{PacketBuf, RxMeta};
 use super::pipeline::{self, Ctx, Learned, Verdict};
-use super::sync::SyncTx;
+use super::sync::{Daemon, SyncTx};
 use super::vrrp::{Action, Transition, Vrrp};
 use super::{DropReason, Stats};
 use crate::config::ConnConfig;
@@ -69,6 +69,19 @@ pub struct Engine<B> {
     workers: usize,
     /// Received sync entries for other workers: (owner, entry).
     foreign: VecDeque<(usize, SyncConn)>,
+    /// The sync daemons' roles as last read: (generation, VRRP bits).
+    daemon_seen: Option<(u64, u64)>,
+    sync_rules: SyncRules,
+    /// The backup daemon running now, if one does.
+    sync_rx: Option<Daemon>,
+}
+
+/// The source of a daemon's messages: its interface's first address.
+fn d_source(host: &Host, d: &Daemon) -> Ipv4Addr {
+    host.ports
+        .get(d.port)
+        .and_then(|p| p.addresses.first())
+        .map_or(Ipv4Addr::UNSPECIFIED, |a| a.addr)
 }
 
 /// Received sync entries held for other workers at most (more are lost,
@@ -110,97 +123,133 @@ impl<B: PacketBuf> Engine<B> {
             index: 0,
             workers: 1,
             foreign: VecDeque::new(),
+            daemon_seen: None,
+            sync_rules: SyncRules {
+                threshold: 3,
+                period: 50,
+            },
+            sync_rx: None,
         }
     }
 
-    /// Makes this engine worker `index` of `workers`, sending its
-    /// connections' sync updates if the host has `[sync]`.
+    /// Makes this engine worker `index` of `workers`: it sends its own
+    /// connections' sync updates while a master sync daemon runs, and
+    /// (worker 0) takes messages in while a backup one does.
     pub fn run_sync(&mut self, index: usize, workers: usize) {
         self.index = index;
         self.workers = workers.max(1);
-        let host = Arc::clone(self.ctx.host());
-        if let Some(cfg) = &host.sync {
-            let rules = SyncRules {
-                threshold: cfg.threshold as u16,
-                period: cfg.period as u16,
-            };
-            let mtu = host.ports[cfg.port].mtu;
-            let tx = SyncTx::new(cfg.version, cfg.syncid, rules, cfg.port, cfg.source, mtu);
-            self.ctx.put_sync_tx(tx);
-            if index == 0 {
-                self.foreign = VecDeque::with_capacity(FOREIGN_MAX);
-            }
+        if index == 0 {
+            self.foreign = VecDeque::with_capacity(FOREIGN_MAX);
         }
+        self.sync_roles();
     }
 
-    /// Whether the director is the sync master now: its `[sync] vrrp`
-    /// instance is MASTER, or it has none.
-    fn sync_master(host: &Host) -> bool {
-        match host.sync.as_ref().and_then(|s| s.vrrp) {
-            Some(i) => host.master.get() & (1 << i) != 0,
-            None => true,
+    /// Follows the sync daemons' roles (dlvsadm's commands, the VRRP
+    /// instance `Auto` follows): at timer time, and only when either moved.
+    fn sync_roles(&mut self) -> Option<SyncTx> {
+        let host = Arc::clone(self.ctx.host());
+        let (gen, bits) = (host.daemons.generation(), host.master.get());
+        if self.daemon_seen == Some((gen, bits)) {
+            return None;
         }
+        self.daemon_seen = Some((gen, bits));
+        let roles = host.daemons.roles();
+        let (send, recv) = roles.now(bits);
+        self.sync_rules = roles.rules;
+        self.ctx
+            .set_sync_rx(recv.map(|d| (d.port, d.group, d.udp_port)));
+        self.sync_rx = recv.cloned();
+        let mut tx = self.ctx.take_sync_tx();
+        let mut retired = None;
+        match send {
+            Some(d) => {
+                let same = tx
+                    .as_ref()
+                    .is_some_and(|t| t.version() == roles.version && t.daemon() == d);
+                if !same {
+                    retired = tx.take();
+                    tx = Some(SyncTx::new(
+                        roles.version,
+                        d.clone(),
+                        roles.rules,
+                        d_source(&host, d),
+                    ));
+                }
+                if let Some(t) = tx.as_mut() {
+                    t.active = true;
+                }
+            }
+            None => retired = tx.take(),
+        }
+        if let Some(t) = tx {
+            self.ctx.put_sync_tx(t);
+        }
+        // What a master daemon that stops still had is sent.
+        retired.filter(|t| t.active)
     }
 
     /// Sends the sync messages that are due (all of them with `flush`),
-    /// after switching sending on or off as the director's role says.
+    /// after following the daemons' roles.
     fn sync_send<O: Output<B>>(&mut self, flush: bool, out: &mut O) {
+        if let Some(mut old) = self.sync_roles() {
+            self.send_due(&mut old, true, out);
+        }
         let Some(mut tx) = self.ctx.take_sync_tx() else {
             return;
         };
-        let host = Arc::clone(self.ctx.host());
-        let active = Self::sync_master(&host);
-        // Leaving the master's role sends what it had.
-        let flush = flush || tx.active && !active;
-        tx.active = active;
-        let now = self.ctx.now();
-        let (port, src) = (tx.port, tx.source);
-        tx.take_due(now, flush, |m, n| {
-            self.stats.sync.sent_messages += 1;
-            self.stats.sync.sent_conns += n as u64;
-            self.send_sync_message(port, src, m, out);
-        });
-        self.stats.sync.lost = tx.lost;
+        self.send_due(&mut tx, flush, out);
         self.ctx.put_sync_tx(tx);
     }
 
-    /// A sync message from `src`'s interface to the group: TTL 1, UDP from
-    /// and to port 8848, checksummed.
+    fn send_due<O: Output<B>>(&mut self, tx: &mut SyncTx, flush: bool, out: &mut O) {
+        let now = self.ctx.now();
+        let d = tx.daemon().clone();
+        let src = tx.source;
+        tx.take_due(now, flush, |m, n| {
+            self.stats.sync.sent_messages += 1;
+            self.stats.sync.sent_conns += n as u64;
+            self.send_sync_message(&d, src, m, out);
+        });
+        self.stats.sync.lost = tx.lost;
+    }
+
+    /// A sync message from the daemon's interface (its first address) to
+    /// its group and port, from that port, with its TTL, checksummed.
     fn send_sync_message<O: Output<B>>(
         &mut self,
-        port: usize,
+        d: &Daemon,
         src: Ipv4Addr,
         msg: &[u8],
         out: &mut O,
     ) {
         let host = Arc::clone(self.ctx.host());
         let udp = UdpRepr {
-            src_port: ipvs_sync::PORT,
-            dst_port: ipvs_sync::PORT,
+            src_port: d.udp_port,
+            dst_port: d.udp_port,
             payload_len: msg.len() as u16,
         };
         let ip = Ipv4Repr {
             src_addr: src,
-            dst_addr: ipvs_sync::GROUP,
+            dst_addr: d.group,
             protocol: IpProtocol::UDP,
             payload_len: udp.total_len() as u16,
-            ttl: 1,
+            ttl: d.ttl,
             ident: self.ident,
             dont_frag: false,
             dscp_ecn: 0,
         };
         self.ident = self.ident.wrapping_add(1);
-        let Some(p) = host.ports.get(port) else {
+        let Some(p) = host.ports.get(d.port) else {
             return;
         };
-        self.generate_ipv4(port, p.mac, &ip, out, |payload| {
+        self.generate_ipv4(d.port, p.mac, &ip, out, |payload| {
             if udp.emit(payload).is_err() || payload.len() < udp.total_len() {
                 return false;
             }
             payload[UdpRepr::HEADER_LEN..udp.total_len()].copy_from_slice(msg);
             match UdpPacket::new_checked(&mut payload[..udp.total_len()]) {
                 Ok(mut u) => {
-                    u.fill_checksum(src, ipvs_sync::GROUP);
+                    u.fill_checksum(src, d.group);
                     true
                 }
                 Err(_) => false,
@@ -214,7 +263,7 @@ impl<B: PacketBuf> Engine<B> {
     #[cold]
     fn sync_in(&mut self, frame: &[u8]) -> DropReason {
         let host = Arc::clone(self.ctx.host());
-        let Some(cfg) = host.sync.as_ref() else {
+        let Some(syncid) = self.sync_rx.as_ref().map(|d| d.syncid) else {
             return DropReason::SyncIgnored;
         };
         let ihl = usize::from(frame.get(ETH_LEN).map_or(0, |b| b & 0x0f)) * 4;
@@ -224,13 +273,7 @@ impl<B: PacketBuf> Engine<B> {
             .map_or(Ipv4Addr::UNSPECIFIED, |a| {
                 Ipv4Addr::new(a[0], a[1], a[2], a[3])
             });
-        // A backup takes messages in; without a VRRP instance to say which
-        // it is, a director is both.
-        let backup = match cfg.vrrp {
-            Some(i) => host.master.get() & (1 << i) == 0,
-            None => true,
-        };
-        if !backup || host.local_port(src).is_some() {
+        if host.local_port(src).is_some() {
             return DropReason::SyncIgnored;
         }
         let Some(len) = frame
@@ -242,13 +285,10 @@ impl<B: PacketBuf> Engine<B> {
         let Some(msg) = frame.get(l4 + UdpRepr::HEADER_LEN..l4 + len) else {
             return DropReason::SyncMalformed;
         };
-        let rules = SyncRules {
-            threshold: cfg.threshold as u16,
-            period: cfg.period as u16,
-        };
+        let rules = self.sync_rules;
         let mask = self.ctx.services().owner_mask();
         let (me, workers) = (self.index, self.workers);
-        let parsed = ipvs_sync::parse(msg, cfg.syncid, |e| {
+        let parsed = ipvs_sync::parse(msg, syncid, |e| {
             let owner = if workers > 1 {
                 super::steer::worker_of(e.caddr, mask, workers)
             } else {
@@ -280,14 +320,7 @@ impl<B: PacketBuf> Engine<B> {
 
     /// Installs a sync entry another worker received for this one.
     pub fn install_synced(&mut self, e: &SyncConn) {
-        let Some(cfg) = self.ctx.host().sync.as_ref() else {
-            return;
-        };
-        let rules = SyncRules {
-            threshold: cfg.threshold as u16,
-            period: cfg.period as u16,
-        };
-        let r = self.ctx.install_synced(e, rules);
+        let r = self.ctx.install_synced(e, self.sync_rules);
         self.stats.sync.count(r);
     }
 

@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use super::sync::{Daemon, Role, Roles, SyncDaemons};
 use super::vrrp::MasterBits;
-use crate::control::ha::config::{SyncConfig, VrrpConfig};
+use crate::conn::sync::Rules;
+use crate::control::ha::config::VrrpConfig;
 
 use super::route::RouteTable;
 use crate::config::{ArpConfig, Config, Neighbor, Prefix};
@@ -69,8 +71,8 @@ pub struct Host {
     pub master: Arc<MasterBits>,
     /// All instances' bits: every one MASTER.
     all_master: u64,
-    /// `[sync]`.
-    pub sync: Option<SyncConfig>,
+    /// The sync daemons (`[sync]`, then dlvsadm's commands).
+    pub daemons: Arc<SyncDaemons>,
 }
 
 impl Host {
@@ -119,7 +121,7 @@ impl Host {
             virtuals,
             master: Arc::default(),
             all_master: (0..cfg.vrrp.len()).fold(0, |m, i| m | 1 << i),
-            sync: cfg.sync.clone(),
+            daemons: Arc::new(SyncDaemons::new(roles(cfg))),
         }
     }
 
@@ -155,12 +157,10 @@ impl Host {
             .map(|&(_, p, _)| p)
     }
 
-    /// Whether frames to IPv4 multicast MACs are taken on `port`: it has a
-    /// VRRP instance or the sync interface.
+    /// Whether `port` has a VRRP instance (its adverts are multicast).
     #[inline]
-    pub fn takes_multicast(&self, port: usize) -> bool {
+    pub fn has_vrrp(&self, port: usize) -> bool {
         self.vrrp.iter().any(|v| v.port == port)
-            || self.sync.as_ref().is_some_and(|s| s.port == port)
     }
 
     /// The port an own address is configured on.
@@ -191,5 +191,40 @@ impl Host {
             .iter()
             .enumerate()
             .flat_map(|(i, p)| p.addresses.iter().map(move |a| (i, a.addr)))
+    }
+}
+
+/// The sync daemons `[sync]` starts: both following its VRRP instance
+/// (both always without one); none without `[sync]`.
+fn roles(cfg: &Config) -> Roles {
+    match &cfg.sync {
+        Some(s) => {
+            let itf = &cfg.interfaces[s.port];
+            let d = |master| {
+                Daemon::new(
+                    master, s.port, &itf.name, itf.mtu, s.syncid, None, None, None, None,
+                )
+            };
+            Roles {
+                master: Role::Auto(d(true)),
+                backup: Role::Auto(d(false)),
+                version: s.version,
+                vrrp: s.vrrp,
+                rules: Rules {
+                    threshold: s.threshold as u16,
+                    period: s.period as u16,
+                },
+            }
+        }
+        None => Roles {
+            master: Role::Stopped,
+            backup: Role::Stopped,
+            version: 1,
+            vrrp: None,
+            rules: Rules {
+                threshold: 3,
+                period: 50,
+            },
+        },
     }
 }

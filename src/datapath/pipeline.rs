@@ -28,7 +28,6 @@ use crate::config::ConnConfig;
 use crate::service::table::ServiceTable;
 use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::icmp::msg;
-use crate::wire::ipvs_sync;
 use crate::wire::vrrp::{self, VrrpPacket};
 use crate::wire::{
     ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, IcmpPacket, IpProtocol,
@@ -147,6 +146,8 @@ pub(super) struct State {
     advert: Option<Advert>,
     /// A sync message is full and waits for the engine to send it.
     pub(super) sync_full: bool,
+    /// Where a backup sync daemon listens now: (port, group, UDP port).
+    sync_rx: Option<(usize, Ipv4Addr, u16)>,
 }
 
 impl Ctx {
@@ -199,6 +200,7 @@ impl Ctx {
                 fast: true,
                 advert: None,
                 sync_full: false,
+                sync_rx: None,
             },
         }
     }
@@ -289,6 +291,11 @@ impl Ctx {
     pub fn put_sync_tx(&mut self, tx: crate::datapath::sync::SyncTx) {
         self.st.l4.sync_on = tx.active;
         self.st.l4.sync = Some(tx);
+    }
+
+    /// Where sync messages are taken in now (a backup daemon runs).
+    pub fn set_sync_rx(&mut self, rx: Option<(usize, Ipv4Addr, u16)>) {
+        self.st.sync_rx = rx;
     }
 
     /// Whether a full sync message waits to be sent.
@@ -388,10 +395,8 @@ fn process_inner(
         return Err(DropReason::Oversize);
     }
     let dst = eth.dst();
-    if dst != me.mac
-        && !dst.is_broadcast()
-        && !(is_ipv4_multicast(dst) && host.takes_multicast(port))
-    {
+    let group = || host.has_vrrp(port) || st.sync_rx.is_some_and(|r| r.0 == port);
+    if dst != me.mac && !dst.is_broadcast() && !(is_ipv4_multicast(dst) && group()) {
         return Err(DropReason::EthNotForUs);
     }
     match eth.ethertype() {
@@ -541,13 +546,12 @@ fn ipv4(
         let ip = &pkt.data()[ETH_LEN..ETH_LEN + total];
         return advert(ip, hlen, src, ttl, fragment, port, st, host);
     }
-    if protocol == IpProtocol::UDP
-        && dst == ipvs_sync::GROUP
-        && host.sync.as_ref().is_some_and(|s| s.port == port)
-    {
-        let ip = &pkt.data()[ETH_LEN..ETH_LEN + total];
-        if let Some(r) = sync_message(ip, hlen, src, fragment) {
-            return Err(r);
+    if let Some((_, group, udp_port)) = st.sync_rx.filter(|r| r.0 == port && r.1 == dst) {
+        if protocol == IpProtocol::UDP {
+            let ip = &pkt.data()[ETH_LEN..ETH_LEN + total];
+            if let Some(r) = sync_message(ip, hlen, src, group, udp_port, fragment) {
+                return Err(r);
+            }
         }
     }
     let why = unswitched(host, src, dst);
@@ -609,22 +613,29 @@ fn advert(
     Err(DropReason::VrrpAdvert)
 }
 
-/// A UDP datagram to the sync group on the sync port: to 8848 (the
-/// kernel's sync port), whole, its checksum right; the engine then
+/// A UDP datagram to a backup daemon's group on its interface: to its
+/// port (the kernel's 8848 by default), whole, its checksum right; the engine then
 /// takes its message in (`DropReason::SyncMessage`). `None`: another
 /// port, not sync's.
 #[cold]
-fn sync_message(ip: &[u8], hlen: usize, src: Ipv4Addr, fragment: bool) -> Option<DropReason> {
+fn sync_message(
+    ip: &[u8],
+    hlen: usize,
+    src: Ipv4Addr,
+    group: Ipv4Addr,
+    udp_port: u16,
+    fragment: bool,
+) -> Option<DropReason> {
     if fragment {
         return Some(DropReason::SyncMalformed);
     }
     let Ok(u) = UdpPacket::new_checked(&ip[hlen..]) else {
         return Some(DropReason::SyncMalformed);
     };
-    if u.dst_port() != ipvs_sync::PORT {
+    if u.dst_port() != udp_port {
         return None;
     }
-    if !u.verify_checksum(src, ipvs_sync::GROUP) {
+    if !u.verify_checksum(src, group) {
         return Some(DropReason::SyncMalformed);
     }
     Some(DropReason::SyncMessage)

@@ -89,12 +89,13 @@ impl SyncStats {
     }
 }
 
-/// One worker's sending side.
+/// One worker's sending side, for one master daemon.
 #[derive(Debug)]
 pub struct SyncTx {
     pub rules: Rules,
-    pub syncid: u8,
-    pub port: usize,
+    daemon: Daemon,
+    version: u8,
+    /// The messages' source: the daemon's interface's first address.
     pub source: Ipv4Addr,
     current: Writer,
     /// When `current` got its first entry.
@@ -108,19 +109,12 @@ pub struct SyncTx {
 }
 
 impl SyncTx {
-    pub fn new(
-        version: u8,
-        syncid: u8,
-        rules: Rules,
-        port: usize,
-        source: Ipv4Addr,
-        mtu: u16,
-    ) -> SyncTx {
-        let max = ipvs_sync::max_len(mtu);
+    pub fn new(version: u8, daemon: Daemon, rules: Rules, source: Ipv4Addr) -> SyncTx {
+        let (syncid, max) = (daemon.syncid, usize::from(daemon.maxlen));
         SyncTx {
             rules,
-            syncid,
-            port,
+            daemon,
+            version,
             source,
             current: Writer::new(version, syncid, max),
             first: 0,
@@ -129,6 +123,14 @@ impl SyncTx {
             active: false,
             lost: 0,
         }
+    }
+
+    pub fn daemon(&self) -> &Daemon {
+        &self.daemon
+    }
+
+    pub fn version(&self) -> u8 {
+        self.version
     }
 
     /// Adds an entry to the message being built.
@@ -145,7 +147,7 @@ impl SyncTx {
         }
         std::mem::swap(&mut self.current, &mut self.full);
         self.full_pending = true;
-        self.current.reset(self.syncid);
+        self.current.reset(self.daemon.syncid);
         self.first = now;
         if !self.current.push(c) {
             self.lost += 1;
@@ -164,13 +166,13 @@ impl SyncTx {
     pub fn take_due(&mut self, now: u64, flush: bool, mut send: impl FnMut(&[u8], usize)) {
         if self.full_pending {
             send(self.full.bytes(), self.full.count());
-            self.full.reset(self.syncid);
+            self.full.reset(self.daemon.syncid);
             self.full_pending = false;
         }
         let old = now.saturating_sub(self.first) >= FLUSH_US;
         if !self.current.is_empty() && (old || flush) {
             send(self.current.bytes(), self.current.count());
-            self.current.reset(self.syncid);
+            self.current.reset(self.daemon.syncid);
         }
     }
 
@@ -182,5 +184,203 @@ impl SyncTx {
             } else {
                 0
             }
+    }
+}
+
+/// One sync daemon's settings: ipvsadm's daemon options, as the kernel
+/// completes them (`start_sync_thread`: group 224.0.0.81, port 8848,
+/// TTL 1, and a message size of the MTU less the IP and UDP headers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Daemon {
+    /// The interface's index and name (ipvsadm's mcast_ifn).
+    pub port: usize,
+    pub ifname: String,
+    pub syncid: u8,
+    /// The largest message (sync_maxlen).
+    pub maxlen: u16,
+    pub group: Ipv4Addr,
+    pub udp_port: u16,
+    pub ttl: u8,
+}
+
+impl Daemon {
+    /// A daemon on `port` (`ifname`, of `mtu`), the kernel's defaults for
+    /// what is not given. A master's messages fit 1500 bytes (the kernel's
+    /// choice) and its interface's MTU (dlvs does not fragment); a backup
+    /// takes what its interface can carry.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        master: bool,
+        port: usize,
+        ifname: &str,
+        mtu: u16,
+        syncid: u8,
+        maxlen: Option<u16>,
+        group: Option<Ipv4Addr>,
+        udp_port: Option<u16>,
+        ttl: Option<u8>,
+    ) -> Daemon {
+        const HLEN: u16 = 28;
+        let room = mtu.saturating_sub(HLEN);
+        let maxlen = match maxlen {
+            Some(m) => m
+                .clamp(if master { 1 } else { 1024 }, 65535 - HLEN)
+                .min(room.max(1)),
+            None if master => 1500u16.min(mtu).saturating_sub(HLEN),
+            None => room,
+        };
+        Daemon {
+            port,
+            ifname: ifname.to_string(),
+            syncid,
+            maxlen,
+            group: group.unwrap_or(ipvs_sync::GROUP),
+            udp_port: udp_port.unwrap_or(ipvs_sync::PORT),
+            ttl: ttl.unwrap_or(1),
+        }
+    }
+
+    /// ipvsadm's `-L --daemon` line for it.
+    pub fn line(&self, master: bool) -> String {
+        format!(
+            "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})\n",
+            if master { "master" } else { "backup" },
+            self.ifname,
+            self.syncid,
+            self.maxlen,
+            self.group,
+            self.udp_port,
+            self.ttl
+        )
+    }
+}
+
+/// What a sync daemon does: follow the `[sync] vrrp` instance (as
+/// keepalived's lvs_sync_daemon starts and stops the kernel's on its
+/// transitions: the master daemon runs while the instance is MASTER, the
+/// backup one while it is not; both always without an instance), run, or
+/// not run, as dlvsadm last said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Auto(Daemon),
+    Running(Daemon),
+    Stopped,
+}
+
+/// The director's two sync daemons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    pub master: Role,
+    pub backup: Role,
+    /// The message version a master sends.
+    pub version: u8,
+    /// The instance `Auto` follows.
+    pub vrrp: Option<usize>,
+    pub rules: Rules,
+}
+
+impl Roles {
+    /// The daemons running now, given which VRRP instances are MASTER:
+    /// (master, backup).
+    pub fn now(&self, master_bits: u64) -> (Option<&Daemon>, Option<&Daemon>) {
+        let leading = self.vrrp.map(|i| master_bits & (1 << i) != 0);
+        fn pick(r: &Role, master: bool, leading: Option<bool>) -> Option<&Daemon> {
+            match r {
+                Role::Auto(d) => match leading {
+                    None => Some(d),
+                    Some(m) => (m == master).then_some(d),
+                },
+                Role::Running(d) => Some(d),
+                Role::Stopped => None,
+            }
+        }
+        (
+            pick(&self.master, true, leading),
+            pick(&self.backup, false, leading),
+        )
+    }
+}
+
+/// Why dlvsadm's daemon command was refused (libipvs's messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DaemonError {
+    #[error("Daemon has already run")]
+    Running,
+    #[error("No daemon is running")]
+    NotRunning,
+}
+
+/// The sync daemons' roles, shared by the workers (which read them when
+/// their generation moves, at timer time) and dlvsadm's commands.
+#[derive(Debug)]
+pub struct SyncDaemons {
+    generation: std::sync::atomic::AtomicU64,
+    roles: std::sync::Mutex<Roles>,
+}
+
+impl SyncDaemons {
+    pub fn new(roles: Roles) -> SyncDaemons {
+        SyncDaemons {
+            generation: std::sync::atomic::AtomicU64::new(1),
+            roles: std::sync::Mutex::new(roles),
+        }
+    }
+
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn roles(&self) -> Roles {
+        self.roles.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// `--start-daemon`: refused if that daemon runs now.
+    pub fn start(&self, master: bool, d: Daemon, master_bits: u64) -> Result<(), DaemonError> {
+        self.change(|r| {
+            let (m, b) = r.now(master_bits);
+            if if master { m.is_some() } else { b.is_some() } {
+                return Err(DaemonError::Running);
+            }
+            *if master { &mut r.master } else { &mut r.backup } = Role::Running(d);
+            Ok(())
+        })
+    }
+
+    /// `--stop-daemon`: refused if that daemon does not run now.
+    pub fn stop(&self, master: bool, master_bits: u64) -> Result<(), DaemonError> {
+        self.change(|r| {
+            let (m, b) = r.now(master_bits);
+            if if master { m.is_none() } else { b.is_none() } {
+                return Err(DaemonError::NotRunning);
+            }
+            *if master { &mut r.master } else { &mut r.backup } = Role::Stopped;
+            Ok(())
+        })
+    }
+
+    fn change(
+        &self,
+        f: impl FnOnce(&mut Roles) -> Result<(), DaemonError>,
+    ) -> Result<(), DaemonError> {
+        let mut r = self.roles.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut r)?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// `-L --daemon`: the running daemons, master first.
+    pub fn listing(&self, master_bits: u64) -> String {
+        let r = self.roles();
+        let (m, b) = r.now(master_bits);
+        let mut out = String::new();
+        if let Some(d) = m {
+            out += &d.line(true);
+        }
+        if let Some(d) = b {
+            out += &d.line(false);
+        }
+        out
     }
 }

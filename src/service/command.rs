@@ -96,14 +96,29 @@ pub enum Command {
     Restore,
     /// `--set`
     SetTimeouts(Timeouts),
-    /// `--start-daemon master|backup` (issue 14 brings the sync daemon).
-    StartDaemon(String),
-    /// `--stop-daemon master|backup`
-    StopDaemon(String),
+    /// `--start-daemon master|backup [--mcast-interface IF] [--syncid N]
+    /// [--sync-maxlen N] [--mcast-group A] [--mcast-port N] [--mcast-ttl N]`
+    StartDaemon(DaemonArgs),
+    /// `--stop-daemon master|backup`: true for master.
+    StopDaemon(bool),
     /// `-h`
     Help,
     /// `-v`
     Version,
+}
+
+/// `--start-daemon`'s values, as ipvsadm takes them (the interface
+/// defaults to ipvsadm's "eth0", the syncid to 0; the rest to the
+/// kernel's defaults when absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonArgs {
+    pub master: bool,
+    pub mcast_ifn: String,
+    pub syncid: u8,
+    pub maxlen: Option<u16>,
+    pub group: Option<Ipv4Addr>,
+    pub port: Option<u16>,
+    pub ttl: Option<u8>,
 }
 
 impl Command {
@@ -640,6 +655,8 @@ struct LineOpts {
     tun_csum: Option<(TunCsum, &'static str)>,
     /// The first tunnel option given, for "needs -i" errors.
     first_tun_option: Option<&'static str>,
+    /// The sync daemon's values.
+    daemon: Vec<(Class, String)>,
 }
 
 impl LineOpts {
@@ -739,10 +756,11 @@ pub(crate) fn parse(words: &[&str], line: usize, lookup: &Lookup<'_>) -> Result<
                     COMMAND_NAMES[kind as usize]
                 ));
             }
+            let master = state == "master";
             if kind == Kind::StartDaemon {
-                Command::StartDaemon(state)
+                Command::StartDaemon(daemon_args(master, &o.daemon)?)
             } else {
-                Command::StopDaemon(state)
+                Command::StopDaemon(master)
             }
         }
         Kind::Restore => Command::Restore,
@@ -751,6 +769,51 @@ pub(crate) fn parse(words: &[&str], line: usize, lookup: &Lookup<'_>) -> Result<
         Kind::Help => Command::Help,
         Kind::Version => Command::Version,
     })
+}
+
+/// `--start-daemon`'s values, with ipvsadm's checks and messages.
+fn daemon_args(master: bool, values: &[(Class, String)]) -> Result<DaemonArgs, String> {
+    let mut d = DaemonArgs {
+        master,
+        mcast_ifn: "eth0".into(),
+        syncid: 0,
+        maxlen: None,
+        group: None,
+        port: None,
+        ttl: None,
+    };
+    let num = |v: &str, max: u32, what: &str| -> Result<u32, String> {
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| format!("illegal {what} specified"))
+    };
+    for (class, v) in values {
+        match class {
+            Class::Mcast => d.mcast_ifn = v.chars().take(15).collect(),
+            Class::SyncId => {
+                d.syncid = v
+                    .parse::<u8>()
+                    .map_err(|_| "illegal syncid specified".to_string())?
+            }
+            Class::SyncMaxlen => d.maxlen = Some(num(v, 65535 - 20 - 8, "sync-maxlen")? as u16),
+            Class::McastPort => d.port = Some(num(v, 65535, "mcast-port")? as u16),
+            Class::McastTtl => d.ttl = Some(num(v, 255, "mcast-ttl")? as u8),
+            Class::McastGroup => {
+                if v.contains(':') {
+                    return Err(format!(
+                        "IPv6 mcast-group `{v}': dlvs's connection sync is IPv4 only"
+                    ));
+                }
+                match v.parse::<Ipv4Addr>() {
+                    Ok(a) if a.is_multicast() => d.group = Some(a),
+                    _ => return Err(format!("invalid IPv4 mcast-group `{v}'")),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(d)
 }
 
 /// The service of a command whose table row requires one (so the table
@@ -871,7 +934,8 @@ fn collect(items: &[Item]) -> Result<LineOpts, String> {
                     _ => o.tun_csum = Some((TunCsum::RemCsum, spec.long)),
                 }
             }
-            // Flags and the sync daemon's values: their class says it all.
+            Opt::Value(c) => o.daemon.push((c, value.unwrap_or_default())),
+            // Flags: their class says it all.
             _ => {}
         }
     }
@@ -1290,7 +1354,15 @@ mod tests {
         assert_eq!(ok("--version"), Command::Version);
         assert_eq!(
             ok("--start-daemon master --syncid 3"),
-            Command::StartDaemon("master".into())
+            Command::StartDaemon(DaemonArgs {
+                master: true,
+                mcast_ifn: "eth0".into(),
+                syncid: 3,
+                maxlen: None,
+                group: None,
+                port: None,
+                ttl: None,
+            })
         );
         assert_eq!(
             cmd("--start-daemon boss").unwrap_err(),

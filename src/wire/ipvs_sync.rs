@@ -294,15 +294,6 @@ fn walk_v0(msg: &[u8], f: &mut dyn FnMut(&SyncConn)) -> Result<Parsed, SyncError
     Ok(out)
 }
 
-/// The largest message for an interface MTU: as the kernel sizes its
-/// sync buffers (ip_vs_sync.c `set_sync_mesg_maxlen`): room for as many
-/// version 0 entries as fit under the MTU less the IP and UDP headers
-/// and 20 bytes of slack, 255 at most.
-pub fn max_len(mtu: u16) -> usize {
-    let room = usize::from(mtu).saturating_sub(20 + 8 + HEADER_V0 + 20);
-    HEADER_V0 + ENTRY_V0 * (room / ENTRY_V0).min(255)
-}
-
 /// Builds a message of `version` (0 or 1) in a buffer of `max` bytes.
 #[derive(Debug)]
 pub struct Writer {
@@ -442,7 +433,7 @@ mod tests {
     }
 
     fn round_trip(version: u8, conns: &[SyncConn]) -> Vec<SyncConn> {
-        let mut w = Writer::new(version, 7, max_len(1500));
+        let mut w = Writer::new(version, 7, 1472);
         for c in conns {
             assert!(w.push(c));
         }
@@ -468,21 +459,21 @@ mod tests {
     }
 
     #[test]
-    fn a_message_fills_to_the_kernels_size() {
-        // 1444 bytes for a 1500-byte MTU: 39 entries of 36 after the header.
-        assert_eq!(max_len(1500), 1444);
-        let mut w = Writer::new(1, 1, max_len(1500));
+    fn a_message_fills_to_its_size() {
+        // The kernel's 1472 bytes (1500 less the IP and UDP headers): 40
+        // entries of 36 after the header.
+        let mut w = Writer::new(1, 1, 1472);
         let mut n = 0;
         while w.push(&conn(0)) {
             n += 1;
         }
-        assert_eq!(n, 39);
-        assert!(w.bytes().len() <= 1444);
+        assert_eq!(n, 40);
+        assert!(w.bytes().len() <= 1472);
     }
 
     #[test]
     fn bad_messages_are_refused_whole() {
-        let mut w = Writer::new(1, 7, 1444);
+        let mut w = Writer::new(1, 7, 1472);
         w.push(&conn(0));
         w.push(&conn(1));
         let good = w.bytes().to_vec();
@@ -515,7 +506,7 @@ mod tests {
         bad_state.state = 11;
         let mut sctp = conn(1);
         sctp.protocol = 132;
-        let mut w = Writer::new(1, 7, 1444);
+        let mut w = Writer::new(1, 7, 1472);
         for c in [bad_state, sctp, conn(2)] {
             w.push(&c);
         }
