@@ -221,7 +221,10 @@ fn check_loads_a_keepalived_conf() {
     std::fs::write(
         &conf,
         "virtual_server 10.0.0.100 80 {\n  lb_algo wrr\n  lb_kind DR\n  alpha\n  \
-         real_server 10.0.0.11 80 {\n    weight 2\n    TCP_CHECK {\n      connect_timeout 2\n    }\n  }\n}\n",
+         real_server 10.0.0.11 80 {\n    weight 2\n    TCP_CHECK {\n      connect_timeout 2\n    }\n  }\n}\n\
+         global_defs {\n  lvs_sync_daemon lan0 VI_1 id 4\n}\n\
+         vrrp_instance VI_1 {\n  interface lan0\n  virtual_router_id 7\n  priority 120\n  \
+         virtual_ipaddress {\n    10.0.0.200/24\n  }\n  track_script {\n    chk\n  }\n}\n",
     )
     .unwrap();
     let args = |extra: &[&std::ffi::OsStr]| {
@@ -239,6 +242,20 @@ fn check_loads_a_keepalived_conf() {
     );
     assert!(
         text.contains("keepalived.conf:4: alpha: not supported, ignored"),
+        "{text}"
+    );
+    // The VRRP instance and the sync daemon move over, what dlvs does not
+    // do named with its line.
+    assert!(
+        text.contains("vrrp VI_1 on lan0: virtual router 7, priority 120, version 2, advert 1000 ms, preempt, addresses 10.0.0.200"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sync on lan0 from 10.0.0.2: syncid 4, version 1, threshold 3, period 50, master while VI_1 is MASTER"),
+        "{text}"
+    );
+    assert!(
+        text.contains("keepalived.conf:22: track_script: not supported, ignored"),
         "{text}"
     );
     // The same service in the rules file too: refused.

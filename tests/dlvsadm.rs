@@ -338,6 +338,17 @@ fn sighup_reloads_configuration_and_rules_all_or_nothing() {
     hup(&d);
     assert!(log_says(dir.path(), "[conn] capacity changed in"));
     assert_eq!(save(&d), taken);
+    // So does a VRRP instance (the host is built at start).
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "{live}\n[[vrrp]]\ninterface = \"lan0\"\nvirtual_router_id = 9\nvirtual_addresses = [\"10.0.0.209\"]\n"
+        ),
+    )
+    .unwrap();
+    hup(&d);
+    assert!(log_says(dir.path(), "[[vrrp]] changed in"));
+    assert_eq!(save(&d), taken);
 
     // A broken configuration, then a broken rules file: nothing changes.
     // (each refusal counted: an earlier one logged the same words)

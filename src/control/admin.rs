@@ -316,6 +316,15 @@ impl Admin {
                     return;
                 }
             }
+            // Its VRRP instances and sync daemon are the host's, built at start.
+            if config.vrrp != self.config.vrrp || config.sync != self.config.sync {
+                log::error!(
+                    "SIGHUP: configuration not reloaded (nor the rules), everything stays as it was: \
+                     a vrrp_instance or lvs_sync_daemon changed in {}, which applies only at a restart",
+                    path.display()
+                );
+                return;
+            }
         }
         let mut from = match &self.rules_path {
             Some(p) => format!("rules reloaded from {}", p.display()),
@@ -764,7 +773,7 @@ fn names(ports: &ServiceNames) -> Names<'_> {
 /// The first part of the configuration that differs and cannot change
 /// while the director runs.
 fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
-    let checks: [(&str, bool); 9] = [
+    let checks: [(&str, bool); 11] = [
         ("[dpdk]", old.dpdk != new.dpdk),
         ("[[interface]]", old.interfaces != new.interfaces),
         ("[[neighbor]]", old.neighbors != new.neighbors),
@@ -774,6 +783,8 @@ fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
         ("[control]", old.control != new.control),
         ("[conn] capacity", old.conn.capacity != new.conn.capacity),
         ("[feedback]", old.feedback != new.feedback),
+        ("[[vrrp]]", old.vrrp != new.vrrp),
+        ("[sync]", old.sync != new.sync),
     ];
     checks.iter().find(|(_, changed)| *changed).map(|(s, _)| *s)
 }

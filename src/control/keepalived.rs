@@ -1,13 +1,17 @@
-//! `--keepalived FILE`: the `virtual_server` blocks of an existing
-//! keepalived.conf, as rules and health checks.
+//! `--keepalived FILE`: an existing keepalived.conf's `virtual_server`
+//! blocks as rules and health checks, its `vrrp_instance` blocks as
+//! `[[vrrp]]` instances and its `lvs_sync_daemon` as `[sync]`.
 //!
 //! The contract: [`load`] reads FILE (and what its `include`s name, glob
 //! patterns relative to the including file) and returns the virtual
 //! services with their real servers, one health rule per checked real
-//! server, and one warning per keyword it does not support, each naming the
-//! file and line (`keepalived.conf:12: ha_suspend: not supported, ignored`).
-//! A malformed file (unbalanced braces, a bad address or number, a checker
-//! without what it needs) is refused whole, naming file and line.
+//! server, the VRRP instances and sync daemon, and one warning per keyword
+//! it does not support, each naming the file and line
+//! (`keepalived.conf:12: ha_suspend: not supported, ignored`). A malformed
+//! file (unbalanced braces, a bad address or number, a checker without
+//! what it needs) is refused whole, naming file and line; [`merge`]
+//! validates the instances as `[[vrrp]]` tables against the configuration
+//! (an instance's `interface` is a dlvs `[[interface]]` name).
 //!
 //! Supported: `virtual_server IP PORT` and `virtual_server fwmark N` with
 //! `delay_loop`, `lb_algo`, `lb_kind` (NAT, DR, TUN), `persistence_timeout`,
@@ -16,14 +20,15 @@
 //! one checker: `TCP_CHECK`, `HTTP_GET` (`url { path status_code digest }`,
 //! `virtualhost`) or `MISC_CHECK` (`misc_path`, `misc_timeout`), each with
 //! `connect_port`, `connect_timeout`, `retry` (or `nb_get_retry`) and
-//! `delay_before_retry`. Other blocks (`global_defs`, `vrrp_instance`, ...)
-//! are warned about and skipped: VRRP comes with the high-availability
-//! work.
+//! `delay_before_retry`; `vrrp_instance` (see `vrrp_instance` below);
+//! `global_defs`'s `vrrp_version` and `lvs_sync_daemon`. Other blocks and
+//! keywords are warned about and skipped.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::ha::config::{parse_one, parse_sync, RawSync, RawVrrp};
 use super::health::config::{Check, HealthRule};
 use crate::service::rules::{
     Method, Persistence, Protocol, Rules, ServiceKey, ServiceRule, DEFAULT_NETMASK,
@@ -31,10 +36,16 @@ use crate::service::rules::{
 use crate::service::{DestRule, SchedFlags, TunConfig, TunCsum, TunKind};
 
 /// What a keepalived.conf gives.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Keepalived {
     pub rules: Rules,
     pub health: Vec<HealthRule>,
+    /// `vrrp_instance` blocks as `[[vrrp]]` tables, with their places and
+    /// names, validated against the configuration by [`merge`].
+    pub vrrp: Vec<(String, RawVrrp)>,
+    /// `lvs_sync_daemon` (global_defs), or an instance's
+    /// `lvs_sync_daemon_interface`, as `[sync]`.
+    pub sync: Option<(String, RawSync)>,
     /// One line per keyword or block not supported, with its place.
     pub warnings: Vec<String>,
 }
@@ -113,6 +124,30 @@ pub fn merge(
             ));
         }
         cfg.health.push(h);
+    }
+    for (place, raw) in k.vrrp {
+        let name = raw.name.clone().unwrap_or_default();
+        let v =
+            parse_one(cfg.vrrp.len(), raw, &cfg.interfaces, &cfg.vrrp).map_err(|(field, e)| {
+                let field = field
+                    .split_once('.')
+                    .map_or(field.as_str(), |(_, f)| f)
+                    .to_string();
+                format!("{place}: vrrp_instance {name}: {field}: {e}")
+            })?;
+        cfg.vrrp.push(v);
+    }
+    if let Some((place, raw)) = k.sync {
+        if cfg.sync.is_some() {
+            return Err(format!(
+                "{place}: lvs_sync_daemon: the configuration has [sync] too"
+            ));
+        }
+        let s = parse_sync(raw, &cfg.interfaces, &cfg.vrrp).map_err(|(field, e)| {
+            let field = field.strip_prefix("sync.").unwrap_or(&field).to_string();
+            format!("{place}: lvs_sync_daemon: {field}: {e}")
+        })?;
+        cfg.sync = Some(s);
     }
     Ok(k.warnings)
 }
@@ -311,24 +346,183 @@ fn parse_nodes(
     }
 }
 
-/// The virtual servers of the top level.
+/// The top level: virtual servers, VRRP instances, global_defs.
 fn convert(nodes: &[Node]) -> Result<Keepalived, KeepalivedError> {
     let mut out = Keepalived::default();
+    // global_defs first: its vrrp_version is every instance's default.
+    let mut version = None;
+    for n in nodes.iter().filter(|n| n.key.text == "global_defs") {
+        global_defs(n, &mut version, &mut out)?;
+    }
     for n in nodes {
         match n.key.text.as_str() {
             "virtual_server" => virtual_server(n, &mut out)?,
+            "vrrp_instance" => vrrp_instance(n, version, &mut out)?,
+            "global_defs" => {}
             other => out.warnings.push(format!(
-                "{}: {other}: not supported, skipped{}",
-                n.key.place(),
-                if other.starts_with("vrrp_") {
-                    " (VRRP comes with dlvs's high availability)"
-                } else {
-                    ""
-                }
+                "{}: {other}: not supported, skipped",
+                n.key.place()
             )),
         }
     }
     Ok(out)
+}
+
+/// `global_defs`: `vrrp_version` and `lvs_sync_daemon INTERFACE
+/// INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`.
+fn global_defs(
+    n: &Node,
+    version: &mut Option<u8>,
+    out: &mut Keepalived,
+) -> Result<(), KeepalivedError> {
+    for k in n.block.as_deref().unwrap_or_default() {
+        match k.key.text.as_str() {
+            "vrrp_version" => {
+                let v = number(arg(k, 0, "2 or 3")?, "vrrp_version")?;
+                *version = Some(v.min(255) as u8);
+            }
+            "lvs_sync_daemon" => {
+                let itf = arg(k, 0, "an interface")?;
+                let inst = arg(k, 1, "a vrrp_instance")?;
+                let mut raw = RawSync {
+                    interface: itf.text.clone(),
+                    vrrp: Some(inst.text.clone()),
+                    ..RawSync::default()
+                };
+                let mut rest = k.args[2..].iter();
+                while let Some(w) = rest.next() {
+                    let val = rest.next().ok_or_else(|| {
+                        w.err(format!("lvs_sync_daemon {}: needs a value", w.text))
+                    })?;
+                    let num = || number(val, &w.text);
+                    match w.text.as_str() {
+                        "id" => raw.syncid = Some(num()?.min(65535) as u16),
+                        "maxlen" => raw.maxlen = Some(num()?),
+                        "port" => raw.port = Some(num()?),
+                        "ttl" => raw.ttl = Some(num()?),
+                        "group" => raw.group = Some(val.text.clone()),
+                        other => {
+                            return Err(w.err(format!("lvs_sync_daemon: {other}: not an option")))
+                        }
+                    }
+                }
+                out.sync = Some((k.key.place(), raw));
+            }
+            other => out.warnings.push(format!(
+                "{}: {other}: not supported, ignored",
+                k.key.place()
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// `vrrp_instance NAME { ... }` as a `[[vrrp]]` table: `state` (dlvs
+/// starts every instance as BACKUP, RFC 3768's Initialize for a priority
+/// below 255), `interface` (a dlvs `[[interface]]` name), `virtual_router_id`,
+/// `priority`, `advert_int`, `nopreempt`/`preempt`, `version`,
+/// `virtual_ipaddress` (an address per line; `/len`, `dev`, `label` are the
+/// kernel's business), `notify_master`, `notify_backup`, `notify_stop`,
+/// `notify`, and the old `lvs_sync_daemon_interface`.
+fn vrrp_instance(
+    n: &Node,
+    version: Option<u8>,
+    out: &mut Keepalived,
+) -> Result<(), KeepalivedError> {
+    let name = arg(n, 0, "a name")?.text.clone();
+    let mut raw = RawVrrp {
+        name: Some(name.clone()),
+        version,
+        ..RawVrrp::default()
+    };
+    let mut vrid = None;
+    let mut interface = None;
+    for k in n.block.as_deref().unwrap_or_default() {
+        let v = |i| arg(k, i, "a value");
+        match k.key.text.as_str() {
+            "state" => {
+                let s = v(0)?;
+                match s.text.as_str() {
+                    "BACKUP" => {}
+                    "MASTER" => out.warnings.push(format!(
+                        "{}: state MASTER: dlvs starts as BACKUP and becomes MASTER when no \
+                         better master advertises for the master-down interval (RFC 3768)",
+                        s.place()
+                    )),
+                    other => return Err(s.err(format!("state {other}: MASTER or BACKUP"))),
+                }
+            }
+            "interface" => interface = Some(v(0)?.text.clone()),
+            "virtual_router_id" => {
+                let w = v(0)?;
+                vrid = Some(number(w, "virtual_router_id")?.min(65535) as u16);
+            }
+            "priority" => raw.priority = Some(number(v(0)?, "priority")?.min(65535) as u16),
+            "advert_int" => {
+                let w = v(0)?;
+                let secs = w
+                    .text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| (0.01..=255.0).contains(s))
+                    .ok_or_else(|| {
+                        w.err(format!(
+                            "advert_int: {:?} is not 0.01 to 255 seconds",
+                            w.text
+                        ))
+                    })?;
+                raw.advert_int_ms = Some((secs * 1000.0).round() as u32);
+            }
+            "nopreempt" => raw.preempt = Some(false),
+            "preempt" => raw.preempt = Some(true),
+            "version" => raw.version = Some(number(v(0)?, "version")?.min(255) as u8),
+            "virtual_ipaddress" => {
+                for a in k.block.as_deref().unwrap_or_default() {
+                    raw.virtual_addresses.push(a.key.text.clone());
+                }
+            }
+            "notify_master" => raw.notify_master = Some(command_line(k)?),
+            "notify_backup" => raw.notify_backup = Some(command_line(k)?),
+            "notify_stop" => raw.notify_stop = Some(command_line(k)?),
+            "notify" => raw.notify = Some(command_line(k)?),
+            "lvs_sync_daemon_interface" => {
+                let itf = v(0)?;
+                out.sync = Some((
+                    k.key.place(),
+                    RawSync {
+                        interface: itf.text.clone(),
+                        vrrp: Some(name.clone()),
+                        ..RawSync::default()
+                    },
+                ));
+            }
+            other => out.warnings.push(format!(
+                "{}: {other}: not supported, ignored",
+                k.key.place()
+            )),
+        }
+    }
+    raw.interface =
+        interface.ok_or_else(|| n.key.err(format!("vrrp_instance {name} needs interface")))?;
+    raw.virtual_router_id = vrid.ok_or_else(|| {
+        n.key
+            .err(format!("vrrp_instance {name} needs virtual_router_id"))
+    })?;
+    out.vrrp.push((n.key.place(), raw));
+    Ok(())
+}
+
+/// A notify program: the rest of the line (keepalived's quoting: one
+/// quoted word, or several words).
+fn command_line(k: &Node) -> Result<String, KeepalivedError> {
+    if k.args.is_empty() {
+        return Err(k.key.err(format!("{} needs a program", k.key.text)));
+    }
+    Ok(k.args
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 fn arg<'a>(n: &'a Node, i: usize, what: &str) -> Result<&'a Word, KeepalivedError> {
@@ -647,10 +841,24 @@ mod tests {
 ! Configuration File for keepalived
 global_defs {
    router_id LVS_DEVEL
+   vrrp_version 3
+   lvs_sync_daemon lan0 VI_1 id 7 port 8850
 }
 vrrp_instance VI_1 {
     state MASTER
+    interface lan0
     virtual_router_id 51
+    priority 150
+    advert_int 0.5
+    nopreempt
+    authentication {
+        auth_type PASS
+    }
+    virtual_ipaddress {
+        10.0.0.200/24 dev lan0 label lan0:1
+        10.0.0.201
+    }
+    notify "/usr/local/bin/vrrp-event --log"
 }
 virtual_server 10.0.0.100 80 {
     delay_loop 6
@@ -731,10 +939,69 @@ virtual_server fwmark 7 {
         assert_eq!(
             k.warnings,
             [
-                "keepalived.conf:3: global_defs: not supported, skipped",
-                "keepalived.conf:6: vrrp_instance: not supported, skipped (VRRP comes with dlvs's high availability)",
-                "keepalived.conf:17: ha_suspend: not supported, ignored",
+                "keepalived.conf:4: router_id: not supported, ignored",
+                "keepalived.conf:9: state MASTER: dlvs starts as BACKUP and becomes MASTER when no \
+                 better master advertises for the master-down interval (RFC 3768)",
+                "keepalived.conf:15: authentication: not supported, ignored",
+                "keepalived.conf:31: ha_suspend: not supported, ignored",
             ]
+        );
+        let (place, v) = &k.vrrp[0];
+        assert_eq!(place, "keepalived.conf:8");
+        assert_eq!(v.name.as_deref(), Some("VI_1"));
+        assert_eq!((v.interface.as_str(), v.virtual_router_id), ("lan0", 51));
+        assert_eq!(
+            (v.priority, v.advert_int_ms, v.version),
+            (Some(150), Some(500), Some(3))
+        );
+        assert_eq!(v.preempt, Some(false));
+        assert_eq!(v.virtual_addresses, ["10.0.0.200/24", "10.0.0.201"]);
+        assert_eq!(v.notify.as_deref(), Some("/usr/local/bin/vrrp-event --log"));
+        let (_, y) = k.sync.as_ref().unwrap();
+        assert_eq!(
+            (y.interface.as_str(), y.vrrp.as_deref()),
+            ("lan0", Some("VI_1"))
+        );
+        assert_eq!((y.syncid, y.port), (Some(7), Some(8850)));
+    }
+
+    /// Merged into a configuration, the instance and the sync daemon are
+    /// validated as `[[vrrp]]` and `[sync]` are, errors naming their line.
+    #[test]
+    fn vrrp_instances_merge_into_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keepalived.conf");
+        let cfg_text = "[[interface]]\nname = \"lan0\"\ndevice = \"net_null0\"\naddresses = [\"10.0.0.2/24\"]\n";
+        let load = |conf: &str| {
+            std::fs::write(&path, conf).unwrap();
+            let mut cfg = crate::config::Config::from_toml(cfg_text, Path::new("d.toml")).unwrap();
+            let mut rules = Rules::default();
+            merge(&path, &mut rules, &mut cfg).map(|_| cfg)
+        };
+        let cfg = load(CONF).unwrap();
+        assert_eq!(cfg.vrrp.len(), 1);
+        let v = &cfg.vrrp[0];
+        assert_eq!(
+            (v.vrid, v.priority, v.version, v.advert_int_cs),
+            (51, 150, 3, 50)
+        );
+        assert!(!v.preempt);
+        let s = cfg.sync.as_ref().unwrap();
+        assert_eq!((s.syncid, s.vrrp, s.port_udp), (7, Some(0), Some(8850)));
+        let err = load(&CONF.replace("interface lan0", "interface eth0")).unwrap_err();
+        assert!(
+            err.ends_with(":8: vrrp_instance VI_1: interface: no [[interface]] is named \"eth0\""),
+            "{err}"
+        );
+        let err = load(&CONF.replace("priority 150", "priority 255")).unwrap_err();
+        assert!(
+            err.contains("vrrp_instance VI_1: priority: 255 is outside 1..=254"),
+            "{err}"
+        );
+        let err = load(&CONF.replace("lan0 VI_1 id 7", "lan0 VI_9 id 7")).unwrap_err();
+        assert!(
+            err.contains(":6: lvs_sync_daemon: vrrp: no [[vrrp]] instance is named \"VI_9\""),
+            "{err}"
         );
     }
 

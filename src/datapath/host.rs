@@ -202,7 +202,8 @@ fn roles(cfg: &Config) -> Roles {
             let itf = &cfg.interfaces[s.port];
             let d = |master| {
                 Daemon::new(
-                    master, s.port, &itf.name, itf.mtu, s.syncid, None, None, None, None,
+                    master, s.port, &itf.name, itf.mtu, s.syncid, s.maxlen, s.group, s.port_udp,
+                    s.ttl,
                 )
             };
             Roles {

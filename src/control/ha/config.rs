@@ -28,6 +28,10 @@
 //! threshold = 3                   # the kernel's sync_threshold and sync_period (defaults 3, 50):
 //! period = 50                     # a connection is sent at its packet number threshold (mod
 //!                                 # period); period 0: once, at that packet
+//! maxlen = 1472                   # optional, ipvsadm's daemon options: the largest message
+//! group = "224.0.0.81"            # (default: 1500, or the MTU for receiving, less 28), the
+//! port = 8848                     # multicast group, the UDP port, the TTL (defaults: the
+//! ttl = 1                         # kernel's)
 //! ```
 
 use std::net::Ipv4Addr;
@@ -43,32 +47,36 @@ pub const MAX_INSTANCES: usize = 64;
 /// 20 in version 2's practice; the packet field allows 255).
 pub const MAX_ADDRESSES: usize = 20;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawVrrp {
-    name: Option<String>,
-    interface: String,
-    virtual_router_id: u16,
-    priority: Option<u16>,
-    advert_int_ms: Option<u32>,
-    version: Option<u8>,
-    preempt: Option<bool>,
-    virtual_addresses: Vec<String>,
-    notify_master: Option<String>,
-    notify_backup: Option<String>,
-    notify_stop: Option<String>,
-    notify: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) interface: String,
+    pub(crate) virtual_router_id: u16,
+    pub(crate) priority: Option<u16>,
+    pub(crate) advert_int_ms: Option<u32>,
+    pub(crate) version: Option<u8>,
+    pub(crate) preempt: Option<bool>,
+    pub(crate) virtual_addresses: Vec<String>,
+    pub(crate) notify_master: Option<String>,
+    pub(crate) notify_backup: Option<String>,
+    pub(crate) notify_stop: Option<String>,
+    pub(crate) notify: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSync {
-    interface: String,
-    syncid: Option<u16>,
-    version: Option<u8>,
-    vrrp: Option<String>,
-    threshold: Option<u32>,
-    period: Option<u32>,
+    pub(crate) interface: String,
+    pub(crate) syncid: Option<u16>,
+    pub(crate) version: Option<u8>,
+    pub(crate) vrrp: Option<String>,
+    pub(crate) threshold: Option<u32>,
+    pub(crate) period: Option<u32>,
+    pub(crate) maxlen: Option<u32>,
+    pub(crate) group: Option<String>,
+    pub(crate) port: Option<u32>,
+    pub(crate) ttl: Option<u32>,
 }
 
 /// A validated `[[vrrp]]` instance.
@@ -105,6 +113,11 @@ pub struct SyncConfig {
     pub period: u32,
     /// The messages' source: the interface's first address.
     pub source: Ipv4Addr,
+    /// ipvsadm's daemon options (absent: the kernel's defaults).
+    pub maxlen: Option<u16>,
+    pub group: Option<Ipv4Addr>,
+    pub port_udp: Option<u16>,
+    pub ttl: Option<u8>,
 }
 
 type Invalid = (String, String);
@@ -119,6 +132,28 @@ pub fn parse_vrrp(raw: Vec<RawVrrp>, interfaces: &[Interface]) -> Result<Vec<Vrr
     }
     let mut out: Vec<VrrpConfig> = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
+        let v = parse_one(i, r, interfaces, &out)?;
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Validates instance `i` against the interfaces and the instances
+/// before it (`earlier`).
+pub fn parse_one(
+    i: usize,
+    r: RawVrrp,
+    interfaces: &[Interface],
+    earlier: &[VrrpConfig],
+) -> Result<VrrpConfig, Invalid> {
+    if i >= MAX_INSTANCES {
+        return Err((
+            format!("vrrp[{i}]"),
+            format!("at most {MAX_INSTANCES} [[vrrp]] instances"),
+        ));
+    }
+    let out = earlier;
+    {
         let f = |k: &str| format!("vrrp[{i}].{k}");
         let (port, source) =
             interface(&r.interface, interfaces).map_err(|e| (f("interface"), e))?;
@@ -207,7 +242,7 @@ pub fn parse_vrrp(raw: Vec<RawVrrp>, interfaces: &[Interface]) -> Result<Vec<Vrr
             }
             addresses.push(ip);
         }
-        out.push(VrrpConfig {
+        Ok(VrrpConfig {
             name,
             port,
             vrid,
@@ -221,9 +256,8 @@ pub fn parse_vrrp(raw: Vec<RawVrrp>, interfaces: &[Interface]) -> Result<Vec<Vrr
             notify_backup: command(r.notify_backup, || f("notify_backup"))?,
             notify_stop: command(r.notify_stop, || f("notify_stop"))?,
             notify: command(r.notify, || f("notify"))?,
-        });
+        })
     }
-    Ok(out)
 }
 
 /// Validates `[sync]` against the interfaces and the instances.
@@ -264,6 +298,28 @@ pub fn parse_sync(
             format!("threshold {threshold} must be below period {period} (at most 65535)"),
         ));
     }
+    let small = |v: Option<u32>, key: &str, range: std::ops::RangeInclusive<u32>| {
+        v.map(|n| {
+            if range.contains(&n) {
+                Ok(n)
+            } else {
+                Err((format!("sync.{key}"), format!("{n} is outside {range:?}")))
+            }
+        })
+        .transpose()
+    };
+    let group = match &raw.group {
+        None => None,
+        Some(g) => match g.parse::<Ipv4Addr>() {
+            Ok(a) if a.is_multicast() => Some(a),
+            _ => {
+                return Err((
+                    "sync.group".into(),
+                    format!("{g:?} is not an IPv4 multicast group"),
+                ))
+            }
+        },
+    };
     Ok(SyncConfig {
         port,
         syncid,
@@ -272,6 +328,10 @@ pub fn parse_sync(
         threshold,
         period,
         source,
+        maxlen: small(raw.maxlen, "maxlen", 1..=65507)?.map(|n| n as u16),
+        group,
+        port_udp: small(raw.port, "port", 1..=65535)?.map(|n| n as u16),
+        ttl: small(raw.ttl, "ttl", 1..=255)?.map(|n| n as u8),
     })
 }
 
