@@ -10,20 +10,21 @@
 //!   TIME_WAIT; a change to one of those other than ESTABLISHED is sent at
 //!   once; otherwise (ESTABLISHED, and UDP) at the packet whose count is
 //!   `threshold` modulo `period` (with period 0, only at that count).
-//! - A persistence template is sent with each of its connections that is.
-//!   (The kernel syncs a template at every inbound packet of a connection
-//!   it controls, synced or not: with sync_period > 0 nothing rate-limits
-//!   templates but sync_refresh_period, 0 by default. A template's server
-//!   never changes, so dlvs sends it only beside its connections: the
-//!   backup's template is refreshed as often as they are.)
+//! - A persistence template is sent at every inbound packet of a
+//!   connection it controls, whether that connection is sent or not (the
+//!   `control:` step of `ip_vs_sync_conn`: with sync_period > 0 nothing
+//!   but sync_refresh_period, 0 by default, rate-limits templates; with
+//!   period 0, at the template's `threshold`th packet only). This keeps a
+//!   backup's template alive as long as its client sends anything.
 //!
 //! Installing ([`install`], `ip_vs_proc_conn`): a connection found under
 //! the entry's client and virtual service keeps its entry unless the entry
 //! names another real server: an active message then replaces it, an
 //! inactive one (the old connection's last words) is ignored. A found
 //! entry takes the message's INACTIVE flag (its server's counts moved), a
-//! new one its real server's forwarding method (`ip_vs_bind_dest`:
-//! "connections inherit forwarding method from dest"); both take the
+//! new one its real server's forwarding method whatever the message says
+//! (`ip_vs_bind_dest`: "connections inherit forwarding method from
+//! dest"); both take the
 //! message's state, and its timeout (else the protocol's for that state,
 //! 180 s for a template), and count `threshold` packets. A message for a
 //! real server this director does not have is not installed (the kernel
@@ -96,7 +97,8 @@ fn needed(c: &mut Conn, r: Rules) -> bool {
     due
 }
 
-/// A template sent beside one of its connections (see the module docs).
+/// An inbound packet of a connection `t` controls: the template counts
+/// it and says whether it is to be sent (see the module docs).
 pub fn template_needed(t: &mut Conn, r: Rules) -> bool {
     on_inbound(t, r)
 }
@@ -161,16 +163,21 @@ pub enum Installed {
 }
 
 /// The real server of a service matching a message (`ip_vs_find_dest`:
-/// the service by mark, else by protocol, address and port; the server by
-/// address and port, a port-0 one matching any).
+/// the service by mark, then by protocol, address and port, as
+/// `ip_vs_service_find`; the server by address and port, a port-0 one
+/// matching any).
 fn find_dest(services: &ServiceTable, m: &SyncConn) -> Option<(u32, u32, Method)> {
-    let svc = if m.fwmark != 0 {
-        services
-            .services()
-            .iter()
-            .find(|s| s.key == ServiceKey::Fwmark(m.fwmark))?
-    } else {
-        services.lookup(m.protocol, m.vaddr, m.vport)?.1
+    let by_mark = (m.fwmark != 0)
+        .then(|| {
+            services
+                .services()
+                .iter()
+                .find(|s| s.key == ServiceKey::Fwmark(m.fwmark))
+        })
+        .flatten();
+    let svc = match by_mark {
+        Some(s) => s,
+        None => services.lookup(m.protocol, m.vaddr, m.vport)?.1,
     };
     let d = svc
         .dests
@@ -262,10 +269,9 @@ pub fn install(
             let Some((service, dest, method)) = find_dest(services, m) else {
                 return Installed::NoDest;
             };
-            let fwd = match m.flags & flags::FWD_MASK {
-                flags::MASQ | flags::DROUTE | flags::TUNNEL => Fwd::of(method),
-                _ => return Installed::Unsupported,
-            };
+            // Whatever the message says, a synced connection inherits its
+            // real server's forwarding method (`ip_vs_bind_dest`).
+            let fwd = Fwd::of(method);
             let c = Conn {
                 proto: m.protocol,
                 fwd,
@@ -307,4 +313,178 @@ pub fn install(
         }
     };
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::rules::Rules as ServiceRules;
+    use crate::service::table::Registry;
+    use std::net::Ipv4Addr;
+    use std::sync::atomic::Ordering;
+
+    const RULES: &str = "\
+-A -t 10.0.0.100:80 -s rr
+-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g
+-a -t 10.0.0.100:80 -r 10.0.0.12:80 -g
+-A -f 5 -s rr -p 60
+-a -f 5 -r 10.0.0.13:0 -g
+";
+    const R: Rules = Rules {
+        threshold: 3,
+        period: 50,
+    };
+
+    fn table() -> ServiceTable {
+        let rules = ServiceRules::parse(RULES, std::path::Path::new("t.rules")).unwrap();
+        ServiceTable::build(&rules, &[], &mut Registry::default()).unwrap()
+    }
+
+    fn entry(daddr: [u8; 4], flags: u32, state: u16) -> SyncConn {
+        SyncConn {
+            protocol: 6,
+            flags,
+            state,
+            cport: 40000,
+            vport: 80,
+            dport: 80,
+            fwmark: 0,
+            timeout_s: 900,
+            caddr: Ipv4Addr::new(10, 0, 0, 50),
+            vaddr: Ipv4Addr::new(10, 0, 0, 100),
+            daddr: Ipv4Addr::from(daddr),
+            seq: None,
+        }
+    }
+
+    trait Key {
+        fn key(&self) -> ConnKey;
+    }
+    impl Key for SyncConn {
+        fn key(&self) -> ConnKey {
+            ConnKey::new(
+                KeyKind::In,
+                self.protocol,
+                self.caddr,
+                self.cport,
+                self.vaddr,
+                self.vport,
+            )
+        }
+    }
+
+    /// (active, inactive, persistent) of the real server at `addr`.
+    fn counts(t: &ServiceTable, addr: [u8; 4]) -> (u32, u32, u32) {
+        let d = t
+            .services()
+            .iter()
+            .flat_map(|s| s.dests.iter())
+            .find(|d| d.addr == Ipv4Addr::from(addr))
+            .unwrap();
+        let c = &d.counters;
+        (
+            c.active.load(Ordering::Relaxed),
+            c.inactive.load(Ordering::Relaxed),
+            c.persist.load(Ordering::Relaxed),
+        )
+    }
+
+    /// `ip_vs_proc_conn`'s counting: a new entry by its INACTIVE flag, an
+    /// update moving one count when the flag flips, a stale inactive
+    /// message changing nothing, a replacement uncounting the old server.
+    #[test]
+    fn installing_keeps_the_servers_counts() {
+        let t = table();
+        let mut conns = ConnTable::new(1024);
+        let es = flags::DROUTE | flags::NOOUTPUT;
+        let rs1 = [10, 0, 0, 11];
+        let rs2 = [10, 0, 0, 12];
+        assert_eq!(
+            install(&mut conns, &t, &entry(rs1, es, 1), R, 0),
+            Installed::New
+        );
+        assert_eq!(counts(&t, rs1), (1, 0, 0));
+        let fw = es | flags::INACTIVE;
+        assert_eq!(
+            install(&mut conns, &t, &entry(rs1, fw, 4), R, 1),
+            Installed::Updated
+        );
+        assert_eq!(counts(&t, rs1), (0, 1, 0));
+        assert_eq!(
+            install(&mut conns, &t, &entry(rs2, fw, 4), R, 2),
+            Installed::Stale
+        );
+        assert_eq!((counts(&t, rs1), counts(&t, rs2)), ((0, 1, 0), (0, 0, 0)));
+        assert_eq!(
+            install(&mut conns, &t, &entry(rs2, es, 1), R, 3),
+            Installed::Replaced
+        );
+        assert_eq!((counts(&t, rs1), counts(&t, rs2)), ((0, 0, 0), (1, 0, 0)));
+        assert_eq!(conns.len(), 1);
+        let slot = conns
+            .lookup(&entry(rs2, es, 1).key(), 3, |_| {})
+            .unwrap()
+            .slot;
+        let c = conns.get(slot).unwrap();
+        assert_eq!(
+            (c.fwd, c.state, c.in_pkts),
+            (Fwd::Dr, ConnState::Tcp(TcpState::Established), 3)
+        );
+        assert_eq!(c.timeout_us, 900_000_000);
+        // A server this director lacks, an unknown state: nothing installed.
+        assert_eq!(
+            install(&mut conns, &t, &entry([10, 0, 0, 99], es, 1), R, 4),
+            Installed::NoDest
+        );
+        assert_eq!(
+            install(&mut conns, &t, &entry(rs1, es, 11), R, 4),
+            Installed::Unsupported
+        );
+        // A template of the fwmark service: persistent, 180 s without a
+        // timeout (version 0).
+        let mut tpl = entry(
+            [10, 0, 0, 13],
+            flags::TEMPLATE | flags::INACTIVE | flags::DROUTE,
+            0,
+        );
+        (
+            tpl.protocol,
+            tpl.cport,
+            tpl.vport,
+            tpl.dport,
+            tpl.fwmark,
+            tpl.timeout_s,
+        ) = (0, 0, 0, 0, 5, 0);
+        tpl.vaddr = Ipv4Addr::from(5u32);
+        assert_eq!(install(&mut conns, &t, &tpl, R, 5), Installed::New);
+        assert_eq!(counts(&t, [10, 0, 0, 13]), (0, 0, 1));
+    }
+
+    /// `ip_vs_sync_conn_needed`: ESTABLISHED at the threshold's packet,
+    /// then every period; other synced states at once; SYN_RECV never.
+    #[test]
+    fn connections_are_sent_when_the_kernel_sends_them() {
+        let t = table();
+        let mut conns = ConnTable::new(64);
+        install(
+            &mut conns,
+            &t,
+            &entry([10, 0, 0, 11], flags::DROUTE, 3),
+            R,
+            0,
+        );
+        let slot = conns
+            .lookup(&entry([10, 0, 0, 11], 0, 3).key(), 0, |_| {})
+            .unwrap()
+            .slot;
+        let c = conns.get_mut(slot).unwrap();
+        (c.state, c.in_pkts, c.sync_state) = (ConnState::Tcp(TcpState::SynRecv), 0, 0);
+        assert!(!on_inbound(c, R), "SYN_RECV is not synced");
+        c.state = ConnState::Tcp(TcpState::Established);
+        let sent: Vec<u32> = (2..=110).filter(|_| on_inbound(c, R)).collect();
+        assert_eq!(sent, [3, 53, 103]);
+        c.state = ConnState::Tcp(TcpState::FinWait);
+        assert!(on_inbound(c, R), "a change to FIN_WAIT at once");
+        assert!(!on_inbound(c, R), "and not again");
+    }
 }

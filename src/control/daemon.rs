@@ -359,6 +359,13 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     let lcore_ids: Vec<u32> = lcores.iter().map(|l| l.id()).collect();
     // Where dlvsadm -c asks each worker for its connections.
     let dumps: Vec<DumpSlot> = (0..workers).map(|_| DumpSlot::default()).collect();
+    // An idle worker sleeps at most a tenth of the shortest advert
+    // interval: worker 0's adverts must not wait for its naps.
+    let idle_sleep_us = cfg
+        .vrrp
+        .iter()
+        .map(|v| u64::from(v.advert_int_cs) * 1000)
+        .fold(cfg.dpdk.idle_sleep_us, u64::min);
     // The VRRP instances run in worker 0, which reports their transitions.
     let (events_tx, events_rx) = sync_channel(256);
     let ha = Ha::new(&cfg.vrrp, Some(events_rx));
@@ -422,7 +429,7 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                         .map(|(j, tx)| (j != w).then(|| tx.clone()))
                         .collect(),
                     sync_from: sync_rx[w].take(),
-                    idle_sleep_us: cfg.dpdk.idle_sleep_us,
+                    idle_sleep_us,
                 });
             }
             drop(senders);
@@ -801,15 +808,13 @@ fn configure_ports<'e, 'p>(
                 );
             }
         }
-        let multicast =
-            cfg.vrrp.iter().any(|v| v.port == i) || cfg.sync.as_ref().is_some_and(|s| s.port == i);
-        if multicast {
-            if let Err(e) = port.allmulticast() {
-                log::info!(
-                    "interface {}: all-multicast not set ({e}); VRRP and sync rely on the device's default",
-                    itf.name
-                );
-            }
+        // VRRP adverts and sync messages are multicast; dlvsadm may start
+        // a sync daemon on any interface.
+        if let Err(e) = port.allmulticast() {
+            log::info!(
+                "interface {}: all-multicast not set ({e}); VRRP and sync rely on the device's default",
+                itf.name
+            );
         }
         port.start().map_err(ierr)?;
         let mac = match itf.mac {

@@ -485,6 +485,19 @@ fn vrrp_instance(
             "notify_backup" => raw.notify_backup = Some(command_line(k)?),
             "notify_stop" => raw.notify_stop = Some(command_line(k)?),
             "notify" => raw.notify = Some(command_line(k)?),
+            // Either would leave each side deaf to the other (both MASTER).
+            "authentication" => {
+                return Err(k.key.err(
+                    "authentication: dlvs speaks VRRP without authentication (keepalived's \
+                     default; RFC 5798 dropped it): remove it on every router of the instance",
+                ))
+            }
+            "unicast_peer" => {
+                return Err(k.key.err(
+                    "unicast_peer: dlvs advertises to 224.0.0.18 only; use multicast on every \
+                     router of the instance",
+                ))
+            }
             "lvs_sync_daemon_interface" => {
                 let itf = v(0)?;
                 out.sync = Some((
@@ -851,8 +864,8 @@ vrrp_instance VI_1 {
     priority 150
     advert_int 0.5
     nopreempt
-    authentication {
-        auth_type PASS
+    track_interface {
+        lan0
     }
     virtual_ipaddress {
         10.0.0.200/24 dev lan0 label lan0:1
@@ -942,7 +955,7 @@ virtual_server fwmark 7 {
                 "keepalived.conf:4: router_id: not supported, ignored",
                 "keepalived.conf:9: state MASTER: dlvs starts as BACKUP and becomes MASTER when no \
                  better master advertises for the master-down interval (RFC 3768)",
-                "keepalived.conf:15: authentication: not supported, ignored",
+                "keepalived.conf:15: track_interface: not supported, ignored",
                 "keepalived.conf:31: ha_suspend: not supported, ignored",
             ]
         );
@@ -993,6 +1006,8 @@ virtual_server fwmark 7 {
             err.ends_with(":8: vrrp_instance VI_1: interface: no [[interface]] is named \"eth0\""),
             "{err}"
         );
+        let err = load(&CONF.replace("track_interface", "authentication")).unwrap_err();
+        assert!(err.ends_with(":15: authentication: dlvs speaks VRRP without authentication (keepalived's default; RFC 5798 dropped it): remove it on every router of the instance"), "{err}");
         let err = load(&CONF.replace("priority 150", "priority 255")).unwrap_err();
         assert!(
             err.contains("vrrp_instance VI_1: priority: 255 is outside 1..=254"),

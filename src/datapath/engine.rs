@@ -152,8 +152,11 @@ impl<B: PacketBuf> Engine<B> {
         if self.daemon_seen == Some((gen, bits)) {
             return None;
         }
+        // Never waits on dlvsadm's command: a busy lock is read next time.
+        let Some(roles) = host.daemons.try_roles() else {
+            return None;
+        };
         self.daemon_seen = Some((gen, bits));
-        let roles = host.daemons.roles();
         let (send, recv) = roles.now(bits);
         self.sync_rules = roles.rules;
         self.ctx
@@ -210,7 +213,7 @@ impl<B: PacketBuf> Engine<B> {
             self.stats.sync.sent_conns += n as u64;
             self.send_sync_message(&d, src, m, out);
         });
-        self.stats.sync.lost = tx.lost;
+        self.stats.sync.lost += std::mem::take(&mut tx.lost);
     }
 
     /// A sync message from the daemon's interface (its first address) to

@@ -285,6 +285,7 @@ impl Ctx {
     /// put back with [`Ctx::put_sync_tx`]).
     pub fn take_sync_tx(&mut self) -> Option<crate::datapath::sync::SyncTx> {
         self.st.sync_full = false;
+        self.st.l4.sync_on = false;
         self.st.l4.sync.take()
     }
 

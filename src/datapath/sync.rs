@@ -335,6 +335,15 @@ impl SyncDaemons {
         self.roles.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The roles, unless the lock is held this instant (a worker's read).
+    pub fn try_roles(&self) -> Option<Roles> {
+        match self.roles.try_lock() {
+            Ok(r) => Some(r.clone()),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner().clone()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// `--start-daemon`: refused if that daemon runs now.
     pub fn start(&self, master: bool, d: Daemon, master_bits: u64) -> Result<(), DaemonError> {
         self.change(|r| {

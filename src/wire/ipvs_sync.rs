@@ -174,7 +174,7 @@ fn walk_v1(msg: &[u8], f: &mut dyn FnMut(&SyncConn)) -> Result<Parsed, SyncError
             return Err(SyncError::BadEntry);
         }
         // Options: type, length, data; a zero or overlong length ends
-        // the message, an unknown mandatory type skips the entry.
+        // the message, an unknown mandatory type skips the entry at once.
         let (mut p, mut seq, mut pe, mut skip) = (base, None, false, false);
         let (mut seen_seq, mut seen_data, mut seen_name) = (false, false, false);
         while p < e.len() {
@@ -208,9 +208,13 @@ fn walk_v1(msg: &[u8], f: &mut dyn FnMut(&SyncConn)) -> Result<Parsed, SyncError
                         return Err(SyncError::BadEntry);
                     }
                     *seen = true;
-                    pe = true;
+                    // Persistence-engine data (a name alone is unused).
+                    pe |= ty & !OPT_F_PARAM == OPT_PE_DATA;
                 }
-                _ if ty & OPT_F_PARAM == 0 => skip = true,
+                _ if ty & OPT_F_PARAM == 0 => {
+                    skip = true;
+                    break;
+                }
                 _ => {}
             }
             p += len;
@@ -219,8 +223,9 @@ fn walk_v1(msg: &[u8], f: &mut dyn FnMut(&SyncConn)) -> Result<Parsed, SyncError
         let protocol = e[1];
         let state = be16(e, 8);
         let template = flags & flags::TEMPLATE != 0;
-        // dlvs has no persistence engines (SIP): their connections are
-        // skipped, as a kernel without the engine skips them.
+        // dlvs has no persistence engines (SIP): connections with their
+        // data are skipped, as a kernel without the engine skips them
+        // (`ip_vs_conn_fill_param_sync`).
         if inet6 || skip || pe || !template && !valid_state(protocol, state) {
             out.skipped += 1;
         } else {

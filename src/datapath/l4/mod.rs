@@ -678,9 +678,6 @@ fn sync_out(st: &mut State, slot: Slot, services: &ServiceTable) {
     let (Some(tx), Some(c)) = (st.l4.sync.as_mut(), st.l4.conns.get_mut(slot)) else {
         return;
     };
-    if !sync::on_inbound(c, tx.rules) {
-        return;
-    }
     let fwmark = match services.dest(c.dest) {
         Some((s, _)) => match s.key {
             ServiceKey::Fwmark(m) => m,
@@ -688,7 +685,9 @@ fn sync_out(st: &mut State, slot: Slot, services: &ServiceTable) {
         },
         None => 0,
     };
-    tx.push(&sync::to_wire(c, fwmark), now);
+    if sync::on_inbound(c, tx.rules) {
+        tx.push(&sync::to_wire(c, fwmark), now);
+    }
     let control = c.control;
     if let Some(t) = st.l4.conns.get_mut(control) {
         if sync::template_needed(t, tx.rules) {
