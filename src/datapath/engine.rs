@@ -153,9 +153,7 @@ impl<B: PacketBuf> Engine<B> {
             return None;
         }
         // Never waits on dlvsadm's command: a busy lock is read next time.
-        let Some(roles) = host.daemons.try_roles() else {
-            return None;
-        };
+        let roles = host.daemons.try_roles()?;
         self.daemon_seen = Some((gen, bits));
         let (send, recv) = roles.now(bits);
         self.sync_rules = roles.rules;
