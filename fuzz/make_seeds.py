@@ -19,6 +19,7 @@ Each target's input format (see the header of fuzz/fuzz_targets/<target>.rs):
 - wire_tcp:      4 bytes IPv4 source + 4 bytes IPv4 destination (the pseudo
                  header's addresses), then the TCP segment, no IP header.
 - wire_udp:      the same address prefix, then the UDP datagram.
+- wire_ipvs_sync: the receiver's syncid (1 byte), then an IPVS sync message.
 - pipeline:      records of 1 byte port, 2 bytes time delta (LE, x64 us),
                  2 bytes frame length (LE), then the frame.
 
@@ -36,6 +37,7 @@ import sys
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
+from scapy.layers.vrrp import VRRP  # noqa: E402
 from scapy.all import (  # noqa: E402
     rdpcap,
     ARP,
@@ -152,6 +154,26 @@ def udp_seed(src, dst, udp) -> bytes:
     return addr_prefix(src, dst) + ip_payload(IP(src=src, dst=dst) / udp)
 
 
+def vrrp_advert(priority):
+    return pad60(raw(Ether(src="02:00:00:00:00:03", dst="01:00:5e:00:00:12")
+                     / IP(src="10.0.0.3", dst="224.0.0.18", ttl=255, tos=0xC0, proto=112)
+                     / VRRP(vrid=51, priority=priority, ipcount=1, addrlist=["10.0.0.200"], adv=1)))
+
+
+def sync_frame():
+    """A kernel master's version 1 message: one established DR connection
+    of the harness's TCP 10.0.0.100:443 service (ip_vs_sync.c's layouts)."""
+    entry = struct.pack("!BBHIHHHHII4s4s4s", 0, 6, 36, 0x83, 1, 40443, 443, 443, 0, 900,
+                        bytes([10, 0, 0, 50]), bytes([10, 0, 0, 100]), bytes([10, 0, 0, 11]))
+    msg = struct.pack("!BBHBbH", 0, 7, 8 + len(entry), 1, 1, 0) + entry
+    return pad60(raw(Ether(src="02:00:00:00:00:03", dst="01:00:5e:00:00:51")
+                     / IP(src="10.0.0.3", dst="224.0.0.81", ttl=1) / UDP(sport=8848, dport=8848) / Raw(msg)))
+
+
+TCP_ACK_SYNCED = raw(Ether(dst="02:00:00:00:00:01", src="02:00:00:00:00:aa") / IP(src="10.0.0.50", dst="10.0.0.100")
+                     / TCP(sport=40443, dport=443, flags="A", seq=1, ack=1))
+
+
 def seeds():
     s = {}
 
@@ -227,6 +249,36 @@ def seeds():
         "tcp_syn": sequence((0, 0, TCP_SYN)),
         "dns_query": sequence((0, 0, DNS_QUERY)),
         "all": sequence((0, 0, ARP_REQUEST), (0, MS, ECHO_LAN), (0, 2 * MS, ARP_REPLY), (1, MS, ECHO_WAN), (0, MS, TCP_SYN)),
+        # The harness's VRRP instance (router 51 on lan0) hears a better
+        # master, then the master leaves; a sync message (syncid 0 takes
+        # all) installs a connection its next packet uses.
+        "vrrp_adverts": sequence(
+            (0, 0, vrrp_advert(150)), (0, 1000 * MS, vrrp_advert(150)), (0, 1000 * MS, vrrp_advert(0)),
+            (0, 1000 * MS, ARP_REQUEST)),
+        "sync_message": sequence((0, 0, sync_frame()), (0, MS, TCP_ACK_SYNCED)),
+    }
+
+    # IPVS sync messages (ip_vs_sync.c's layouts), after a syncid byte.
+    def v1_entry(flags, state, cport, opts=b""):
+        e = struct.pack("!BBHIHHHHII4s4s4s", 0, 6, 36 + len(opts), flags, state, cport, 80, 80, 0, 900,
+                        bytes([10, 0, 0, 50]), bytes([10, 0, 0, 100]), bytes([10, 0, 0, 11]))
+        return e + opts
+
+    def v1(syncid, entries):
+        body = b""
+        for e in entries:
+            body += bytes((4 - (8 + len(body)) % 4) % 4) + e
+        return struct.pack("!BBHBbH", 0, syncid, 8 + len(body), len(entries), 1, 0) + body
+
+    seq = bytes([1, 24]) + struct.pack("!6I", 1, 2, 3, 4, 5, 6)
+    v0 = struct.pack("!BBHHH4s4s4sHH", 0, 6, 40000, 80, 80, bytes([10, 0, 0, 50]), bytes([10, 0, 0, 100]),
+                     bytes([10, 0, 0, 11]), 0x83, 1)
+    s["wire_ipvs_sync"] = {
+        "v1_two": b"\x07" + v1(7, [v1_entry(0x83, 1, 40000), v1_entry(0x1183, 0, 0)]),
+        "v1_seq": b"\x00" + v1(3, [v1_entry(0x483, 1, 40001, seq)]),
+        "v1_optional_option": b"\x00" + v1(3, [v1_entry(0x83, 1, 40002, bytes([0x45, 2, 0, 0]))]),
+        "v0_one": b"\x07" + struct.pack("!BBH", 1, 7, 28) + v0,
+        "foreign": b"\x08" + v1(7, [v1_entry(0x83, 1, 40000)]),
     }
     return s
 

@@ -28,6 +28,7 @@
 //! flips, bad lengths, IP options, fragments, odd EtherTypes), seeded so a
 //! failure reproduces.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -89,6 +90,23 @@ ports = [8443]
 
 [conn]
 capacity = 1024
+"#;
+
+/// What the harness adds to [`CONFIG`]: a VRRP instance on lan0 (its
+/// virtual address 10.0.0.200 is the director's only while MASTER) and
+/// connection sync (both daemons: without `vrrp` the first instance leads),
+/// so that adverts, sync messages and their timers go through the same
+/// checks as any frame.
+pub const HA_CONFIG: &str = r#"
+[[vrrp]]
+interface = "lan0"
+virtual_router_id = 51
+priority = 100
+virtual_addresses = ["10.0.0.200"]
+
+[sync]
+interface = "lan0"
+syncid = 0
 "#;
 
 /// The virtual services the harness runs (ipvsadm-save syntax): every
@@ -165,7 +183,8 @@ impl Harness {
         type Built = (Arc<Host>, Config, Rules);
         static BUILT: OnceLock<Built> = OnceLock::new();
         let (host, cfg, rules) = BUILT.get_or_init(|| {
-            let cfg = Config::from_toml(CONFIG, Path::new("harness.toml")).expect("harness config");
+            let text = format!("{CONFIG}{HA_CONFIG}");
+            let cfg = Config::from_toml(&text, Path::new("harness.toml")).expect("harness config");
             let macs = [MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])];
             let rules = Rules::parse(RULES, Path::new("harness.rules")).expect("harness rules");
             (Arc::new(Host::new(&cfg, &macs)), cfg, rules)
@@ -191,6 +210,10 @@ impl Harness {
         };
         h.engine.announce(&mut h.out);
         h.general.announce(&mut h.general_out);
+        for e in [&mut h.engine, &mut h.general] {
+            e.run_vrrp();
+            e.run_sync(0, 1);
+        }
         h
     }
 
@@ -369,8 +392,22 @@ pub fn check_output(host: &Host, port: usize, f: &[u8]) -> Result<(), String> {
             p.mac
         ));
     }
-    if eth.dst() == MacAddr::ZERO || eth.dst().is_multicast() && !eth.dst().is_broadcast() {
+    // Multicast only as the director's own VRRP adverts and sync messages
+    // go: an IPv4 datagram to the group the MAC maps (RFC 1112 §6.4),
+    // from the port's first address.
+    let group = multicast_group(f);
+    if eth.dst() == MacAddr::ZERO
+        || eth.dst().is_multicast() && !eth.dst().is_broadcast() && group.is_none()
+    {
         return Err(format!("bad destination MAC {}", eth.dst()));
+    }
+    if let Some(g) = group {
+        let ours = p.addresses.first().map(|a| a.addr);
+        let src = f.get(26..30).map(|a| Ipv4Addr::new(a[0], a[1], a[2], a[3]));
+        let known = g == crate::wire::vrrp::GROUP || g == crate::wire::ipvs_sync::GROUP;
+        if !known || src != ours {
+            return Err(format!("multicast to {g} from {src:?} on {}", p.name));
+        }
     }
     match eth.ethertype() {
         EtherType::ARP => {
@@ -382,7 +419,10 @@ pub fn check_output(host: &Host, port: usize, f: &[u8]) -> Result<(), String> {
             if a.sender_mac() != p.mac {
                 return Err("output ARP sender MAC is not the port's".into());
             }
-            if host.local_port(a.sender_ip()).is_none() {
+            // Its own address, or a VRRP instance's (gratuitous ARP on
+            // becoming MASTER, replies while MASTER).
+            if host.local_port(a.sender_ip()).is_none() && host.virtual_of(a.sender_ip()).is_none()
+            {
                 return Err(format!("output ARP sender {} is not ours", a.sender_ip()));
             }
         }
@@ -397,6 +437,17 @@ pub fn check_output(host: &Host, port: usize, f: &[u8]) -> Result<(), String> {
         t => return Err(format!("director sent EtherType {:#06x}", t.0)),
     }
     Ok(())
+}
+
+/// The IPv4 multicast group of a frame whose destination MAC is that
+/// group's (01:00:5e and the group's low 23 bits).
+fn multicast_group(f: &[u8]) -> Option<Ipv4Addr> {
+    if f.len() < 34 || f[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let g = Ipv4Addr::new(f[30], f[31], f[32], f[33]);
+    let o = g.octets();
+    (g.is_multicast() && f[0..6] == [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]).then_some(g)
 }
 
 /// Verifies, with [`internet_checksum`] and lengths read straight from the

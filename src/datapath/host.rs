@@ -157,6 +157,14 @@ impl Host {
             .map(|&(_, p, _)| p)
     }
 
+    /// The port of a VRRP instance's virtual address, whatever its state.
+    pub fn virtual_of(&self, ip: Ipv4Addr) -> Option<usize> {
+        self.virtuals
+            .iter()
+            .find(|&&(a, _, _)| a == ip)
+            .map(|&(_, p, _)| p)
+    }
+
     /// Whether `port` has a VRRP instance (its adverts are multicast).
     #[inline]
     pub fn has_vrrp(&self, port: usize) -> bool {

@@ -167,12 +167,16 @@ fn walk_v1(msg: &[u8], f: &mut dyn FnMut(&SyncConn)) -> Result<Parsed, SyncError
         if end > msg.len() || ver_size >> 12 != 0 {
             return Err(SyncError::BadEntry);
         }
-        let e = &msg[at..end];
-        let inet6 = e[0] & 1 != 0;
+        // The type byte is read where the kernel reads it, before the
+        // entry's own size is trusted (a size below the header's ends the
+        // message: `ip_vs_proc_sync_conn`'s -20).
+        let ty = msg[at];
+        let inet6 = ty & 1 != 0;
         let base = if inet6 { ENTRY_V1_INET6 } else { ENTRY_V1 };
-        if e[0] & !1 != 0 || base > e.len() {
+        if ty & !1 != 0 || base > size {
             return Err(SyncError::BadEntry);
         }
+        let e = &msg[at..end];
         // Options: type, length, data; a zero or overlong length ends
         // the message, an unknown mandatory type skips the entry at once.
         let (mut p, mut seq, mut pe, mut skip) = (base, None, false, false);
@@ -503,6 +507,23 @@ mod tests {
         let n = b.len() as u16;
         b[2..4].copy_from_slice(&n.to_be_bytes());
         assert_eq!(parse(&b, 7, never), Err(SyncError::BadEntry));
+    }
+
+    /// Found by the fuzzer: an entry whose size field is 0 (or below its
+    /// header's) ends the message, and reading it never panics.
+    #[test]
+    fn an_entry_shorter_than_its_header_is_refused() {
+        let mut w = Writer::new(1, 7, 1472);
+        w.push(&conn(0));
+        for size in [0u16, 1, 35] {
+            let mut b = w.bytes().to_vec();
+            b[HEADER_V1 + 2..HEADER_V1 + 4].copy_from_slice(&size.to_be_bytes());
+            assert_eq!(
+                parse(&b, 7, |_| {}),
+                Err(SyncError::BadEntry),
+                "size {size}"
+            );
+        }
     }
 
     #[test]
