@@ -27,7 +27,12 @@
 #   (e) every request from 1 s after the takeover on succeeds; the
 #       failures around it are printed;
 #   (f) B's metrics count the connections it installed from sync, and
-#       B exits 0 on SIGTERM.
+#       B exits 0 on SIGTERM;
+#   (g) the sync messages on the wire (tcpdump on the bridge), decoded by
+#       an independent decoder of the kernel's layouts
+#       (tests/e2e/ipvs_sync_decode.py): A's and, after the takeover, B's
+#       all decode, and both carry the download's connection, ESTABLISHED,
+#       to its real server.
 # Prints `ok - ...` / `not ok - ...` and last `e2e: N passed, M failed`;
 # exits non-zero on any failure. Everything it starts is stopped by PID and
 # the lab removed on exit, pass or fail.
@@ -180,6 +185,11 @@ done
 ip -n "$DIR_NS" link set dtap1 address 02:00:00:00:ff:02
 ip -n "$DIR_NS" link set dtap1 master br0 up
 
+# Every sync message on the wire, for (g).
+ip netns exec "$DIR_NS" tcpdump -i br0 -U -w "$tmp/sync.pcap" udp port 8848 >"$tmp/tcpdump.log" 2>&1 &
+tcpdump_pid=$!
+helpers+=("$tcpdump_pid")
+
 # master_of METRICS: 1 or 0 as that director's metrics say.
 master_of() {
     ip netns exec "$DIR_NS" curl -s --max-time 2 "http://$1/metrics" |
@@ -246,6 +256,12 @@ a_rs=$(ip netns exec "$DIR_NS" "$adm" --socket "$tmp/0.sock" -Lnc 2>/dev/null |
     awk '$3 == "ESTABLISHED" && $5 == "'"$VIP"':80" {print $6; exit}' || true)
 b_rs=$(awk 'NR == 1 {print $6}' "$tmp/b-conns")
 check "(b) ... to the real server A chose (A: $a_rs, B: $b_rs)" test -n "$a_rs" -a "$a_rs" = "$b_rs"
+download_client=$(awk 'NR == 1 {print $4}' "$tmp/b-conns")
+# B counts it at that server, active (ipvsadm's ActiveConn column).
+b_active=$(ip netns exec "$DIR_NS" "$adm" --socket "$tmp/1.sock" -Ln 2>/dev/null |
+    awk -v rs="$b_rs" '$1 == "->" && $2 == rs {print $5}')
+check "(b) B's -Ln counts the synced connection active at $b_rs (ActiveConn ${b_active:-none})" \
+    test "${b_active:-0}" -ge 1
 # (The counters are published every 0.1 s, and exported as often.)
 sent=0
 # shellcheck disable=SC2317
@@ -317,4 +333,18 @@ done
 wait "$b_pid" || rc=$?
 b_pid=
 check "(f) B exits 0 after SIGTERM (exit status $rc)" test "$rc" -eq 0
+
+# (g)
+kill -INT "$tcpdump_pid" 2>/dev/null || true
+wait "$tcpdump_pid" 2>/dev/null || true
+rc=0
+/usr/bin/python3 "$root/tests/e2e/ipvs_sync_decode.py" "$tmp/sync.pcap" >"$tmp/sync.txt" 2>"$tmp/sync.err" || rc=$?
+echo "# sync on the wire: $(grep -c '^message 10.0.0.2 ' "$tmp/sync.txt" || true) message(s) from A, \
+$(grep -c '^message 10.0.0.4 ' "$tmp/sync.txt" || true) from B, $(grep -c '^conn ' "$tmp/sync.txt" || true) entries"
+check "(g) every sync message on the wire decodes (exit $rc: $(head -c 200 "$tmp/sync.err"))" test "$rc" -eq 0
+# by_director SRC: the entries of SRC's messages.
+by_director() { awk -v s="$1" '/^message / {m = ($2 == s)} m && /^conn /' "$tmp/sync.txt"; }
+want="conn TCP ESTABLISHED $download_client $VIP:80 $a_rs "
+check "(g) A's messages carry the download ($want...)" grep -qF "$want" <(by_director 10.0.0.2)
+check "(g) B's, after the takeover, carry it too" grep -qF "$want" <(by_director 10.0.0.4)
 finish
