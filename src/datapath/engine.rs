@@ -491,21 +491,9 @@ impl<B: PacketBuf> Engine<B> {
             match action {
                 Action::Advert { priority } => self.send_advert(cfg, priority, out),
                 Action::Garp { times } => {
-                    let mac = host.ports[cfg.port].mac;
                     for _ in 0..times {
                         for &ip in &cfg.addresses {
-                            self.generate(
-                                cfg.port,
-                                MacAddr::BROADCAST,
-                                &ArpRepr {
-                                    op: ArpOp::Request,
-                                    sender_mac: mac,
-                                    sender_ip: ip,
-                                    target_mac: MacAddr::ZERO,
-                                    target_ip: ip,
-                                },
-                                out,
-                            );
+                            self.garp(cfg.port, ip, out);
                         }
                     }
                 }
@@ -639,20 +627,27 @@ impl<B: PacketBuf> Engine<B> {
     pub fn announce<O: Output<B>>(&mut self, out: &mut O) {
         let host = Arc::clone(self.ctx.host());
         for (port, ip) in host.addresses() {
-            let mac = host.ports[port].mac;
-            self.generate(
-                port,
-                MacAddr::BROADCAST,
-                &ArpRepr {
-                    op: ArpOp::Request,
-                    sender_mac: mac,
-                    sender_ip: ip,
-                    target_mac: MacAddr::ZERO,
-                    target_ip: ip,
-                },
-                out,
-            );
+            self.garp(port, ip, out);
         }
+    }
+
+    /// A gratuitous ARP for `ip` on `port` (sender = target = `ip`).
+    fn garp<O: Output<B>>(&mut self, port: usize, ip: Ipv4Addr, out: &mut O) {
+        let Some(mac) = self.ctx.host().ports.get(port).map(|p| p.mac) else {
+            return;
+        };
+        self.generate(
+            port,
+            MacAddr::BROADCAST,
+            &ArpRepr {
+                op: ArpOp::Request,
+                sender_mac: mac,
+                sender_ip: ip,
+                target_mac: MacAddr::ZERO,
+                target_ip: ip,
+            },
+            out,
+        );
     }
 
     /// Applies a neighbour fact from another lcore.

@@ -36,6 +36,25 @@ scrape_metrics() {
     printf '%s' "$m"
 }
 
+# wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds
+# (status 0) or SECONDS pass (status 1); `waited` holds the milliseconds
+# it took.
+waited=0
+wait_for() {
+    local limit=$1 t0 i
+    shift
+    t0=$(date +%s%N)
+    for ((i = 0; i < limit * 10; i++)); do
+        if "$@"; then
+            waited=$((($(date +%s%N) - t0) / 1000000))
+            return 0
+        fi
+        sleep 0.1
+    done
+    waited=$((($(date +%s%N) - t0) / 1000000))
+    return 1
+}
+
 # The closing lines; exits non-zero when a check failed.
 finish() {
     echo "# $((SECONDS - start)) s"

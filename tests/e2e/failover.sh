@@ -199,20 +199,6 @@ master_of() {
 a_master_b_backup() { [[ $(master_of "$METRICS") == 1 && $(master_of "$METRICS_B") == 0 ]]; }
 # shellcheck disable=SC2317
 b_master() { [[ $(master_of "$METRICS_B") == 1 ]]; }
-waited=0
-wait_for() {
-    local limit=$1 t0 i
-    shift
-    t0=$(date +%s%N)
-    for ((i = 0; i < limit * 10; i++)); do
-        if "$@"; then
-            waited=$((($(date +%s%N) - t0) / 1000000))
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
 check "(a) A (150) becomes MASTER and B (100) stays BACKUP within 8 s" wait_for 8 a_master_b_backup
 
 # (b) The download (from 10.0.0.50) and the request loop (from 10.0.0.51).

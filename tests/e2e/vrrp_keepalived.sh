@@ -166,22 +166,6 @@ dlvs_master() {
 is_master() { [[ $(dlvs_master) == 1 ]]; }
 # shellcheck disable=SC2317
 is_backup() { [[ $(dlvs_master) == 0 ]]; }
-# wait_for SECONDS COMMAND...: polls every 0.1 s; prints the time taken.
-waited=0
-wait_for() {
-    local limit=$1 t0 i
-    shift
-    t0=$(date +%s%N)
-    for ((i = 0; i < limit * 10; i++)); do
-        if "$@"; then
-            waited=$((($(date +%s%N) - t0) / 1000000))
-            return 0
-        fi
-        sleep 0.1
-    done
-    waited=$((($(date +%s%N) - t0) / 1000000))
-    return 1
-}
 # client_sees MAC: the client's ARP entry for the address, after a fresh
 # resolution (a ping), names MAC.
 # shellcheck disable=SC2317
