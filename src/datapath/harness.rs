@@ -197,7 +197,8 @@ impl Harness {
                     .expect("harness services"),
             )
         };
-        let (host, conn) = (Arc::clone(host), &cfg.conn);
+        // Its own VRRP states and sync daemons: harnesses run side by side.
+        let (host, conn) = (Arc::new(host.with_own_ha()), &cfg.conn);
         let mut general = Engine::with_services(Arc::clone(&host), services(), conn, 1);
         general.set_fast_path(false);
         let mut h = Harness {

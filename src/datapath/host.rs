@@ -157,6 +157,16 @@ impl Host {
             .map(|&(_, p, _)| p)
     }
 
+    /// A copy with VRRP states and sync daemons of its own (a clone shares
+    /// them: they are the running director's, not configuration).
+    pub fn with_own_ha(&self) -> Host {
+        Host {
+            master: Arc::default(),
+            daemons: Arc::new(SyncDaemons::new(self.daemons.roles())),
+            ..self.clone()
+        }
+    }
+
     /// The port of a VRRP instance's virtual address, whatever its state.
     pub fn virtual_of(&self, ip: Ipv4Addr) -> Option<usize> {
         self.virtuals
