@@ -874,6 +874,66 @@ fn mh_keeps_a_client_on_its_slot() {
     assert_eq!(forwarded(&r, &cs), expected, "2:1: {}", r.summary);
 }
 
+/// Scale-out behind ECMP: a director that never saw a flow's SYN gets its
+/// mid-connection packets. With `[conn] sloppy = true` an ACK of an
+/// unknown flow is scheduled as a SYN would be (IPVS's sloppy_tcp), so mh
+/// sends each of 60 clients' ACKs to the server their SYN went to (here
+/// and on another director: the kernel's table, by the model); without
+/// sloppy the same ACKs are dropped as `tcp_no_conn`.
+#[test]
+fn mh_with_sloppy_sends_a_strangers_ack_where_its_syn_went() {
+    let table = mh_table(&[(RS[0], 1), (RS[1], 1), (RS[2], 1)]);
+    let cs: Vec<_> = (0..60).map(|i| (client(i), 40000 + i as u16)).collect();
+    let acks: Vec<_> = cs
+        .iter()
+        .map(|&(c, p)| tcp_frame(GW_MAC, c, p, VIP, 80, TcpControl::None, true))
+        .collect();
+    let syns: Vec<_> = cs.iter().map(|&(c, p)| syn(c, p)).collect();
+    let rules = svc("mh", &["", "", ""]);
+    let expected: Vec<usize> = cs
+        .iter()
+        .map(|&(c, _)| mh_server(&table, c, 0, false, |_| true).unwrap())
+        .collect();
+
+    let by_syn = run(&rules, &syns);
+    assert_eq!(forwarded(&by_syn, &cs), expected, "{}", by_syn.summary);
+
+    let text = cfg("").replace("capacity = 1024", "capacity = 1024\nsloppy = true");
+    assert!(text.contains("sloppy = true"));
+    let sloppy = replay_rules(&text, Some(&rules), &acks);
+    sloppy.assert_accounted();
+    let mut got = vec![None; cs.len()];
+    for o in &sloppy.output {
+        if let Out::Tcp {
+            src,
+            sport,
+            dst,
+            eth_dst,
+            syn: false,
+            ack: true,
+            ..
+        } = o
+        {
+            let k = cs
+                .iter()
+                .position(|&(c, p)| c == *src && p == *sport)
+                .unwrap();
+            let s = RS.iter().position(|a| a == dst).expect("to a real server");
+            assert_eq!(*eth_dst, RS_MAC[s]);
+            got[k] = Some(s);
+        }
+    }
+    let got: Vec<usize> = got
+        .into_iter()
+        .map(|s| s.expect("every ACK forwarded"))
+        .collect();
+    assert_eq!(got, expected, "{}", sloppy.summary);
+    assert!(shares(&by_syn).iter().all(|&n| n > 0));
+
+    let strict = run(&rules, &acks);
+    assert_eq!(strict.dropped("tcp_no_conn"), 60, "{}", strict.summary);
+}
+
 /// mh-port adds the source port to the hashed value: one client's 60
 /// ports spread over all three servers, each port where the table puts
 /// it; without mh-port they all go to the client's one server.
