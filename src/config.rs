@@ -75,7 +75,8 @@
 //! ```
 //!
 //! `[[health]]` is documented in `control::health::config`, `[feedback]` in
-//! `control::feedback`, `[[vrrp]]` and `[sync]` in `control::ha::config`.
+//! `control::feedback`, `[[vrrp]]` and `[sync]` in `control::ha::config`,
+//! `[bgp]` in `control::bgp::config`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -125,6 +126,7 @@ struct RawConfig {
     #[serde(default)]
     vrrp: Vec<crate::control::ha::config::RawVrrp>,
     sync: Option<crate::control::ha::config::RawSync>,
+    bgp: Option<crate::control::bgp::config::RawBgp>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -366,6 +368,8 @@ pub struct Config {
     pub vrrp: Vec<crate::control::ha::config::VrrpConfig>,
     /// `[sync]`, IPVS connection sync.
     pub sync: Option<crate::control::ha::config::SyncConfig>,
+    /// `[bgp]` (see `control::bgp::config`).
+    pub bgp: Option<crate::control::bgp::config::BgpConfig>,
 }
 
 /// Where `dlvsadm` reaches the director.
@@ -955,6 +959,12 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         .transpose()
         .map_err(|(k, e)| invalid(k, e))?;
 
+    let bgp = raw
+        .bgp
+        .map(|b| crate::control::bgp::config::parse(b, &interfaces))
+        .transpose()
+        .map_err(|(k, e)| invalid(k, e))?;
+
     let control = match raw.control.socket {
         None => ControlConfig::default(),
         Some(s) if s.is_empty() => {
@@ -988,6 +998,7 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         feedback,
         vrrp,
         sync,
+        bgp,
     })
 }
 

@@ -220,6 +220,27 @@ fn real_main() -> anyhow::Result<()> {
                     }
                 );
             }
+            if let Some(b) = &cfg.bgp {
+                println!(
+                    "  bgp on {} (kernel side {}) from {} as {}, router id {}, drain {} s: peers {}",
+                    cfg.interfaces[b.port].name,
+                    b.kernel,
+                    b.local,
+                    b.local_as,
+                    b.router_id,
+                    b.drain_s,
+                    b.peers
+                        .iter()
+                        .map(|p| format!(
+                            "{} as {}{}",
+                            p.address,
+                            p.remote_as,
+                            if p.bfd { " (bfd)" } else { "" }
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             let dests: usize = rules.services.iter().map(|s| s.dests.len()).sum();
             println!(
                 "  {} virtual service(s), {dests} real server(s)",

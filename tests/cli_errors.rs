@@ -348,3 +348,57 @@ fn check_summarises_and_refuses_vrrp_and_sync() {
         }
     }
 }
+
+/// `[bgp]` is checked whole (its interface needs an exception path, its
+/// peers a connected subnet) and summarised.
+#[test]
+fn check_summarises_and_refuses_bgp() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bgp.toml");
+    let good = format!(
+        "{}\n[bgp]\ninterface = \"lan0\"\nlocal_as = 65001\nrouter_id = \"10.0.0.2\"\n\
+         peers = [{{ address = \"10.0.0.254\", remote_as = 65000 }}]\n",
+        config("").replace(
+            "addresses = [\"10.0.0.2/24\", \"10.0.0.100/32\"]",
+            "addresses = [\"10.0.0.2/24\", \"10.0.0.100/32\"]\nkernel = \"dk0\""
+        )
+    );
+    std::fs::write(&cfg, &good).unwrap();
+    let (ok, out, err) = dlvs(&["check".as_ref(), "--config".as_ref(), cfg.as_os_str()]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("bgp on lan0 (kernel side dk0) from 10.0.0.2 as 65001, router id 10.0.0.2, drain 5 s: peers 10.0.0.254 as 65000 (bfd)"),
+        "{out}"
+    );
+    for (from, to, needles) in [
+        (
+            "kernel = \"dk0\"\n",
+            "",
+            &["bgp.interface", "no exception path"][..],
+        ),
+        (
+            "10.0.0.254",
+            "172.16.0.1",
+            &["bgp.peers[0].address", "not on a subnet"],
+        ),
+        (
+            "local_as = 65001",
+            "local_as = 0",
+            &["bgp.local_as", "not an AS number"],
+        ),
+        (
+            "router_id = \"10.0.0.2\"",
+            "router_id = \"x\"",
+            &["bgp.router_id"],
+        ),
+    ] {
+        let bad = good.replacen(from, to, 1);
+        assert_ne!(bad, good, "{from}");
+        std::fs::write(&cfg, &bad).unwrap();
+        let (ok, _, err) = dlvs(&["check".as_ref(), "--config".as_ref(), cfg.as_os_str()]);
+        assert!(!ok, "{to} should be refused");
+        for n in needles {
+            assert!(err.contains(n), "{n:?} not in {err:?}");
+        }
+    }
+}

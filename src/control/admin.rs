@@ -181,6 +181,32 @@ impl Admin {
         }
     }
 
+    /// The virtual addresses `[bgp]` announces: those of the services
+    /// (by address, or the /32 destinations of a mark's `[[mark]]` rules)
+    /// that have a real server taking new connections (weight above 0 in
+    /// the rules as health checks and feedback leave them).
+    pub fn announced_vips(&self) -> Vec<Ipv4Addr> {
+        let mut out = Vec::new();
+        for s in &self.effective.services {
+            if !s.dests.iter().any(|d| d.weight > 0) {
+                continue;
+            }
+            match s.key {
+                ServiceKey::Addr { addr, .. } => out.push(addr),
+                ServiceKey::Fwmark(m) => out.extend(
+                    self.config
+                        .marks
+                        .iter()
+                        .filter(|r| r.mark == m && r.destination.len == 32)
+                        .map(|r| r.destination.addr),
+                ),
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Gives the admin the data plane's host view (the sync daemons).
     pub fn set_host(&mut self, host: Arc<Host>) {
         self.host = Some(host);
@@ -773,7 +799,7 @@ fn names(ports: &ServiceNames) -> Names<'_> {
 /// The first part of the configuration that differs and cannot change
 /// while the director runs.
 fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
-    let checks: [(&str, bool); 11] = [
+    let checks: [(&str, bool); 12] = [
         ("[dpdk]", old.dpdk != new.dpdk),
         ("[[interface]]", old.interfaces != new.interfaces),
         ("[[neighbor]]", old.neighbors != new.neighbors),
@@ -785,6 +811,7 @@ fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
         ("[feedback]", old.feedback != new.feedback),
         ("[[vrrp]]", old.vrrp != new.vrrp),
         ("[sync]", old.sync != new.sync),
+        ("[bgp]", old.bgp != new.bgp),
     ];
     checks.iter().find(|(_, changed)| *changed).map(|(s, _)| *s)
 }

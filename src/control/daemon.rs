@@ -366,6 +366,8 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
         .iter()
         .map(|v| u64::from(v.advert_int_cs) * 1000)
         .fold(cfg.dpdk.idle_sleep_us, u64::min);
+    // Set when a [bgp] director starts draining.
+    let draining = AtomicBool::new(false);
     // The VRRP instances run in worker 0, which reports their transitions.
     let (events_tx, events_rx) = sync_channel(256);
     let ha = Ha::new(&cfg.vrrp, Some(events_rx));
@@ -449,6 +451,10 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                 published: &published,
                 admin: &admin,
                 ha: &ha,
+                drain: match (&cfg.bgp, mode) {
+                    (Some(b), Mode::Run) => Some((&draining, Duration::from_secs_f64(b.drain_s))),
+                    _ => None,
+                },
                 hup: Arc::clone(&hup),
                 expected,
                 period: Duration::from_micros(publish_us),
@@ -490,6 +496,21 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                         move || {
                             off_the_workers(&cpus);
                             health_loop(admin, published, stop)
+                        }
+                    })
+                    .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
+            }
+            // [bgp]: the speaker, told what to announce as it changes.
+            if let (Some(b), Mode::Run) = (&cfg.bgp, mode) {
+                let (admin, stop, draining) = (&admin, &worker_stop, &draining);
+                let (b, socket) = (b.clone(), cfg.control.socket.clone());
+                std::thread::Builder::new()
+                    .name("dlvs-bgp".into())
+                    .spawn_scoped(threads, {
+                        let cpus = control_cpus.cpus.clone();
+                        move || {
+                            off_the_workers(&cpus);
+                            bgp_loop(b, &socket, admin, draining, stop)
                         }
                     })
                     .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
@@ -911,6 +932,43 @@ fn feedback_loop(
 }
 
 /// Starts the due health checks and applies their results, until `stop`.
+/// The `[bgp]` speaker's keeper: every 0.2 s the announced set (none while
+/// draining) is worked out and the speaker told when it changed, and a
+/// dead speaker restarted; it stops with the workers.
+fn bgp_loop(
+    cfg: crate::control::bgp::config::BgpConfig,
+    socket: &std::path::Path,
+    admin: &Mutex<Admin>,
+    draining: &AtomicBool,
+    stop: &AtomicBool,
+) {
+    let mut speaker = crate::control::bgp::speaker::Speaker::new(cfg, socket);
+    let mut last_error = String::new();
+    while !stop.load(Ordering::Acquire) {
+        let vips = if draining.load(Ordering::Acquire) {
+            Vec::new()
+        } else {
+            admin
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .announced_vips()
+        };
+        match speaker.announce(vips) {
+            Ok(()) => last_error.clear(),
+            Err(e) => {
+                let e = e.to_string();
+                if e != last_error {
+                    log::error!("bgp: {e}");
+                    last_error = e;
+                }
+            }
+        }
+        speaker.supervise();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    speaker.stop();
+}
+
 fn health_loop(admin: &Mutex<Admin>, published: &Published, stop: &AtomicBool) {
     let (tx, rx) = std::sync::mpsc::channel();
     while !stop.load(Ordering::Acquire) {
@@ -1090,6 +1148,9 @@ struct Control<'a> {
     admin: &'a Mutex<Admin>,
     /// The VRRP instances' transitions.
     ha: &'a Ha,
+    /// With `[bgp]`: set on SIGTERM (the routes are withdrawn), and how
+    /// long the director then goes on forwarding.
+    drain: Option<(&'a AtomicBool, Duration)>,
     /// Set by SIGHUP.
     hup: Arc<AtomicBool>,
     /// Replay: the number of frames in the input.
@@ -1113,10 +1174,12 @@ impl Control<'_> {
             published,
             admin,
             ha,
+            drain,
             hup,
             expected,
             period,
         } = self;
+        let mut drain_until: Option<Instant> = None;
 
         let mut last_progress = (0u64, Instant::now());
         let stall = Duration::from_secs(10);
@@ -1158,6 +1221,22 @@ impl Control<'_> {
                     lcore,
                     reason: "ended before it was asked to stop".into(),
                 });
+            }
+            if let (true, Some((flag, how_long)), None) =
+                (signalled.load(Ordering::Relaxed), drain, drain_until)
+            {
+                // [bgp]: the routes go first; forwarding goes on while the
+                // routers converge.
+                flag.store(true, Ordering::Release);
+                drain_until = Some(Instant::now() + how_long);
+                log::info!(
+                    "stopping: routes withdrawn, forwarding for {:.1} s more ([bgp] drain_s)",
+                    how_long.as_secs_f64()
+                );
+            }
+            if drain_until.is_some_and(|t| Instant::now() < t) {
+                std::thread::sleep(period.min(Duration::from_millis(100)));
+                continue;
             }
             if signalled.load(Ordering::Relaxed) {
                 break match expected {

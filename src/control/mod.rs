@@ -1,6 +1,7 @@
 //! The control plane: bring-up and lifecycle, metrics, summaries.
 
 pub mod admin;
+pub mod bgp;
 pub mod budget;
 pub mod cpus;
 pub mod daemon;

@@ -1,0 +1,6 @@
+//! `[bgp]`: announcing the virtual addresses through a supervised BGP
+//! speaker (BIRD 2) on the kernel side of an exception path.
+
+pub mod bird;
+pub mod config;
+pub mod speaker;
