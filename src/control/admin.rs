@@ -155,6 +155,8 @@ pub struct Admin {
     /// The director's host view: its interfaces, VRRP states and sync
     /// daemons (a run's; none in tests without a data plane).
     host: Option<Arc<Host>>,
+    /// With `[bgp]` in a run: set while draining (the routes withdrawn).
+    drain: Option<Arc<AtomicBool>>,
 }
 
 impl Admin {
@@ -178,7 +180,52 @@ impl Admin {
             service_rates: HashMap::new(),
             last_tick: Instant::now(),
             host: None,
+            drain: None,
         }
+    }
+
+    /// Gives the admin the `[bgp]` draining flag (`dlvsadm --drain`).
+    pub fn set_drain(&mut self, flag: Arc<AtomicBool>) {
+        self.drain = Some(flag);
+    }
+
+    /// `--drain` / `--undrain`: the routes withdrawn or announced again;
+    /// forwarding goes on either way. Says what and how many connections
+    /// the workers still hold.
+    fn drain(&mut self, on: bool, live: &Live<'_>) -> Response {
+        let Some(flag) = &self.drain else {
+            return Response::fail(
+                255,
+                "no [bgp]: this director announces no route to withdraw",
+            );
+        };
+        let was = flag.swap(on, Ordering::AcqRel);
+        let conns: u64 = live
+            .stats
+            .iter()
+            .map(|s| s.lock().map(|s| s.connections).unwrap_or(0))
+            .sum();
+        let vips = self
+            .announced_vips()
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let what = match (on, was) {
+            (true, true) => "already draining",
+            (true, false) => "draining: routes withdrawn",
+            (false, false) => "not draining",
+            (false, true) => "announcing again",
+        };
+        log::info!("dlvsadm --{}drain: {what}", if on { "" } else { "un" });
+        Response::out(format!(
+            "{what} ({}); {conns} connection(s) and template(s) in the workers' tables\n",
+            if vips.is_empty() {
+                "no address".to_string()
+            } else {
+                vips
+            }
+        ))
     }
 
     /// The virtual addresses `[bgp]` announces: those of the services
@@ -561,6 +608,7 @@ impl Admin {
                     }
                 }
             }
+            Command::Drain(on) => self.drain(on, live),
             Command::StartDaemon(a) => self.start_daemon(&a),
             Command::StopDaemon(master) => self.stop_daemon(master),
             Command::Help | Command::Version => {

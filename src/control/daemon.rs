@@ -333,6 +333,8 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     }
     // The control plane's copy of the rules: dlvsadm's requests and SIGHUP
     // change them (one at a time) and publish new snapshots.
+    // Set when a [bgp] director starts draining (SIGTERM, dlvsadm --drain).
+    let draining = Arc::new(AtomicBool::new(false));
     let admin = Mutex::new({
         let mut a = Admin::new(
             sources.clone(),
@@ -340,6 +342,9 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
             (cfg.conn.capacity * workers) as u64,
         );
         a.set_host(Arc::clone(&host));
+        if let (Some(_), Mode::Run) = (&cfg.bgp, mode) {
+            a.set_drain(Arc::clone(&draining));
+        }
         a
     });
 
@@ -366,8 +371,6 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
         .iter()
         .map(|v| u64::from(v.advert_int_cs) * 1000)
         .fold(cfg.dpdk.idle_sleep_us, u64::min);
-    // Set when a [bgp] director starts draining.
-    let draining = AtomicBool::new(false);
     // The VRRP instances run in worker 0, which reports their transitions.
     let (events_tx, events_rx) = sync_channel(256);
     let ha = Ha::new(&cfg.vrrp, Some(events_rx));
@@ -953,6 +956,12 @@ fn bgp_loop(
                 .unwrap_or_else(|p| p.into_inner())
                 .announced_vips()
         };
+        metrics::gauge!("dlvs_bgp_draining").set(if draining.load(Ordering::Acquire) {
+            1.0
+        } else {
+            0.0
+        });
+        metrics::gauge!("dlvs_bgp_announced_routes").set(vips.len() as f64);
         match speaker.announce(vips) {
             Ok(()) => last_error.clear(),
             Err(e) => {

@@ -374,6 +374,14 @@ fn describe() {
         "A VRRP instance's state: 0 STOP, 1 BACKUP, 2 MASTER."
     );
     describe_gauge!("dlvs_vrrp_master", "1 while a VRRP instance is MASTER.");
+    describe_gauge!(
+        "dlvs_bgp_announced_routes",
+        "Virtual addresses [bgp] announces now."
+    );
+    describe_gauge!(
+        "dlvs_bgp_draining",
+        "1 while the director drains (SIGTERM with [bgp], dlvsadm --drain)."
+    );
     describe_counter!(
         "dlvs_sync_messages_sent_total",
         Unit::Count,

@@ -105,6 +105,10 @@ pub enum Command {
     Help,
     /// `-v`
     Version,
+    /// dlvsadm's `--drain` (true) and `--undrain` (false), no ipvsadm
+    /// command: `[bgp]` withdraws (announces again) the director's
+    /// virtual addresses; forwarding goes on.
+    Drain(bool),
 }
 
 /// `--start-daemon`'s values, as ipvsadm takes them (the interface
@@ -151,6 +155,8 @@ impl Command {
             Command::SetTimeouts(_) => "--set",
             Command::StartDaemon(_) => "--start-daemon",
             Command::StopDaemon(_) => "--stop-daemon",
+            Command::Drain(true) => "--drain",
+            Command::Drain(false) => "--undrain",
             Command::Help => "-h (--help)",
             Command::Version => "-v (--version)",
         }
@@ -218,6 +224,9 @@ enum Kind {
     Zero,
     Help,
     Version,
+    /// dlvsadm's own (no ipvsadm row): `--drain`, `--undrain`.
+    Drain,
+    Undrain,
 }
 
 /// ipvsadm's option classes (`OPTC_*`), in the order of the table's
@@ -450,6 +459,8 @@ const OPTIONS: &[OptSpec] = &[
     spec(None, "set", Arg::None, Opt::Command(Kind::Timeout)),
     spec(Some('h'), "help", Arg::None, Opt::Command(Kind::Help)),
     spec(Some('v'), "version", Arg::None, Opt::Command(Kind::Version)),
+    spec(None, "drain", Arg::None, Opt::Command(Kind::Drain)),
+    spec(None, "undrain", Arg::None, Opt::Command(Kind::Undrain)),
     spec(Some('R'), "restore", Arg::None, Opt::Command(Kind::Restore)),
     spec(Some('S'), "save", Arg::None, Opt::Command(Kind::Save)),
     spec(
@@ -684,6 +695,19 @@ pub(crate) fn parse(words: &[&str], line: usize, lookup: &Lookup<'_>) -> Result<
     match kind {
         Kind::Help => return Ok(Command::Help),
         Kind::Version => return Ok(Command::Version),
+        Kind::Drain | Kind::Undrain => {
+            if let Some(o) = options.first() {
+                return Err(format!(
+                    "{} takes no option, not {}",
+                    first.spec.describe(),
+                    o.spec.describe()
+                ));
+            }
+            if let Some(w) = rest.first() {
+                return Err(format!("unexpected argument `{w}`"));
+            }
+            return Ok(Command::Drain(kind == Kind::Drain));
+        }
         _ => {}
     }
     let o = collect(options)?;
@@ -768,6 +792,7 @@ pub(crate) fn parse(words: &[&str], line: usize, lookup: &Lookup<'_>) -> Result<
         Kind::Zero => Command::Zero(key(&mut o)?),
         Kind::Help => Command::Help,
         Kind::Version => Command::Version,
+        Kind::Drain | Kind::Undrain => Command::Drain(kind == Kind::Drain),
     })
 }
 

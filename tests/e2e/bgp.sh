@@ -17,6 +17,8 @@
 #       added back: it comes back within 3 s;
 #   (c) a dead speaker is restarted: SIGKILL of the director's bird, the
 #       route back within 15 s;
+#   (e) dlvsadm --drain: the route goes within 2 s, dlvs runs on;
+#       --undrain: it comes back;
 #   (d) SIGTERM: the route goes within 2 s while dlvs goes on (drain_s =
 #       3), dlvs exits 0 after the drain, its bird with it.
 # Prints `ok - ...` / `not ok - ...` and last `e2e: N passed, M failed`;
@@ -150,6 +152,23 @@ if [[ -n $bird_pid ]]; then
 else
     not_ok "(c) the speaker's pid file $tmp/dlvs.sock.bird.pid exists"
 fi
+
+# (e) dlvsadm drains and undrains.
+out=$(adm --drain 2>&1 || true)
+echo "# dlvsadm --drain: $out"
+check "(e) dlvsadm --drain says so ('$out')" grep -q '^draining: routes withdrawn' <<<"$out"
+check "(e) ... and the route goes within 2 s" wait_for 2 unrouted
+check "(e) ... while dlvs runs on" kill -0 "$dlvs_pid"
+m=$(scrape_metrics)
+check "(e) ... and the metrics say so (dlvs_bgp_draining 1, no route announced)" \
+    test "$(msum "$m" 'dlvs_bgp_draining')|$(msum "$m" 'dlvs_bgp_announced_routes')" = "1|0"
+out=$(adm --undrain 2>&1 || true)
+check "(e) dlvsadm --undrain: the route comes back within 3 s ('$out')" wait_for 3 routed
+set +e
+err=$(adm --drain now 2>&1)
+status=$?
+set -e
+check "(e) a stray argument is refused ($status: $err)" test "$status" -eq 2
 
 # (d)
 t0=$(date +%s%N)
