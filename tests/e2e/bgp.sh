@@ -20,7 +20,10 @@
 #   (e) dlvsadm --drain: the route goes within 2 s, dlvs runs on;
 #       --undrain: it comes back;
 #   (d) SIGTERM: the route goes within 2 s while dlvs goes on (drain_s =
-#       3), dlvs exits 0 after the drain, its bird with it.
+#       3), dlvs exits 0 after the drain, its bird with it;
+#   (f) started again, then SIGKILLed: its session cannot close (its
+#       interfaces are gone), and BFD has the router drop the route within
+#       1 s.
 # Prints `ok - ...` / `not ok - ...` and last `e2e: N passed, M failed`;
 # exits non-zero on any failure. Everything it starts is stopped by PID and
 # the lab removed on exit, pass or fail.
@@ -111,6 +114,10 @@ protocol bgp director {
     neighbor 10.0.0.2 as 65001;
     direct;
     bfd on;
+    # A director that left (or died) is met again at once.
+    connect delay time 1;
+    connect retry time 1;
+    error wait time 1, 5;
     ipv4 { import all; export none; };
 }
 EOF2
@@ -191,4 +198,26 @@ check "(d) dlvs exits 0 after the drain ($rc, ${took} ms after SIGTERM)" test "$
 # shellcheck disable=SC2317
 gone() { ! kill -0 "$1" 2>/dev/null; }
 check "(d) its bird went with it (pid ${new_pid:-none})" gone "${new_pid:-0}"
+
+# (f) A dead director: started again, then SIGKILLed. Its tap and kernel
+# interface go with it, so its BGP session cannot close: BFD tells the
+# router.
+start_dlvs --config "$cfg" --rules "$rules"
+"$root/scripts/lab" retap "$PREFIX" | sed 's/^/# /'
+if wait_for 20 routed; then
+    bfd=$(ip netns exec "$RTR_NS" birdc -s "$tmp/rtr.ctl" show bfd sessions 2>&1 | grep -c ' Up ' || true)
+    t0=$(date +%s%N)
+    kill -KILL "$dlvs_pid"
+    wait "$dlvs_pid" 2>/dev/null || true
+    dlvs_pid=
+    if wait_for 3 unrouted; then
+        took=$((($(date +%s%N) - t0) / 1000000))
+        echo "# the router dropped the dead director's route ${took} ms after SIGKILL (BFD sessions up before: $bfd)"
+        check "(f) a dead director's route goes within 1 s (BFD; ${took} ms)" test "$took" -le 1000
+    else
+        not_ok "(f) a dead director's route goes within 3 s"
+    fi
+else
+    not_ok "(f) the restarted director is routed again within 20 s"
+fi
 finish

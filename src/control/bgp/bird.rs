@@ -17,7 +17,9 @@
 //!   ECMP), importing nothing;
 //! - single-hop BFD on the kernel interface, 100 ms intervals, multiplier
 //!   3 (a dead director's routes go within 300 ms);
-//! - `connect retry time 1`: a peer that comes back is met within a second.
+//! - `connect retry time 1`, `error wait time 1, 10`: a peer that comes
+//!   back is met within seconds (BIRD's defaults wait a minute after an
+//!   error).
 
 use std::fmt::Write;
 use std::net::Ipv4Addr;
@@ -64,6 +66,7 @@ pub fn config(cfg: &BgpConfig, vips: &[Ipv4Addr]) -> String {
         let _ = writeln!(s, "    direct;");
         let _ = writeln!(s, "    interface \"{}\";", cfg.kernel);
         let _ = writeln!(s, "    connect retry time 1;");
+        let _ = writeln!(s, "    error wait time 1, 10;");
         if p.bfd {
             let _ = writeln!(s, "    bfd on;");
         }
