@@ -97,13 +97,7 @@ cat >"$rules" <<EOF2
 EOF2
 
 "$root/scripts/lab" up "$PREFIX" | sed 's/^/# /'
-ip netns add "$RTR_NS"
-ip netns exec "$RTR_NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip -n "$RTR_NS" link set lo up
-ip -n "$DIR_NS" link add vrtr type veth peer name eth0 netns "$RTR_NS"
-ip -n "$DIR_NS" link set vrtr master br0 up
-ip -n "$RTR_NS" addr add 10.0.0.254/24 dev eth0
-ip -n "$RTR_NS" link set eth0 up
+wire_ns "$RTR_NS" 10.0.0.254/24 vrtr
 cat >"$tmp/rtr.conf" <<EOF2
 router id 10.0.0.254;
 protocol device { }

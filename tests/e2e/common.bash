@@ -55,6 +55,18 @@ wait_for() {
     return 1
 }
 
+# wire_ns NS ADDR/LEN VETH: a namespace on the lab's wire (the bridge br0
+# of $DIR_NS): lo up, no IPv6, eth0 with ADDR/LEN, its peer VETH in br0.
+wire_ns() {
+    ip netns add "$1"
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$1" link set lo up
+    ip -n "$DIR_NS" link add "$3" type veth peer name eth0 netns "$1"
+    ip -n "$DIR_NS" link set "$3" master br0 up
+    ip -n "$1" addr add "$2" dev eth0
+    ip -n "$1" link set eth0 up
+}
+
 # The closing lines; exits non-zero when a check failed.
 finish() {
     echo "# $((SECONDS - start)) s"

@@ -15,8 +15,9 @@
 # Checks:
 #   (a) A becomes MASTER, B stays BACKUP;
 #   (b) the client starts a download of 8 MiB, which the real server
-#       sends 32 KiB every 40 ms (a connection of ~10 s, from 10.0.0.50) and a request loop (one request every
-#       0.2 s, from 10.0.0.51); within 3 s
+#       sends 32 KiB every 50 ms (tests/e2e/paced_http.py: a connection of
+#       ~13 s, from 10.0.0.50), and a request loop (one request every 0.2
+#       s, from 10.0.0.51); within 3 s
 #       B has the download's connection from A's sync messages (dlvsadm
 #       -Lnc on B lists it, ESTABLISHED, to the same real server) and A's
 #       metrics count the messages sent;
@@ -132,30 +133,6 @@ EOF2
 
 # The real servers' HTTP: pages at once, /big paced by the server (a
 # client's rate limit is no pace: curl's bursts).
-cat >"$tmp/slow.py" <<'EOF2'
-import functools
-import http.server
-import os
-import sys
-import time
-
-class Handler(http.server.SimpleHTTPRequestHandler):
-    def do_GET(self):
-        if self.path != "/big":
-            return super().do_GET()
-        with open(os.path.join(self.directory, "big"), "rb") as f:
-            data = f.read()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        for i in range(0, len(data), 32768):
-            self.wfile.write(data[i:i + 32768])
-            self.wfile.flush()
-            time.sleep(0.04)
-
-handler = functools.partial(Handler, directory=sys.argv[1])
-http.server.ThreadingHTTPServer(("0.0.0.0", 80), handler).serve_forever()
-EOF2
 "$root/scripts/lab" up "$PREFIX" | sed 's/^/# /'
 # Director B's tap on the same wire.
 ip netns exec "$DIR_NS" ip tuntap add dev dtap1 mode tap multi_queue
@@ -167,7 +144,7 @@ for i in 0 1; do
     mkdir -p "$tmp/www$i"
     echo "served by rs$((i + 1))" >"$tmp/www$i/index.html"
     head -c $((SIZE_KIB * 1024)) /dev/urandom >"$tmp/www$i/big"
-    ip netns exec "$ns" /usr/bin/python3 "$tmp/slow.py" "$tmp/www$i" >"$tmp/http$i.log" 2>&1 &
+    ip netns exec "$ns" /usr/bin/python3 "$root/tests/e2e/paced_http.py" "$tmp/www$i" >"$tmp/http$i.log" 2>&1 &
     servers+=($!)
 done
 sum0=$(md5sum <"$tmp/www0/big" | cut -d' ' -f1)

@@ -156,12 +156,8 @@ for i in 1 2; do
     ip -n "$ns" link set wire master br0 up
 done
 # The router and the far client.
-new_ns "$RTR_NS"
+wire_ns "$RTR_NS" 10.0.0.254/24 vrtr
 new_ns "$CLI_NS"
-ip -n "$DIR_NS" link add vrtr type veth peer name eth0 netns "$RTR_NS"
-ip -n "$DIR_NS" link set vrtr master br0 up
-ip -n "$RTR_NS" addr add 10.0.0.254/24 dev eth0
-ip -n "$RTR_NS" link set eth0 up
 ip -n "$RTR_NS" link add eth1 type veth peer name eth0 netns "$CLI_NS"
 ip -n "$RTR_NS" addr add 198.51.100.1/24 dev eth1
 ip -n "$RTR_NS" link set eth1 up
@@ -194,33 +190,6 @@ rtr_pid=$!
 
 # The real servers: DR (the VIP on lo), replies through the router; a
 # page and a download paced by the server (32 KiB every 50 ms).
-cat >"$tmp/slow.py" <<'EOF2'
-import functools
-import http.server
-import os
-import sys
-import time
-
-class Handler(http.server.SimpleHTTPRequestHandler):
-    def do_GET(self):
-        if self.path != "/big":
-            return super().do_GET()
-        with open(os.path.join(self.directory, "big"), "rb") as f:
-            data = f.read()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        for i in range(0, len(data), 32768):
-            self.wfile.write(data[i:i + 32768])
-            self.wfile.flush()
-            time.sleep(0.05)
-
-    def log_message(self, *args):
-        pass
-
-handler = functools.partial(Handler, directory=sys.argv[1])
-http.server.ThreadingHTTPServer(("0.0.0.0", 80), handler).serve_forever()
-EOF2
 head -c $((SIZE_KIB * 1024)) /dev/urandom >"$tmp/big"
 sum=$(md5sum <"$tmp/big" | cut -d' ' -f1)
 for i in 0 1; do
@@ -231,7 +200,7 @@ for i in 0 1; do
     mkdir -p "$tmp/www$i"
     echo "served by rs$((i + 1))" >"$tmp/www$i/index.html"
     cp "$tmp/big" "$tmp/www$i/big"
-    ip netns exec "$ns" /usr/bin/python3 "$tmp/slow.py" "$tmp/www$i" >"$tmp/http$i.log" 2>&1 &
+    ip netns exec "$ns" /usr/bin/python3 "$root/tests/e2e/paced_http.py" "$tmp/www$i" >"$tmp/http$i.log" 2>&1 &
     helpers+=($!)
 done
 

@@ -126,13 +126,7 @@ EOF2
 
 "$root/scripts/lab" up "$PREFIX" | sed 's/^/# /'
 # keepalived's host on the lab's wire.
-ip netns add "$KA_NS"
-ip netns exec "$KA_NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip -n "$KA_NS" link set lo up
-ip -n "$DIR_NS" link add vka type veth peer name eth0 netns "$KA_NS"
-ip -n "$DIR_NS" link set vka master br0 up
-ip -n "$KA_NS" addr add 10.0.0.3/24 dev eth0
-ip -n "$KA_NS" link set eth0 up
+wire_ns "$KA_NS" 10.0.0.3/24 vka
 KA_MAC=$(ip -n "$KA_NS" -br link show dev eth0 | awk '{print $3}')
 # rs1 serves the address by DR.
 ip -n "${RS_NS[0]}" addr add "$VIP/32" dev lo
