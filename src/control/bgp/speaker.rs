@@ -74,6 +74,12 @@ impl Speaker {
         if self.child.is_some() && self.announced.as_ref() == Some(&vips) {
             return Ok(());
         }
+        if self.child.is_none() && Instant::now() < self.next_start {
+            // A speaker that died is started again after RESTART_AFTER,
+            // with what it should announce by then.
+            self.announced = Some(vips);
+            return Ok(());
+        }
         let text = bird::config(&self.cfg, &vips);
         std::fs::write(&self.conf, text).map_err(|err| SpeakerError::Write {
             path: self.conf.clone(),
@@ -81,8 +87,9 @@ impl Speaker {
         })?;
         if self.child.is_some() {
             self.configure()?;
-        } else {
-            self.start()?;
+        } else if let Err(e) = self.start() {
+            self.next_start = Instant::now() + RESTART_AFTER;
+            return Err(e);
         }
         log::info!(
             "bgp: announcing {}",
