@@ -64,7 +64,7 @@ mod schedule;
 mod xmit;
 
 use icmp::{icmp_error, icmp_relay};
-use schedule::{fwd, schedule, Scheduled};
+use schedule::{schedule, Scheduled};
 use xmit::send;
 
 const ICMP: u8 = 1;
@@ -457,7 +457,7 @@ fn new_flow(
         )),
         Scheduled::OnePacket { dest, port } => {
             let d = &svc.dests[dest];
-            let (fwd, daddr) = (fwd(d.method), d.addr);
+            let (fwd, daddr) = (Fwd::of(d.method), d.addr);
             let to = Target {
                 dest: d.id,
                 fwd,

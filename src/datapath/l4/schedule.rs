@@ -8,11 +8,6 @@ use super::*;
 /// The FTP control port: IPVS keeps the port out of templates for it.
 const FTP_PORT: u16 = 21;
 
-/// The connection's forwarding method for a real server's.
-pub(super) fn fwd(method: Method) -> Fwd {
-    Fwd::of(method)
-}
-
 pub(super) enum Scheduled {
     Conn(Slot),
     /// `-o`: forward this datagram to `dests[dest]` and keep nothing.
@@ -91,7 +86,7 @@ pub(super) fn schedule(
                     let d = &svc.dests[j];
                     let template = Conn {
                         proto: tproto,
-                        fwd: fwd(d.method),
+                        fwd: Fwd::of(d.method),
                         state: ConnState::Normal,
                         template: true,
                         inactive: false,
@@ -137,7 +132,7 @@ pub(super) fn schedule(
     }
     let conn = Conn {
         proto: flow.proto,
-        fwd: fwd(d.method),
+        fwd: Fwd::of(d.method),
         state: if flow.proto == TCP {
             ConnState::Tcp(TcpState::None)
         } else {
