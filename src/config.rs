@@ -85,6 +85,14 @@ use serde::Deserialize;
 
 use crate::wire::MacAddr;
 
+/// Why health checks cannot run without an exception path: they are the
+/// director's kernel's own connections, which reach the real servers only
+/// through a data port's kernel interface. (Without one, every check
+/// fails and every server is taken out, healthy or not.)
+pub const NO_EXCEPTION_PATH: &str = "health checks connect from the director's own kernel, \
+     which reaches the real servers only through an exception path: set `kernel = \"NAME\"` \
+     on the [[interface]] they are reached by";
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -943,6 +951,9 @@ fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
             ));
         }
         health.push(h);
+    }
+    if !health.is_empty() && interfaces.iter().all(|i| i.kernel.is_none()) {
+        return Err(invalid("health[0]".into(), NO_EXCEPTION_PATH.into()));
     }
 
     let feedback = raw

@@ -216,7 +216,7 @@ fn check_prints_the_rules_as_ipvsadm_saves_them() {
 fn check_loads_a_keepalived_conf() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("dlvs.toml");
-    std::fs::write(&cfg, config("")).unwrap();
+    std::fs::write(&cfg, with_kernel(&config(""))).unwrap();
     let conf = dir.path().join("keepalived.conf");
     std::fs::write(
         &conf,
@@ -258,6 +258,21 @@ fn check_loads_a_keepalived_conf() {
         text.contains("keepalived.conf:22: track_script: not supported, ignored"),
         "{text}"
     );
+    // Its checkers with no exception path to run on: refused.
+    std::fs::write(dir.path().join("nokernel.toml"), config("")).unwrap();
+    let (ok, _, err) = dlvs(&[
+        "check".as_ref(),
+        "--config".as_ref(),
+        dir.path().join("nokernel.toml").as_os_str(),
+        "--keepalived".as_ref(),
+        conf.as_os_str(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("keepalived.conf: virtual_server tcp/10.0.0.100:80: its checkers cannot run")
+            && err.contains("kernel = \"NAME\""),
+        "{err}"
+    );
     // The same service in the rules file too: refused.
     let rules = dir.path().join("dlvs.rules");
     std::fs::write(&rules, "-A -t 10.0.0.100:80 -s rr\n").unwrap();
@@ -277,6 +292,43 @@ fn check_loads_a_keepalived_conf() {
         err.contains("keepalived.conf:1: this block is not closed"),
         "{err}"
     );
+}
+
+/// `config("")` with an exception path on lan0.
+fn with_kernel(cfg: &str) -> String {
+    let with = cfg.replace(
+        "addresses = [\"10.0.0.2/24\", \"10.0.0.100/32\"]",
+        "addresses = [\"10.0.0.2/24\", \"10.0.0.100/32\"]\nkernel = \"dk0\"",
+    );
+    assert_ne!(with, cfg);
+    with
+}
+
+/// Health checks are the director's kernel's own connections: without an
+/// exception path they could reach no real server and would take every
+/// one out. `dlvs check` and `dlvs run` refuse that, naming the `kernel`
+/// key; with one, the configuration loads.
+#[test]
+fn health_checks_need_an_exception_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("health.toml");
+    let health = "[[health]]\nservice = \"tcp/10.0.0.100:80\"\ncheck = \"tcp_connect\"\n";
+    std::fs::write(&cfg, config(health)).unwrap();
+    for cmd in ["check", "run"] {
+        let (ok, _, err) = dlvs(&[cmd.as_ref(), "--config".as_ref(), cfg.as_os_str()]);
+        assert!(!ok, "dlvs {cmd} should refuse it");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        for n in [
+            "health.toml: health[0]: ",
+            "exception path",
+            "kernel = \"NAME\"",
+        ] {
+            assert!(err.contains(n), "dlvs {cmd}: {n:?} not in {err:?}");
+        }
+    }
+    std::fs::write(&cfg, with_kernel(&config(health))).unwrap();
+    let (ok, _, err) = dlvs(&["check".as_ref(), "--config".as_ref(), cfg.as_os_str()]);
+    assert!(ok, "{err}");
 }
 
 /// `[[vrrp]]` and `[sync]` are checked whole, and an error names the

@@ -252,6 +252,96 @@ fn a_socket_in_use_is_refused() {
     assert!(first.stop());
 }
 
+/// A change dlvsadm makes as soon as the control socket exists (an
+/// operator's start script: start `dlvs run`, wait for the socket, add the
+/// services) reaches the data plane: SYNs to the new service are forwarded
+/// to its real server, not dropped as `host_unhandled`. Twice, as the
+/// script would be run. (A request sent before the workers run waits in
+/// the socket's backlog and is answered just before they start.)
+#[test]
+fn changes_made_at_start_reach_the_workers() {
+    for round in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("dlvs.sock");
+        let syn = common::tcp_frame(
+            common::CLIENT_MAC,
+            common::CLIENT_IP,
+            40000,
+            common::VIP,
+            80,
+            smoltcp::wire::TcpControl::Syn,
+            false,
+        );
+        let input = dir.path().join("in.pcap");
+        dlvs::pcap::write_file(&input, [(1_700_000_000_000_000u64, syn.as_slice())]).unwrap();
+        // The SYN again and again (infinite_rx), whatever the director
+        // forwards thrown away; the connection table of the default size,
+        // which takes a moment to set up.
+        let cfg = common::l4_config(
+            &[],
+            &format!("[control]\nsocket = {:?}\n", socket.display().to_string()),
+        )
+        .replace(
+            "device = \"net_null0\"",
+            &format!(
+                "device = \"net_pcap0,rx_pcap={},tx_pcap=/dev/null,infinite_rx=1\"",
+                input.display()
+            ),
+        )
+        .replace("capacity = 1024", "capacity = 1048576");
+        std::fs::write(dir.path().join("dlvs.toml"), cfg).unwrap();
+        let child = Command::new(common::bin())
+            .arg("run")
+            .arg("--config")
+            .arg(dir.path().join("dlvs.toml"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("dlvs.log")).unwrap())
+            .spawn()
+            .expect("running dlvs");
+        let mut d = Director {
+            child,
+            socket: socket.clone(),
+        };
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "round {round}: no control socket"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for args in [
+            &["-A", "-t", "10.0.0.100:80", "-s", "rr"][..],
+            &["-a", "-t", "10.0.0.100:80", "-r", "10.0.0.11:80", "-g"],
+        ] {
+            let (status, out, err) = dlvsadm(&socket, args, None);
+            assert_eq!(status, 0, "round {round}: dlvsadm {args:?}: {out}{err}");
+        }
+        // The workers publish their counters every 100 ms.
+        let forwarded = |out: &str| {
+            out.lines()
+                .find(|l| l.trim_start().starts_with("-> 10.0.0.11:80"))
+                .and_then(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let start = Instant::now();
+        loop {
+            let (_, out, _) = dlvsadm(&socket, &["-Ln", "--stats"], None);
+            if forwarded(&out) > 0 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "round {round}: the SYNs never reached the real server the listing shows:\n{out}log:\n{}",
+                std::fs::read_to_string(dir.path().join("dlvs.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(d.stop(), "round {round}: dlvs did not stop cleanly");
+    }
+}
+
 /// Waits until the director's log holds `needle` more than `before` times
 /// (10 s at most).
 fn log_says_more(dir: &Path, needle: &str, before: usize) -> bool {

@@ -17,32 +17,16 @@
 //!
 //! Time starts at 1 s and never goes backwards, so the 100 ms ARP retry
 //! timers of the configuration fire when the deltas add up.
+//!
+//! The decoding is `harness::run_encoded`'s, which the regression test of
+//! this target's findings (fuzz/regressions/pipeline) runs too.
 #![no_main]
 
-use dlvs::datapath::harness::{device_meta, Harness};
+use dlvs::datapath::harness::run_encoded;
 use libfuzzer_sys::fuzz_target;
 
-const MAX_FRAME: usize = 9100;
-const TICK_US: u64 = 64;
-
 fuzz_target!(|data: &[u8]| {
-    let mut h = Harness::new();
-    let mut now: u64 = 1_000_000;
-    let mut rest = data;
-    while rest.len() >= 5 {
-        let (port, verdict) = (usize::from(rest[0] & 0x0f), rest[0] >> 4);
-        let delta = u64::from(u16::from_le_bytes([rest[1], rest[2]]));
-        let len = usize::from(u16::from_le_bytes([rest[3], rest[4]]));
-        rest = &rest[5..];
-        let len = len.min(rest.len()).min(MAX_FRAME);
-        let (frame, tail) = rest.split_at(len);
-        rest = tail;
-        now += delta * TICK_US;
-        if let Err(v) = h.feed_with(port, frame, now, device_meta(frame, verdict)) {
-            panic!("{v}");
-        }
-    }
-    if let Err(v) = h.finish() {
+    if let Err(v) = run_encoded(data) {
         panic!("{v}");
     }
 });

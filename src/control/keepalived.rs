@@ -123,6 +123,14 @@ pub fn merge(
                 crate::control::metrics::service_label(&h.service)
             ));
         }
+        if cfg.interfaces.iter().all(|i| i.kernel.is_none()) {
+            return Err(format!(
+                "{}: virtual_server {}: its checkers cannot run: {}",
+                path.display(),
+                crate::control::metrics::service_label(&h.service),
+                crate::config::NO_EXCEPTION_PATH
+            ));
+        }
         cfg.health.push(h);
     }
     for (place, raw) in k.vrrp {
@@ -984,7 +992,7 @@ virtual_server fwmark 7 {
     fn vrrp_instances_merge_into_the_configuration() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keepalived.conf");
-        let cfg_text = "[[interface]]\nname = \"lan0\"\ndevice = \"net_null0\"\naddresses = [\"10.0.0.2/24\"]\n";
+        let cfg_text = "[[interface]]\nname = \"lan0\"\ndevice = \"net_null0\"\naddresses = [\"10.0.0.2/24\"]\nkernel = \"dk0\"\n";
         let load = |conf: &str| {
             std::fs::write(&path, conf).unwrap();
             let mut cfg = crate::config::Config::from_toml(cfg_text, Path::new("d.toml")).unwrap();

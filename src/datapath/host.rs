@@ -67,6 +67,9 @@ pub struct Host {
     pub vrrp: Vec<VrrpConfig>,
     /// Every instance's virtual addresses: (address, port, instance).
     virtuals: Vec<(Ipv4Addr, usize, usize)>,
+    /// The connected subnets' directed broadcasts (a few: a scan is
+    /// cheaper than the hash lookup on the fast path).
+    directed: Box<[Ipv4Addr]>,
     /// Which instances are MASTER.
     pub master: Arc<MasterBits>,
     /// All instances' bits: every one MASTER.
@@ -93,9 +96,11 @@ impl Host {
             .collect();
         let mut addrs = HashMap::default();
         addrs.insert(Ipv4Addr::BROADCAST, AddrKind::Broadcast);
+        let mut directed: Vec<Ipv4Addr> = Vec::new();
         for p in &ports {
             for b in p.addresses.iter().filter_map(|a| a.broadcast()) {
                 addrs.insert(b, AddrKind::Broadcast);
+                directed.push(b);
             }
         }
         // Own addresses last: an address is never both (validated config
@@ -119,6 +124,7 @@ impl Host {
             arp: cfg.arp,
             vrrp: cfg.vrrp.clone(),
             virtuals,
+            directed: directed.into_boxed_slice(),
             master: Arc::default(),
             all_master: (0..cfg.vrrp.len()).fold(0, |m, i| m | 1 << i),
             daemons: Arc::new(SyncDaemons::new(roles(cfg))),
@@ -195,6 +201,13 @@ impl Host {
     #[inline]
     pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
         ip.is_multicast() || self.addrs.get(&ip) == Some(&AddrKind::Broadcast)
+    }
+
+    /// True for a connected subnet's directed broadcast that is no own
+    /// address (own addresses win, as in [`Host::local_port`]).
+    #[inline]
+    pub fn is_directed_broadcast(&self, ip: Ipv4Addr) -> bool {
+        self.directed.contains(&ip) && self.local_port(ip).is_none()
     }
 
     /// A source address no real peer may use.

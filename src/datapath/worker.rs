@@ -173,14 +173,17 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
     let (mut last_flush, mut last_publish) = (start, start);
     // Capture clock only: the capture time of the next timer run.
     let mut next_tick = 0u64;
-    // The services' generation the engine runs (it starts with the current).
-    let mut generation = w.services.generation();
+    // The services the engine runs: the current snapshot, whatever the
+    // engine was built with (dlvsadm may have changed them between the
+    // control socket's start and this worker's).
+    let (mut generation, table) = w.services.current();
     let mut walk = Walk::default();
     let mut idle = Idle::default();
 
     if let Clock::Tsc = w.clock {
         engine.set_now(micros(start, hz));
     }
+    engine.set_services(table);
     engine.run_sync(w.index, workers);
     if w.index == 0 {
         let mut out = Out {

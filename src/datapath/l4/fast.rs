@@ -55,8 +55,16 @@ pub(in crate::datapath) fn forward(
     let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
     let frag = u16::from_be_bytes([ip[6], ip[7]]);
     let proto = ip[9];
-    // Whole datagrams (no MF, offset 0) of TCP or UDP.
-    if total < 20 || total > ip.len() || frag & 0x3fff != 0 || (proto != TCP && proto != UDP) {
+    // Whole datagrams (no MF, offset 0) of TCP or UDP, to a unicast
+    // address: multicast (VRRP's and sync's groups), the reserved class E
+    // and the limited broadcast (224.0.0.0 and above), and a connected
+    // subnet's directed broadcast, are the general path's.
+    if total < 20
+        || total > ip.len()
+        || frag & 0x3fff != 0
+        || (proto != TCP && proto != UDP)
+        || ip[16] >= 224
+    {
         return None;
     }
     let bad = match pkt.meta().ip_csum {
@@ -104,6 +112,9 @@ pub(in crate::datapath) fn forward(
         ident: u16::from_be_bytes([ip[4], ip[5]]),
         frag: Frag::Whole,
     };
+    if host.is_directed_broadcast(flow.dst) {
+        return None;
+    }
     if host.standby(flow.dst) {
         return Some(Err(DropReason::VrrpBackup));
     }
