@@ -92,6 +92,14 @@ pub fn cache_size(mbufs: u32) -> u32 {
 mod tests {
     use super::*;
 
+    /// The configuration checks `mbuf_size` with DPDK's figures without
+    /// linking DPDK: its copies must be DPDK's.
+    #[test]
+    fn the_configuration_knows_dpdk_s_buffer_figures() {
+        assert_eq!(crate::config::dpdk::MBUF_HEADROOM, dpdk::HEADROOM);
+        assert_eq!(crate::config::dpdk::FRAME_OVERHEAD, dpdk::FRAME_OVERHEAD);
+    }
+
     #[test]
     fn counts_every_holder() {
         let b = Budget {

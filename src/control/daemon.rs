@@ -939,7 +939,7 @@ fn feedback_loop(
 /// draining) is worked out and the speaker told when it changed, and a
 /// dead speaker restarted; it stops with the workers.
 fn bgp_loop(
-    cfg: crate::control::bgp::config::BgpConfig,
+    cfg: crate::config::BgpConfig,
     socket: &std::path::Path,
     admin: &Mutex<Admin>,
     draining: &AtomicBool,

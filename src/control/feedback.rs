@@ -19,73 +19,12 @@
 //! goes back to its configured weight; a quiesced one (weight 0) stays so.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant};
-
-use serde::Deserialize;
+use std::net::Ipv4Addr;
+use std::time::Instant;
 
 use super::health::ServerKey;
+use crate::config::FeedbackConfig;
 use crate::service::Rules;
-
-/// `[feedback]` as read.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawFeedback {
-    listen: String,
-    interval_s: Option<f64>,
-    alpha: Option<f64>,
-    max_weight: Option<u32>,
-}
-
-/// `[feedback]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeedbackConfig {
-    /// Where reports arrive (UDP); an address of the director's kernel.
-    pub listen: SocketAddr,
-    /// How often weights move.
-    pub interval: Duration,
-    /// LVS's coefficient A (how far one step moves a weight).
-    pub alpha: f64,
-    /// The highest weight feedback may give.
-    pub max_weight: u32,
-}
-
-/// Reads `[feedback]`; an error names the key.
-pub fn parse(raw: RawFeedback) -> Result<FeedbackConfig, (String, String)> {
-    let listen = raw.listen.parse().map_err(|_| {
-        (
-            "feedback.listen".to_owned(),
-            format!("{:?} is not ADDRESS:PORT", raw.listen),
-        )
-    })?;
-    let interval = raw.interval_s.unwrap_or(5.0);
-    if !(0.1..=3600.0).contains(&interval) {
-        return Err((
-            "feedback.interval_s".into(),
-            format!("{interval} is outside 0.1..=3600"),
-        ));
-    }
-    let alpha = raw.alpha.unwrap_or(5.0);
-    if !(0.0..=1000.0).contains(&alpha) || alpha == 0.0 {
-        return Err((
-            "feedback.alpha".into(),
-            format!("{alpha} is outside (0, 1000]"),
-        ));
-    }
-    let max_weight = raw.max_weight.unwrap_or(100);
-    if !(1..=65_535).contains(&max_weight) {
-        return Err((
-            "feedback.max_weight".into(),
-            format!("{max_weight} is outside 1..=65535"),
-        ));
-    }
-    Ok(FeedbackConfig {
-        listen,
-        interval: Duration::from_secs_f64(interval),
-        alpha,
-        max_weight,
-    })
-}
 
 /// A report's load: `load VALUE`.
 pub fn parse_report(text: &str) -> Option<f64> {
@@ -168,16 +107,17 @@ impl Feedback {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn cfg() -> FeedbackConfig {
-        parse(RawFeedback {
-            listen: "10.0.0.2:8999".into(),
-            interval_s: Some(1.0),
-            alpha: None,
-            max_weight: Some(20),
-        })
-        .unwrap()
+        FeedbackConfig {
+            listen: "10.0.0.2:8999".parse().unwrap(),
+            interval: Duration::from_secs(1),
+            alpha: 5.0,
+            max_weight: 20,
+        }
     }
 
     #[test]

@@ -28,8 +28,9 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::ha::config::{parse_one, parse_sync, RawSync, RawVrrp};
-use super::health::config::{Check, HealthRule};
+use crate::config::health::{Check, HealthRule};
+use crate::config::sync::{parse as parse_sync, RawSync};
+use crate::config::vrrp::{parse_one, RawVrrp};
 use crate::service::rules::{
     Method, Persistence, Protocol, Rules, ServiceKey, ServiceRule, DEFAULT_NETMASK,
 };
@@ -135,14 +136,15 @@ pub fn merge(
     }
     for (place, raw) in k.vrrp {
         let name = raw.name.clone().unwrap_or_default();
-        let v =
-            parse_one(cfg.vrrp.len(), raw, &cfg.interfaces, &cfg.vrrp).map_err(|(field, e)| {
+        let v = parse_one(cfg.vrrp.len(), raw, &cfg.interfaces, &cfg.vrrp).map_err(
+            |crate::config::Invalid(field, e)| {
                 let field = field
                     .split_once('.')
                     .map_or(field.as_str(), |(_, f)| f)
                     .to_string();
                 format!("{place}: vrrp_instance {name}: {field}: {e}")
-            })?;
+            },
+        )?;
         cfg.vrrp.push(v);
     }
     if let Some((place, raw)) = k.sync {
@@ -151,10 +153,12 @@ pub fn merge(
                 "{place}: lvs_sync_daemon: the configuration has [sync] too"
             ));
         }
-        let s = parse_sync(raw, &cfg.interfaces, &cfg.vrrp).map_err(|(field, e)| {
-            let field = field.strip_prefix("sync.").unwrap_or(&field).to_string();
-            format!("{place}: lvs_sync_daemon: {field}: {e}")
-        })?;
+        let s = parse_sync(raw, &cfg.interfaces, &cfg.vrrp).map_err(
+            |crate::config::Invalid(field, e)| {
+                let field = field.strip_prefix("sync.").unwrap_or(&field).to_string();
+                format!("{place}: lvs_sync_daemon: {field}: {e}")
+            },
+        )?;
         cfg.sync = Some(s);
     }
     Ok(k.warnings)

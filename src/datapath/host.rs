@@ -15,8 +15,8 @@ use hashbrown::HashMap;
 
 use super::sync::{Daemon, Role, Roles, SyncDaemons};
 use super::vrrp::MasterBits;
+use crate::config::VrrpConfig;
 use crate::conn::sync::Rules;
-use crate::control::ha::config::VrrpConfig;
 
 use super::route::RouteTable;
 use crate::config::{ArpConfig, Config, Neighbor, Prefix};

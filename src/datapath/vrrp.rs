@@ -36,7 +36,7 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::control::ha::config::VrrpConfig;
+use crate::config::VrrpConfig;
 
 /// Gratuitous ARPs per virtual address on becoming MASTER, and again after
 /// [`GARP_DELAY_US`] (keepalived's defaults).

@@ -45,12 +45,13 @@
 //! [`Rules::to_save_n`] writes rules back as `ipvsadm -S -n` prints them.
 
 use std::cell::OnceCell;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::command::{self, Command, Lookup};
 use super::names;
+pub use crate::config::service::{Protocol, ServiceKey};
 
 /// The scheduler of a service without `-s` (ipvsadm's `DEF_SCHED`).
 pub const DEFAULT_SCHEDULER: &str = "wlc";
@@ -76,84 +77,6 @@ pub const MAX_WEIGHT: u32 = 65_535;
 
 /// The largest connection threshold (`-x`, `-y`): ipvsadm reads an `int`.
 pub const MAX_THRESHOLD: u32 = i32::MAX as u32;
-
-/// The transport protocol of a TCP/UDP virtual service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl Protocol {
-    /// ipvsadm's option letter for a service of this protocol.
-    pub fn flag(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "-t",
-            Protocol::Udp => "-u",
-        }
-    }
-
-    /// The name services(5) uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        }
-    }
-}
-
-/// What identifies a virtual service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ServiceKey {
-    /// `-t|-u ADDR:PORT`; port 0 matches every port (persistent services only).
-    Addr {
-        protocol: Protocol,
-        addr: Ipv4Addr,
-        port: u16,
-    },
-    /// `-f MARK`: packets carrying this firewall mark (1 or more), any protocol.
-    Fwmark(u32),
-}
-
-impl ServiceKey {
-    /// The protocol port names of this service are looked up for: a fwmark
-    /// service has none of its own, and ipvsadm uses TCP for it.
-    pub(crate) fn names_protocol(&self) -> Protocol {
-        match self {
-            ServiceKey::Addr { protocol, .. } => *protocol,
-            ServiceKey::Fwmark(_) => Protocol::Tcp,
-        }
-    }
-
-    /// ipvsadm's listing order: TCP/UDP services (fwmark 0) before fwmark
-    /// services, then by protocol (TCP is 6, UDP 17), address and port.
-    fn ipvsadm_order(&self) -> (u32, Protocol, Ipv4Addr, u16) {
-        match *self {
-            ServiceKey::Addr {
-                protocol,
-                addr,
-                port,
-            } => (0, protocol, addr, port),
-            ServiceKey::Fwmark(m) => (m, Protocol::Tcp, Ipv4Addr::UNSPECIFIED, 0),
-        }
-    }
-}
-
-/// As ipvsadm writes it in rules: `-t 10.0.0.100:80`, `-f 1`.
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServiceKey::Addr {
-                protocol,
-                addr,
-                port,
-            } => write!(f, "{} {addr}:{port}", protocol.flag()),
-            // ipvsadm prints the mark with %d (negative above 2^31, which its
-            // own parser then refuses); dlvs prints it unsigned.
-            ServiceKey::Fwmark(m) => write!(f, "-f {m}"),
-        }
-    }
-}
 
 /// Scheduler flags (`-b`). The kernel has three anonymous flags; `sh` and
 /// `mh` give the first two a meaning (`sh-fallback`/`mh-fallback` is

@@ -24,7 +24,7 @@
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
-use super::config::BgpConfig;
+use crate::config::BgpConfig;
 
 /// The static protocol that holds the announced routes.
 pub const STATIC: &str = "dlvs_vips";
@@ -82,8 +82,8 @@ pub fn config(cfg: &BgpConfig, vips: &[Ipv4Addr]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::config::Peer;
     use super::*;
+    use crate::config::bgp::Peer;
 
     fn cfg() -> BgpConfig {
         BgpConfig {

@@ -2,5 +2,4 @@
 //! speaker (BIRD 2) on the kernel side of an exception path.
 
 pub mod bird;
-pub mod config;
 pub mod speaker;

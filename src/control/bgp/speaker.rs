@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::bird;
-use super::config::BgpConfig;
+use crate::config::BgpConfig;
 
 /// Why the speaker could not be told or started.
 #[derive(Debug, thiserror::Error)]

@@ -8,15 +8,13 @@
 //! `notify` with keepalived's four arguments appended (`INSTANCE`, the
 //! instance's name, the new state, its priority).
 
-pub mod config;
-
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::sync::Mutex;
 
 use serde::Serialize;
 
-use self::config::VrrpConfig;
+use crate::config::VrrpConfig;
 use crate::datapath::vrrp::{Transition, VrrpState, Why};
 
 /// One instance as the control side knows it.

@@ -10,8 +10,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::config::Check;
 use super::md5;
+use crate::config::health::Check;
 
 /// The most of a page read for a digest.
 const MAX_BODY: u64 = 1 << 20;

@@ -19,14 +19,13 @@
 //!   `update_quorum_state` does; also when no server is up.
 
 pub mod check;
-pub mod config;
 pub mod md5;
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use self::config::{Check, HealthRule};
+use crate::config::health::{Check, HealthRule};
 use crate::service::rules::ServiceKey;
 use crate::service::{DestRule, Method, Rules};
 
@@ -243,8 +242,8 @@ fn rule_for<'r>(rules: &'r [HealthRule], server: &ServerKey) -> Option<&'r Healt
 
 #[cfg(test)]
 mod tests {
-    use super::config::{parse, RawHealth};
     use super::*;
+    use crate::config::health::{parse, RawHealth};
 
     fn rules() -> Rules {
         Rules::parse(
@@ -275,7 +274,7 @@ mod tests {
     }
 
     fn web() -> ServiceKey {
-        crate::control::health::config::service_key("tcp/10.0.0.100:80").unwrap()
+        crate::config::health::service_key("tcp/10.0.0.100:80").unwrap()
     }
 
     #[test]

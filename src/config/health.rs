@@ -33,8 +33,17 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::service::rules::ServiceKey;
-use crate::service::Protocol;
+use super::interface::Interface;
+use super::service::{Protocol, ServiceKey};
+use super::Invalid;
+
+/// Why health checks cannot run without an exception path: they are the
+/// director's kernel's own connections, which reach the real servers only
+/// through a data port's kernel interface. (Without one, every check
+/// fails and every server is taken out, healthy or not.)
+pub const NO_EXCEPTION_PATH: &str = "health checks connect from the director's own kernel, \
+     which reaches the real servers only through an exception path: set `kernel = \"NAME\"` \
+     on the [[interface]] they are reached by";
 
 /// What a `[[health]]` table says, as read.
 #[derive(Debug, Default, Deserialize)]
@@ -95,26 +104,35 @@ pub struct HealthRule {
 }
 
 /// Reads `health[i]`; an error names the key.
-pub fn parse(i: usize, raw: RawHealth) -> Result<HealthRule, (String, String)> {
+pub fn parse(i: usize, raw: RawHealth) -> Result<HealthRule, Invalid> {
     let key = |k: &str| format!("health[{i}].{k}");
     let seconds = |k: &str, v: Option<f64>, default: f64, min: f64| {
         let v = v.unwrap_or(default);
         if !(min..=86_400.0).contains(&v) {
-            return Err((key(k), format!("{v} is outside {min}..=86400 seconds")));
+            return Err(Invalid(
+                key(k),
+                format!("{v} is outside {min}..=86400 seconds"),
+            ));
         }
         Ok(Duration::from_secs_f64(v))
     };
-    let service = service_key(&raw.service).map_err(|e| (key("service"), e))?;
+    let service = service_key(&raw.service).map_err(|e| Invalid(key("service"), e))?;
     let check = match raw.check.as_str() {
         "tcp_connect" => Check::TcpConnect,
         "http_get" => {
             let url = raw.url.clone().unwrap_or_else(|| "/".into());
             if !url.starts_with('/') || url.bytes().any(|b| b.is_ascii_whitespace()) {
-                return Err((key("url"), format!("{url:?} is not a path such as /health")));
+                return Err(Invalid(
+                    key("url"),
+                    format!("{url:?} is not a path such as /health"),
+                ));
             }
             let digest = match &raw.digest {
                 Some(d) if d.len() != 32 || !d.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                    return Err((key("digest"), format!("{d:?} is not an MD5 in hex")));
+                    return Err(Invalid(
+                        key("digest"),
+                        format!("{d:?} is not an MD5 in hex"),
+                    ));
                 }
                 d => d.as_ref().map(|d| d.to_ascii_lowercase()),
             };
@@ -134,12 +152,15 @@ pub fn parse(i: usize, raw: RawHealth) -> Result<HealthRule, (String, String)> {
                 .map(str::to_owned)
                 .collect();
             if argv.is_empty() {
-                return Err((key("command"), "a misc check needs a command".into()));
+                return Err(Invalid(
+                    key("command"),
+                    "a misc check needs a command".into(),
+                ));
             }
             Check::Misc { argv }
         }
         other => {
-            return Err((
+            return Err(Invalid(
                 key("check"),
                 format!("{other:?}: one of tcp_connect, http_get, misc"),
             ))
@@ -147,7 +168,7 @@ pub fn parse(i: usize, raw: RawHealth) -> Result<HealthRule, (String, String)> {
     };
     let only = |k: &str, given: bool, for_what: &str| {
         if given {
-            Err((key(k), format!("only for {for_what} checks")))
+            Err(Invalid(key(k), format!("only for {for_what} checks")))
         } else {
             Ok(())
         }
@@ -167,12 +188,12 @@ pub fn parse(i: usize, raw: RawHealth) -> Result<HealthRule, (String, String)> {
             list.iter()
                 .map(|s| endpoint(s))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| (key("servers"), e))?,
+                .map_err(|e| Invalid(key("servers"), e))?,
         ),
     };
     let sorry_server = match &raw.sorry_server {
         None => None,
-        Some(s) => Some(endpoint(s).map_err(|e| (key("sorry_server"), e))?),
+        Some(s) => Some(endpoint(s).map_err(|e| Invalid(key("sorry_server"), e))?),
     };
     Ok(HealthRule {
         service,
@@ -187,6 +208,38 @@ pub fn parse(i: usize, raw: RawHealth) -> Result<HealthRule, (String, String)> {
         sorry_server,
         quorum: raw.quorum.unwrap_or(1),
     })
+}
+
+/// Reads the `[[health]]` tables: two of one service check different
+/// servers, and checks need an exception path to run on.
+pub(super) fn parse_all(
+    raw: Vec<RawHealth>,
+    interfaces: &[Interface],
+) -> Result<Vec<HealthRule>, Invalid> {
+    let mut health: Vec<HealthRule> = Vec::new();
+    for (i, rh) in raw.into_iter().enumerate() {
+        let h = parse(i, rh)?;
+        // Two tables of one service must check different servers.
+        let overlap = health.iter().filter(|o| o.service == h.service).any(|o| {
+            match (&o.servers, &h.servers) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.iter().any(|x| b.contains(x)),
+                _ => false,
+            }
+        });
+        if overlap {
+            return Err(Invalid(
+                format!("health[{i}].servers"),
+                "another [[health]] table of the service checks these servers".into(),
+            ));
+        }
+        health.push(h);
+    }
+    if !health.is_empty() && interfaces.iter().all(|i| i.kernel.is_none()) {
+        return Err(Invalid("health[0]".into(), NO_EXCEPTION_PATH.into()));
+    }
+
+    Ok(health)
 }
 
 /// `tcp/ADDR:PORT`, `udp/ADDR:PORT` or `fwmark/N`.

@@ -18,7 +18,8 @@ use std::net::Ipv4Addr;
 
 use serde::Deserialize;
 
-use crate::config::Interface;
+use super::interface::Interface;
+use super::Invalid;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,9 +61,9 @@ pub struct Peer {
     pub bfd: bool,
 }
 
-fn asn(n: u64, key: &str) -> Result<u32, (String, String)> {
+fn asn(n: u64, key: &str) -> Result<u32, Invalid> {
     u32::try_from(n).ok().filter(|&a| a != 0).ok_or_else(|| {
-        (
+        Invalid(
             key.to_string(),
             format!("{n} is not an AS number (1..=4294967295)"),
         )
@@ -70,19 +71,19 @@ fn asn(n: u64, key: &str) -> Result<u32, (String, String)> {
 }
 
 /// Validates `[bgp]` against the interfaces.
-pub fn parse(raw: RawBgp, interfaces: &[Interface]) -> Result<BgpConfig, (String, String)> {
+pub fn parse(raw: RawBgp, interfaces: &[Interface]) -> Result<BgpConfig, Invalid> {
     let port = interfaces
         .iter()
         .position(|i| i.name == raw.interface)
         .ok_or_else(|| {
-            (
+            Invalid(
                 "bgp.interface".to_string(),
                 format!("no [[interface]] is named {:?}", raw.interface),
             )
         })?;
     let itf = &interfaces[port];
     let kernel = itf.kernel.clone().ok_or_else(|| {
-        (
+        Invalid(
             "bgp.interface".to_string(),
             format!(
                 "interface {:?} has no exception path (kernel = \"...\"): the BGP speaker runs \
@@ -97,7 +98,7 @@ pub fn parse(raw: RawBgp, interfaces: &[Interface]) -> Result<BgpConfig, (String
         .find(|p| p.len < 32)
         .map(|p| p.addr)
         .ok_or_else(|| {
-            (
+            Invalid(
                 "bgp.interface".to_string(),
                 format!(
                     "interface {:?} has no subnet address to peer from",
@@ -107,19 +108,19 @@ pub fn parse(raw: RawBgp, interfaces: &[Interface]) -> Result<BgpConfig, (String
         })?;
     let local_as = asn(raw.local_as, "bgp.local_as")?;
     let router_id: Ipv4Addr = raw.router_id.parse().map_err(|_| {
-        (
+        Invalid(
             "bgp.router_id".to_string(),
             format!("{:?} is not an IPv4 address", raw.router_id),
         )
     })?;
     if raw.peers.is_empty() {
-        return Err(("bgp.peers".into(), "at least one peer".into()));
+        return Err(Invalid("bgp.peers".into(), "at least one peer".into()));
     }
     let mut peers: Vec<Peer> = Vec::new();
     for (i, p) in raw.peers.into_iter().enumerate() {
         let k = |f: &str| format!("bgp.peers[{i}].{f}");
         let address: Ipv4Addr = p.address.parse().map_err(|_| {
-            (
+            Invalid(
                 k("address"),
                 format!("{:?} is not an IPv4 address", p.address),
             )
@@ -129,7 +130,7 @@ pub fn parse(raw: RawBgp, interfaces: &[Interface]) -> Result<BgpConfig, (String
             .iter()
             .any(|a| a.len < 32 && a.contains(address))
         {
-            return Err((
+            return Err(Invalid(
                 k("address"),
                 format!(
                     "{address} is not on a subnet of interface {:?} (directly connected eBGP)",
@@ -138,7 +139,7 @@ pub fn parse(raw: RawBgp, interfaces: &[Interface]) -> Result<BgpConfig, (String
             ));
         }
         if peers.iter().any(|o| o.address == address) {
-            return Err((k("address"), format!("{address} is listed twice")));
+            return Err(Invalid(k("address"), format!("{address} is listed twice")));
         }
         peers.push(Peer {
             address,
@@ -148,7 +149,7 @@ pub fn parse(raw: RawBgp, interfaces: &[Interface]) -> Result<BgpConfig, (String
     }
     let drain_s = raw.drain_s.unwrap_or(5.0);
     if !(0.0..=600.0).contains(&drain_s) {
-        return Err((
+        return Err(Invalid(
             "bgp.drain_s".into(),
             format!("{drain_s} is outside 0..=600"),
         ));
