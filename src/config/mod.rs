@@ -31,6 +31,8 @@ pub mod prefix;
 pub mod route;
 pub mod service;
 pub mod sync;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod vrrp;
 
 use std::path::{Path, PathBuf};

@@ -20,7 +20,9 @@
 //! The caller's hash must be keyed (random per start): chosen addresses
 //! then cannot pile keys into one bucket.
 
-use super::table::Slot;
+/// A slot number in the connection table (what the index maps keys to);
+/// stable while the entry lives.
+pub type Slot = u32;
 
 /// Pairs per bucket: 7 × 8 bytes and the overflow count fit a cache line.
 const WAYS: usize = 7;

@@ -43,8 +43,8 @@ use std::hash::BuildHasher;
 use foldhash::fast::SeedableRandomState;
 
 use super::index::Index;
+pub use super::index::Slot;
 use super::tcp_state::TcpState;
-use crate::service::rules::{Method, TunCsum, TunKind};
 use crate::wire::tunnel::Tunnel;
 
 /// What a key points at.
@@ -117,26 +117,6 @@ pub enum Fwd {
     Tun(Tunnel),
 }
 
-impl Fwd {
-    /// A new connection's method for a real server's.
-    pub fn of(method: Method) -> Fwd {
-        match method {
-            Method::Nat => Fwd::Nat,
-            Method::Dr => Fwd::Dr,
-            Method::Tun(t) => Fwd::Tun(match t.kind {
-                TunKind::Ipip => Tunnel::Ipip,
-                TunKind::Gue => Tunnel::Gue {
-                    port: t.port,
-                    csum: t.csum != TunCsum::NoCsum,
-                },
-                TunKind::Gre => Tunnel::Gre {
-                    csum: t.csum == TunCsum::Csum,
-                },
-            }),
-        }
-    }
-}
-
 /// The state a connection is in: TCP's, or the single state of UDP and
 /// ICMP (IPVS's NORMAL), or a template's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,9 +131,6 @@ impl ConnState {
         matches!(self, ConnState::Tcp(s) if s.is_active())
     }
 }
-
-/// A slot number in the table; stable while the entry lives.
-pub type Slot = u32;
 
 /// Connections of a template looked at in one expiry check.
 const TEMPLATE_WALK: usize = 64;

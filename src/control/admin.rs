@@ -1020,7 +1020,7 @@ fn parse_request(req: &Request) -> Result<Parsed, String> {
             .lines()
             .enumerate()
             .filter_map(|(i, raw)| {
-                let words = crate::service::rules::command_words(raw);
+                let words = crate::service::rules_file::command_words(raw);
                 (!words.is_empty()).then(|| RestoreLine {
                     line: i + 1,
                     text: raw.trim().to_owned(),

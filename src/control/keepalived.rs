@@ -172,6 +172,7 @@ pub fn load(path: &Path) -> Result<Keepalived, KeepalivedError> {
 }
 
 /// Parses keepalived.conf text (no includes), for tests.
+#[cfg(test)]
 pub fn parse_text(text: &str, name: &str) -> Result<Keepalived, KeepalivedError> {
     let file = std::rc::Rc::new(PathBuf::from(name));
     let words = split(text, &file);

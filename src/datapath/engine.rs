@@ -19,13 +19,14 @@ use std::sync::Arc;
 use super::host::Host;
 use super::neighbor::TimerEvent;
 use super::packet::{PacketBuf, RxMeta};
-use super::pipeline::{self, Ctx, Learned, Verdict};
+use super::pipeline::{self, Ctx, Learned};
 use super::sync::{Daemon, SyncTx};
+use super::verdict::Verdict;
 use super::vrrp::{Action, Transition, Vrrp};
 use super::{DropReason, Stats};
 use crate::config::ConnConfig;
 use crate::config::VrrpConfig;
-use crate::conn::sync::Rules as SyncRules;
+use crate::conn::sync::SyncThreshold;
 use crate::service::table::ServiceTable;
 use crate::wire::ethernet::{HEADER_LEN as ETH_LEN, MIN_FRAME_LEN};
 use crate::wire::ipvs_sync::{self, SyncConn, SyncError};
@@ -71,7 +72,7 @@ pub struct Engine<B> {
     foreign: VecDeque<(usize, SyncConn)>,
     /// The sync daemons' roles as last read: (generation, VRRP bits).
     daemon_seen: Option<(u64, u64)>,
-    sync_rules: SyncRules,
+    sync_rules: SyncThreshold,
     /// The backup daemon running now, if one does.
     sync_rx: Option<Daemon>,
 }
@@ -124,7 +125,7 @@ impl<B: PacketBuf> Engine<B> {
             workers: 1,
             foreign: VecDeque::new(),
             daemon_seen: None,
-            sync_rules: SyncRules {
+            sync_rules: SyncThreshold {
                 threshold: 3,
                 period: 50,
             },
@@ -366,6 +367,7 @@ impl<B: PacketBuf> Engine<B> {
 
     /// Turns the fast path for whole TCP and UDP datagrams on (the default) or off
     /// (see `pipeline::Ctx::set_fast_path`).
+    #[cfg(any(test, feature = "testing"))]
     pub fn set_fast_path(&mut self, on: bool) {
         self.ctx.set_fast_path(on);
     }
@@ -793,10 +795,10 @@ mod tests {
     // Made with scapy by scripts/gen-fixtures: an echo request 10.0.0.50 ->
     // 10.0.0.100, and an ARP request from 10.0.0.50 (02:00:00:00:00:aa) for
     // 10.0.0.100.
-    use crate::datapath::fixture_frames::{ARP_REQ, ECHO_LAN};
-    use crate::datapath::harness::CONFIG;
+    use crate::config::testing::TWO_PORTS as CONFIG;
+    use crate::wire::fixture_frames::{ARP_REQ, ECHO_LAN};
 
-    use crate::datapath::packet::TestBuf;
+    use crate::datapath::test_buf::TestBuf;
 
     struct Sink(Vec<(usize, Vec<u8>)>, usize);
 
@@ -853,7 +855,7 @@ mod tests {
     /// frames are dropped with their reasons.
     #[test]
     fn the_kernel_gets_what_the_data_plane_leaves_to_the_host() {
-        use crate::datapath::fixture_frames::{ARP_REP_CLIENT, TCP_SYN};
+        use crate::wire::fixture_frames::{ARP_REP_CLIENT, TCP_SYN};
         struct KSink(Sink, Vec<(usize, Vec<u8>)>);
         impl Output<TestBuf> for KSink {
             fn alloc(&mut self) -> Option<TestBuf> {

@@ -3,7 +3,7 @@
 //!
 //! The bytes come from `scripts/gen-fixtures`, which builds every frame
 //! with scapy (an implementation independent of `wire`) and writes them to
-//! [`fixture_frames`](super::fixture_frames); `scripts/gen-fixtures
+//! [`fixture_frames`](crate::wire::fixture_frames); `scripts/gen-fixtures
 //! --check` verifies that file. The runt, truncated, IHL 4 and bad
 //! checksum inputs are `PING` with one edit each (a cut, the IHL nibble,
 //! the checksum plus one), applied by the script. The frames are for a
@@ -16,13 +16,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::fixture_frames::{
-    ARP_REP, ARP_REQ, IPV6_CUT, PING, PING_BAD_IP_CHECKSUM, PING_IHL4, PING_IP_CUT, PING_RUNT, PONG,
-};
-use super::packet::{Csum, PacketBuf, RxMeta, TestBuf};
-use super::pipeline::{process, Ctx, Verdict};
+use super::packet::{Csum, PacketBuf, RxMeta};
+use super::pipeline::{process, Ctx};
+use super::test_buf::TestBuf;
+use super::verdict::Verdict;
 use super::{DropReason, Host};
 use crate::config::Config;
+use crate::wire::fixture_frames::{
+    ARP_REP, ARP_REQ, IPV6_CUT, PING, PING_BAD_IP_CHECKSUM, PING_IHL4, PING_IP_CUT, PING_RUNT, PONG,
+};
 use crate::wire::MacAddr;
 
 struct Case {

@@ -33,7 +33,8 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use super::engine::{Engine, Output};
-use super::packet::{has_poison, Csum, RxMeta, TestBuf};
+use super::packet::{Csum, RxMeta};
+use super::test_buf::{has_poison, TestBuf};
 use super::Host;
 use crate::config::Config;
 use crate::service::rules::Rules;
@@ -42,55 +43,9 @@ use crate::wire::{
     ArpOp, ArpPacket, EtherType, EthernetFrame, IcmpPacket, IpProtocol, Ipv4Packet, MacAddr,
 };
 
-/// The configuration the harness runs against.
-pub const CONFIG: &str = r#"
-[[interface]]
-name = "lan0"
-device = "net_null0"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.2/24", "10.0.0.100/32"]
-
-[[interface]]
-name = "wan0"
-device = "net_null1"
-mac = "02:00:00:00:00:02"
-addresses = ["192.0.2.2/24"]
-mtu = 1400
-
-[[neighbor]]
-interface = "wan0"
-ip = "192.0.2.1"
-mac = "02:00:00:00:00:0f"
-
-[[neighbor]]
-interface = "lan0"
-ip = "10.0.0.11"
-mac = "02:00:00:00:01:11"
-
-[[neighbor]]
-interface = "lan0"
-ip = "10.0.0.12"
-mac = "02:00:00:00:01:12"
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "192.0.2.1"
-
-[arp]
-retry_ms = 100
-retries = 2
-queue = 16
-table_size = 64
-
-[[mark]]
-mark = 5
-destination = "10.0.0.100/32"
-protocol = "tcp"
-ports = [8443]
-
-[conn]
-capacity = 1024
-"#;
+/// The configuration the harness runs against (the tests' two-port
+/// director, `config::testing::TWO_PORTS`).
+pub use crate::config::testing::TWO_PORTS as CONFIG;
 
 /// What the harness adds to [`CONFIG`]: a VRRP instance on lan0 (its
 /// virtual address 10.0.0.200 is the director's only while MASTER) and
@@ -773,11 +728,11 @@ pub fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
 mod tests {
     use super::Rng;
     use super::*;
-    use crate::datapath::fixture_frames::{
+    use crate::datapath::DropReason;
+    use crate::wire::fixture_frames::{
         ARP_REP_CLIENT, ARP_REQ, DNS_QUERY, ECHO_LAN, ECHO_WAN, NTP_QUERY, TCP_ACK, TCP_FIN_443,
         TCP_NAT_REPLY_11, TCP_NAT_REPLY_12, TCP_SYN, TCP_SYN_443,
     };
-    use crate::datapath::DropReason;
     use proptest::prelude::{any, prop_assert, prop_oneof, proptest, ProptestConfig, Strategy};
 
     /// Real frames (made with scapy by scripts/gen-fixtures, of the kinds

@@ -16,8 +16,9 @@ use hashbrown::HashMap;
 use super::sync::{Daemon, Role, Roles, SyncDaemons};
 use super::vrrp::MasterBits;
 use crate::config::VrrpConfig;
-use crate::conn::sync::Rules;
+use crate::conn::sync::SyncThreshold;
 
+use super::drop_reason::DropReason;
 use super::route::RouteTable;
 use crate::config::{ArpConfig, Config, Neighbor, Prefix};
 use crate::wire::MacAddr;
@@ -165,6 +166,7 @@ impl Host {
 
     /// A copy with VRRP states and sync daemons of its own (a clone shares
     /// them: they are the running director's, not configuration).
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_own_ha(&self) -> Host {
         Host {
             master: Arc::default(),
@@ -216,6 +218,25 @@ impl Host {
         ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || self.addrs.contains_key(&ip)
     }
 
+    /// Why an IPv4 datagram that layer 4 left alone is not the host's:
+    /// not addressed to the director, or from a martian source; else
+    /// `HostUnhandled`, its fate unless the host has a duty for it (ICMP
+    /// echo to the director).
+    #[inline]
+    pub fn unswitched(&self, src: Ipv4Addr, dst: Ipv4Addr) -> DropReason {
+        if self.local_port(dst).is_none() && self.virtual_port(dst).is_none() {
+            if self.is_broadcast(dst) {
+                DropReason::Ipv4Broadcast
+            } else {
+                DropReason::Ipv4NotLocal
+            }
+        } else if self.is_martian_source(src) {
+            DropReason::Ipv4MartianSource
+        } else {
+            DropReason::HostUnhandled
+        }
+    }
+
     /// Every own address with its port, for gratuitous ARP.
     pub fn addresses(&self) -> impl Iterator<Item = (usize, Ipv4Addr)> + '_ {
         self.ports
@@ -242,7 +263,7 @@ fn roles(cfg: &Config) -> Roles {
                 backup: Role::Auto(d(false)),
                 version: s.version,
                 vrrp: s.vrrp,
-                rules: Rules {
+                rules: SyncThreshold {
                     threshold: s.threshold as u16,
                     period: s.period as u16,
                 },
@@ -253,7 +274,7 @@ fn roles(cfg: &Config) -> Roles {
             backup: Role::Stopped,
             version: 1,
             vrrp: None,
-            rules: Rules {
+            rules: SyncThreshold {
                 threshold: 3,
                 period: 50,
             },

@@ -15,11 +15,11 @@
 //! reasons; malformed input is counted and dropped, never a panic.
 
 pub mod drop_reason;
+pub mod egress;
 pub mod engine;
 #[cfg(test)]
-pub(crate) mod fixture_frames;
-#[cfg(test)]
 mod fixtures;
+#[cfg(any(test, feature = "testing"))]
 pub mod harness;
 pub mod host;
 pub mod l4;
@@ -30,12 +30,19 @@ pub mod route;
 pub mod stats;
 pub mod steer;
 pub mod sync;
+pub mod sync_install;
+#[cfg(any(test, feature = "testing"))]
+pub mod test_buf;
+pub mod verdict;
 pub mod vrrp;
 pub mod worker;
 
 pub use drop_reason::DropReason;
 pub use engine::{Engine, Output};
 pub use host::Host;
-pub use packet::{Packet, PacketBuf, RxMeta, TestBuf};
-pub use pipeline::{process, Ctx, Verdict};
+pub use packet::{Packet, PacketBuf, RxMeta};
+pub use pipeline::{process, Ctx};
 pub use stats::Stats;
+#[cfg(any(test, feature = "testing"))]
+pub use test_buf::TestBuf;
+pub use verdict::Verdict;

@@ -17,11 +17,13 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use super::egress::{to_next_hop, Egress, Notes};
 use super::host::Host;
-use super::l4::{self, L4};
-use super::neighbor::{Learn, Lookup, NeighborTable};
+use super::l4::{self, L4State, L4};
+use super::neighbor::{Learn, NeighborTable};
 use super::packet::{Csum, Packet};
 use super::stats::Conflict;
+use super::verdict::Verdict;
 use super::vrrp::Advert;
 use super::DropReason;
 use crate::config::ConnConfig;
@@ -33,78 +35,6 @@ use crate::wire::{
     ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, IcmpPacket, IpProtocol,
     Ipv4Packet, MacAddr, UdpPacket, WireError,
 };
-
-/// What to do with a processed frame. Eight bytes (port indices are
-/// small), so that it and the `Option<Result<..>>`s around it pass in a
-/// register: copied through the stack field by field they cost a
-/// store-forwarding stall per packet (measured with perf).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Send the frame (as the packet's bounds now say) on `port`; it is
-    /// complete.
-    Transmit { port: u16 },
-    /// The frame is complete but for the Ethernet destination, which waits
-    /// on ARP for `next_hop`: hold it and send it on `port` once resolved.
-    Hold { port: u16, next_hop: Ipv4Addr },
-    /// Give the frame, unchanged, to the kernel through the exception path
-    /// of `port` (the port it came in on): it is for the director and the
-    /// data plane does not handle it.
-    Kernel { port: u16 },
-    /// Discard the frame, counting the reason.
-    Drop(DropReason),
-}
-
-impl Verdict {
-    /// Transmit on the port of index `port` (below the host's port count,
-    /// which DPDK's RTE_MAX_ETHPORTS bounds far below `u16::MAX`).
-    #[inline]
-    pub fn transmit(port: usize) -> Verdict {
-        Verdict::Transmit { port: port as u16 }
-    }
-
-    /// Hold for `next_hop`, then send on the port of index `port`.
-    #[inline]
-    pub fn hold(port: usize, next_hop: Ipv4Addr) -> Verdict {
-        Verdict::Hold {
-            port: port as u16,
-            next_hop,
-        }
-    }
-}
-
-/// Small fixed lists of follow-up work; overflow is dropped silently
-/// because the neighbour timer re-sends requests anyway.
-const NOTE_MAX: usize = 32;
-
-#[derive(Debug)]
-struct Notes<T: Copy> {
-    items: [Option<T>; NOTE_MAX],
-    len: usize,
-}
-
-impl<T: Copy> Notes<T> {
-    fn new() -> Self {
-        Notes {
-            items: [None; NOTE_MAX],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, t: T) {
-        if self.len < NOTE_MAX {
-            self.items[self.len] = Some(t);
-            self.len += 1;
-        }
-    }
-
-    fn take(&mut self) -> Option<T> {
-        if self.len == 0 {
-            return None;
-        }
-        self.len -= 1;
-        self.items[self.len].take()
-    }
-}
 
 /// A neighbour fact learned on this lcore, to share with the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,10 +58,8 @@ pub struct Ctx {
 #[derive(Debug)]
 pub(super) struct State {
     pub(super) l4: L4,
-    neighbors: NeighborTable,
-    /// The data plane's clock, microseconds.
-    pub(super) now: u64,
-    solicit: Notes<(usize, Ipv4Addr)>,
+    /// The neighbour table, the clock and the ARP requests owed.
+    egress: Egress,
     resolved: Notes<(usize, Ipv4Addr, MacAddr)>,
     learned: Notes<Learned>,
     conflict: Option<Conflict>,
@@ -144,8 +72,6 @@ pub(super) struct State {
     /// The VRRP advert the last frame was (its verdict `vrrp_advert`),
     /// for the engine's instances.
     advert: Option<Advert>,
-    /// A sync message is full and waits for the engine to send it.
-    pub(super) sync_full: bool,
     /// Where a backup sync daemon listens now: (port, group, UDP port).
     sync_rx: Option<(usize, Ipv4Addr, u16)>,
 }
@@ -190,16 +116,17 @@ impl Ctx {
             services,
             st: State {
                 l4,
-                neighbors,
-                now: 0,
-                solicit: Notes::new(),
+                egress: Egress {
+                    neighbors,
+                    now: 0,
+                    solicit: Notes::new(),
+                },
                 resolved: Notes::new(),
                 learned: Notes::new(),
                 conflict: None,
                 arp_off_subnet: 0,
                 fast: true,
                 advert: None,
-                sync_full: false,
                 sync_rx: None,
             },
         }
@@ -215,7 +142,7 @@ impl Ctx {
 
     /// Takes a new snapshot of the services (between bursts).
     pub fn set_services(&mut self, services: Arc<ServiceTable>) {
-        let seed = self.st.now;
+        let seed = self.st.egress.now;
         self.st.l4.set_services(&self.services, &services, seed);
         self.services = services;
     }
@@ -223,7 +150,7 @@ impl Ctx {
     /// Layer-4 timer work: connection expiry (bounded), scheduler
     /// housekeeping.
     pub fn l4_timer(&mut self) {
-        let now = self.st.now;
+        let now = self.st.egress.now;
         self.st.l4.tick(&self.services, now);
     }
 
@@ -244,22 +171,23 @@ impl Ctx {
 
     /// The data plane's clock, microseconds.
     pub fn now(&self) -> u64 {
-        self.st.now
+        self.st.egress.now
     }
 
     pub fn set_now(&mut self, now: u64) {
-        self.st.now = now;
+        self.st.egress.now = now;
     }
 
     /// Runs the neighbour timer (see [`NeighborTable::on_timer`]).
     pub fn neighbor_timer(&mut self, f: impl FnMut(super::neighbor::TimerEvent)) {
-        let now = self.st.now;
-        self.st.neighbors.on_timer(now, f);
+        let now = self.st.egress.now;
+        self.st.egress.neighbors.on_timer(now, f);
     }
 
     /// Turns the fast path (`l4::fast`) on (the default) or off: the
     /// general path alone must give the same results, which the harness
     /// checks.
+    #[cfg(any(test, feature = "testing"))]
     pub fn set_fast_path(&mut self, on: bool) {
         self.st.fast = on;
     }
@@ -268,12 +196,12 @@ impl Ctx {
     /// ([`Ctx::take_solicit`], [`Ctx::take_resolved`]).
     #[inline]
     pub fn owes_follow_up(&self) -> bool {
-        self.st.solicit.len != 0 || self.st.resolved.len != 0 || self.st.sync_full
+        self.st.egress.solicit.len != 0 || self.st.resolved.len != 0 || self.st.l4.sync_full
     }
 
     /// Next ARP request to send: (port, target).
     pub fn take_solicit(&mut self) -> Option<(usize, Ipv4Addr)> {
-        self.st.solicit.take()
+        self.st.egress.solicit.take()
     }
 
     /// Next next-hop that resolved: release what is held for it.
@@ -284,7 +212,7 @@ impl Ctx {
     /// The sending side of sync, taken out while the engine sends (and
     /// put back with [`Ctx::put_sync_tx`]).
     pub fn take_sync_tx(&mut self) -> Option<crate::datapath::sync::SyncTx> {
-        self.st.sync_full = false;
+        self.st.l4.sync_full = false;
         self.st.l4.sync_on = false;
         self.st.l4.sync.take()
     }
@@ -302,17 +230,17 @@ impl Ctx {
     /// Whether a full sync message waits to be sent.
     #[inline]
     pub fn sync_full(&self) -> bool {
-        self.st.sync_full
+        self.st.l4.sync_full
     }
 
     /// Installs a received sync entry in this lcore's table.
     pub fn install_synced(
         &mut self,
         e: &crate::wire::ipvs_sync::SyncConn,
-        rules: crate::conn::sync::Rules,
-    ) -> crate::conn::sync::Installed {
-        let now = self.st.now;
-        crate::conn::sync::install(&mut self.st.l4.conns, &self.services, e, rules, now)
+        rules: crate::conn::sync::SyncThreshold,
+    ) -> super::sync_install::Installed {
+        let now = self.st.egress.now;
+        super::sync_install::install(&mut self.st.l4.conns, &self.services, e, rules, now)
     }
 
     /// The VRRP advert the last frame was, if it was one.
@@ -332,7 +260,7 @@ impl Ctx {
 
     /// Learned neighbours evicted so far to make room for new ones.
     pub fn neighbors_evicted(&self) -> u64 {
-        self.st.neighbors.evicted()
+        self.st.egress.neighbors.evicted()
     }
 
     /// Next neighbour fact to share with other lcores.
@@ -343,15 +271,32 @@ impl Ctx {
     /// Applies a neighbour fact another lcore learned.
     pub fn learn_remote(&mut self, l: Learned) {
         let st = &mut self.st;
-        if st.neighbors.learn(l.port, l.ip, l.mac, st.now, false) == Learn::Resolved {
+        if st
+            .egress
+            .neighbors
+            .learn(l.port, l.ip, l.mac, st.egress.now, false)
+            == Learn::Resolved
+        {
             st.resolved.push((l.port, l.ip, l.mac));
         }
     }
 }
 
 impl State {
+    /// What layer 4 works on, borrowed apart from the host duties' notes.
+    #[inline(always)]
+    fn l4_state(&mut self) -> L4State<'_> {
+        L4State {
+            l4: &mut self.l4,
+            egress: &mut self.egress,
+        }
+    }
+
     fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr, create: bool) -> Learn {
-        let r = self.neighbors.learn(port, ip, mac, self.now, create);
+        let r = self
+            .egress
+            .neighbors
+            .learn(port, ip, mac, self.egress.now, create);
         if r == Learn::Resolved {
             self.resolved.push((port, ip, mac));
         }
@@ -366,7 +311,7 @@ impl State {
 pub fn process(pkt: &mut Packet<'_>, port: usize, ctx: &mut Ctx) -> Verdict {
     ctx.st.l4.next_frame();
     let fast = if ctx.st.fast {
-        l4::fast::forward(pkt, port, &ctx.host, &ctx.services, &mut ctx.st)
+        l4::fast::forward(pkt, port, &ctx.host, &ctx.services, &mut ctx.st.l4_state())
     } else {
         None
     };
@@ -540,7 +485,7 @@ fn ipv4(
     }
     // Layer 4 first: a connection (either direction), then a virtual
     // service; what is neither is the host's.
-    if let Some(r) = l4::forward(pkt, hlen, total, host, services, st) {
+    if let Some(r) = l4::forward(pkt, hlen, total, host, services, &mut st.l4_state()) {
         return r;
     }
     if protocol.0 == vrrp::PROTOCOL && dst == vrrp::GROUP && !host.vrrp.is_empty() {
@@ -555,7 +500,7 @@ fn ipv4(
             }
         }
     }
-    let why = unswitched(host, src, dst);
+    let why = host.unswitched(src, dst);
     if why != DropReason::HostUnhandled {
         return Err(why);
     }
@@ -648,25 +593,6 @@ fn is_ipv4_multicast(mac: MacAddr) -> bool {
     mac.0[..3] == [0x01, 0x00, 0x5e] && mac.0[3] & 0x80 == 0
 }
 
-/// Why an IPv4 datagram that layer 4 left alone is not the host's:
-/// not addressed to the director, or from a martian source; else
-/// `HostUnhandled`, its fate unless the host has a duty for it (ICMP
-/// echo to the director).
-#[inline]
-pub(super) fn unswitched(host: &Host, src: Ipv4Addr, dst: Ipv4Addr) -> DropReason {
-    if host.local_port(dst).is_none() && host.virtual_port(dst).is_none() {
-        if host.is_broadcast(dst) {
-            DropReason::Ipv4Broadcast
-        } else {
-            DropReason::Ipv4NotLocal
-        }
-    } else if host.is_martian_source(src) {
-        DropReason::Ipv4MartianSource
-    } else {
-        DropReason::HostUnhandled
-    }
-}
-
 fn icmp_echo(
     frame: &mut [u8],
     hlen: usize,
@@ -705,56 +631,7 @@ fn icmp_echo(
         ip.swap_addrs();
         ip.rewrite_ttl(64);
     }
-    to_next_hop(frame, nh.port, out.mac, nh.ip, st)
-}
-
-/// Writes the Ethernet header of an IPv4 frame leaving by `port` (`src`,
-/// the port's MAC, as its source) and fills in the next hop's MAC, or
-/// holds the frame until ARP resolves it.
-#[inline(always)]
-pub(super) fn to_next_hop(
-    frame: &mut [u8],
-    port: usize,
-    src: MacAddr,
-    next_hop: Ipv4Addr,
-    st: &mut State,
-) -> Result<Verdict, DropReason> {
-    EthernetRepr {
-        src,
-        dst: MacAddr::ZERO,
-        ethertype: EtherType::IPV4,
-    }
-    .emit(frame)
-    .map_err(|_| DropReason::EthTruncated)?;
-    resolve(frame, port, next_hop, st)
-}
-
-/// Fills the Ethernet destination for `next_hop` or holds the frame.
-#[inline(always)]
-pub(super) fn resolve(
-    frame: &mut [u8],
-    port: usize,
-    next_hop: Ipv4Addr,
-    st: &mut State,
-) -> Result<Verdict, DropReason> {
-    let set_dst = |frame: &mut [u8], mac: MacAddr| frame[0..6].copy_from_slice(&mac.0);
-    match st.neighbors.lookup(port, next_hop, st.now) {
-        Lookup::Hit(mac) => {
-            set_dst(frame, mac);
-            Ok(Verdict::transmit(port))
-        }
-        Lookup::HitProbe(mac) => {
-            st.solicit.push((port, next_hop));
-            set_dst(frame, mac);
-            Ok(Verdict::transmit(port))
-        }
-        Lookup::MissSolicit => {
-            st.solicit.push((port, next_hop));
-            Ok(Verdict::hold(port, next_hop))
-        }
-        Lookup::MissPending => Ok(Verdict::hold(port, next_hop)),
-        Lookup::Full => Err(DropReason::NeighborTableFull),
-    }
+    to_next_hop(frame, nh.port, out.mac, nh.ip, &mut st.egress)
 }
 
 /// Writes an ARP frame (padded to the Ethernet minimum) into `buf`, which

@@ -20,7 +20,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::conn::sync::Rules;
+use crate::conn::sync::SyncThreshold;
 use crate::wire::ipvs_sync::{self, SyncConn, Writer};
 
 /// A message leaves at the latest this long after its first entry: within
@@ -36,7 +36,7 @@ pub struct SyncStats {
     pub sent_conns: u64,
     /// Entries not sent: both messages were full.
     pub lost: u64,
-    /// Received entries by what became of them (`conn::sync::Installed`).
+    /// Received entries by what became of them (`sync_install::Installed`).
     pub installed: u64,
     pub updated: u64,
     pub replaced: u64,
@@ -75,8 +75,8 @@ impl SyncStats {
     }
 
     /// Counts what became of a received entry.
-    pub fn count(&mut self, i: crate::conn::sync::Installed) {
-        use crate::conn::sync::Installed::*;
+    pub fn count(&mut self, i: super::sync_install::Installed) {
+        use super::sync_install::Installed::*;
         *match i {
             New => &mut self.installed,
             Updated => &mut self.updated,
@@ -92,7 +92,7 @@ impl SyncStats {
 /// One worker's sending side, for one master daemon.
 #[derive(Debug)]
 pub struct SyncTx {
-    pub rules: Rules,
+    pub rules: SyncThreshold,
     daemon: Daemon,
     version: u8,
     /// The messages' source: the daemon's interface's first address.
@@ -109,7 +109,7 @@ pub struct SyncTx {
 }
 
 impl SyncTx {
-    pub fn new(version: u8, daemon: Daemon, rules: Rules, source: Ipv4Addr) -> SyncTx {
+    pub fn new(version: u8, daemon: Daemon, rules: SyncThreshold, source: Ipv4Addr) -> SyncTx {
         let (syncid, max) = (daemon.syncid, usize::from(daemon.maxlen));
         SyncTx {
             rules,
@@ -276,7 +276,7 @@ pub struct Roles {
     pub version: u8,
     /// The instance `Auto` follows.
     pub vrrp: Option<usize>,
-    pub rules: Rules,
+    pub rules: SyncThreshold,
 }
 
 impl Roles {

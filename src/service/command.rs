@@ -30,9 +30,9 @@ use std::net::Ipv4Addr;
 
 use super::names::{self, ServiceNames};
 use super::rules::{
-    DestRule, Method, Persistence, Protocol, SchedFlags, ServiceKey, ServiceRule, TunConfig,
-    TunCsum, TunKind, DEFAULT_NETMASK, DEFAULT_PERSISTENT_TIMEOUT_S, DEFAULT_SCHEDULER,
-    MAX_PERSISTENT_TIMEOUT_S, MAX_THRESHOLD, MAX_WEIGHT, SCHEDULERS,
+    ApplyError, DestRule, Method, Persistence, Protocol, Rules, SchedFlags, ServiceKey,
+    ServiceRule, TunConfig, TunCsum, TunKind, DEFAULT_NETMASK, DEFAULT_PERSISTENT_TIMEOUT_S,
+    DEFAULT_SCHEDULER, MAX_PERSISTENT_TIMEOUT_S, MAX_THRESHOLD, MAX_WEIGHT, SCHEDULERS,
 };
 
 /// What `-L` lists, and how (ipvsadm's `FMT_*` flags and list options).
@@ -1238,6 +1238,69 @@ fn number(text: &str, min: u32, max: u32, what: &str) -> Result<u32, String> {
         .filter(|n| (u64::from(min)..=u64::from(max)).contains(n))
         .map(|n| n as u32)
         .ok_or_else(|| format!("invalid {what} `{text}`: expected {min} to {max}"))
+}
+
+impl Rules {
+    /// Applies one command that changes the services (see
+    /// [`Command::changes_rules`]), or changes nothing and says why.
+    /// `-E` keeps the service's real servers; `-a` appends; `-C` empties.
+    pub fn apply(&mut self, command: &Command) -> Result<(), ApplyError> {
+        let service =
+            |rules: &mut Rules, key: &ServiceKey| rules.services.iter().position(|s| s.key == *key);
+        match command {
+            Command::AddService(new) => {
+                if let Some(i) = service(self, &new.key) {
+                    let line = self.services[i].line;
+                    return Err(ApplyError::ServiceExists { line });
+                }
+                self.services.push(new.clone());
+            }
+            Command::EditService(new) => {
+                let i = service(self, &new.key).ok_or(ApplyError::NoService)?;
+                let dests = std::mem::take(&mut self.services[i].dests);
+                self.services[i] = ServiceRule {
+                    dests,
+                    ..new.clone()
+                };
+            }
+            Command::DeleteService(key) => {
+                let i = service(self, key).ok_or(ApplyError::NoService)?;
+                self.services.remove(i);
+            }
+            Command::AddDest(key, new) => {
+                let i = service(self, key).ok_or(ApplyError::ServiceNotDefined)?;
+                let dests = &mut self.services[i].dests;
+                if let Some(d) = dests
+                    .iter()
+                    .find(|d| (d.addr, d.port) == (new.addr, new.port))
+                {
+                    return Err(ApplyError::DestExists { line: d.line });
+                }
+                dests.push(new.clone());
+            }
+            Command::EditDest(key, new) => {
+                let i = service(self, key).ok_or(ApplyError::ServiceNotDefined)?;
+                let d = self.services[i]
+                    .dests
+                    .iter_mut()
+                    .find(|d| (d.addr, d.port) == (new.addr, new.port))
+                    .ok_or(ApplyError::NoDest)?;
+                *d = new.clone();
+            }
+            Command::DeleteDest(key, addr, port) => {
+                let i = service(self, key).ok_or(ApplyError::ServiceNotDefined)?;
+                let dests = &mut self.services[i].dests;
+                let j = dests
+                    .iter()
+                    .position(|d| (d.addr, d.port) == (*addr, *port))
+                    .ok_or(ApplyError::NoDest)?;
+                dests.remove(j);
+            }
+            Command::Clear => self.services.clear(),
+            _ => return Err(ApplyError::NotAChange),
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

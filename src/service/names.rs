@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
-use super::rules::Protocol;
+use crate::config::service::Protocol;
 
 /// Where port names are looked up first.
 pub const ETC_SERVICES: &str = "/etc/services";

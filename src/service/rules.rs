@@ -1,57 +1,16 @@
-//! Rules files in `ipvsadm-save` syntax (ipvsadm 1.31).
-//!
-//! A rules file is what `ipvsadm -S` or `ipvsadm -S -n` prints, plus what
-//! operators write by hand in the same syntax: one `-A` line per virtual
-//! service and one `-a` line per real server, options in any order, short or
-//! long (`-s wlc`, `--scheduler wlc`, `--scheduler=wlc`, `-swlc`). Blank
-//! lines are skipped, a word starting with `#` comments out the rest of its
-//! line, and a leading `ipvsadm` word is ignored (as `ipvsadm -R` does), so
-//! pasted commands load too.
-//!
-//! The contract: [`Rules::parse`] validates the whole file, syntax and
-//! meaning, before returning anything; a file either loads completely or not
-//! at all. An error names the file, the line and what is wrong, e.g.
-//! `rules.txt: line 4: -a -t 10.0.0.100:80: no such virtual service (add it
-//! with -A first)`. What ipvsadm or the kernel would refuse is refused here,
-//! at load time:
-//!
-//! - option/command combinations (ipvsadm's `commands_v_options` table), an
-//!   option given twice, two forwarding methods (`-g -m`);
-//! - a port-0 TCP/UDP service without `-p` (ipvsadm: "Zero port specified
-//!   for non-persistent service"; the kernel's `ip_vs_schedule` would drop
-//!   every packet of it: "port zero only supported in persistent services");
-//! - `-o` on a TCP service (ipvsadm: one-packet scheduling is UDP only; a
-//!   fwmark service may have it, the kernel applies it to its UDP packets);
-//! - `sh-*` flags without `-s sh`, `mh-*` flags without `-s mh`
-//!   (`parse_sched_flags`; the kernel itself does not check);
-//! - `-y` above `-x`, including `-y N` without `-x` (the kernel's
-//!   `ip_vs_add_dest` compares them as given, 0 included, and returns ERANGE);
-//! - tunnel options without `-i`, `--tun-port` missing for GUE or present
-//!   for IPIP/GRE, `--tun-remcsum` for GRE, two checksum options
-//!   (ipvsadm's `tunnel_types_v_options` table);
-//! - an `-a` before its `-A`, a service defined twice, a real server
-//!   (address and port) twice in one service (the kernel's EEXIST).
-//!
-//! Where ipvsadm silently adjusts, so does dlvs: a real server without a port
-//! takes the service's port, and for DR (`-g`) and TUN (`-i`) real servers of
-//! TCP/UDP services the port is always the service's (ipvsadm overwrites it;
-//! only NAT can change ports). `-M` without `-p` is accepted and has no
-//! effect (the kernel keeps the mask but only persistence uses it, and
-//! `ipvsadm -S` does not print it back).
-//!
-//! IPv6 (`[::1]:80`, `-6`), SCTP services and persistence engines (`--pe`)
-//! are refused with an error naming the line: dlvs does not support them yet.
-//!
-//! [`Rules::to_save_n`] writes rules back as `ipvsadm -S -n` prints them.
+//! Virtual services and real servers as configured: the data model the
+//! rules file, `dlvsadm`'s changes and keepalived.conf's virtual servers
+//! all produce ([`Rules`], [`ServiceRule`], [`DestRule`] and the values
+//! they hold), its limits and defaults (ipvsadm 1.31's), and
+//! `ipvsadm -S -n`'s writer ([`Rules::to_save_n`]). Reading a rules file
+//! is `rules_file`'s; applying a command, `command`'s.
 
-use std::cell::OnceCell;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
 
-use super::command::{self, Command, Lookup};
-use super::names;
 pub use crate::config::service::{Protocol, ServiceKey};
+use crate::conn::table::Fwd;
+use crate::wire::tunnel::Tunnel;
 
 /// The scheduler of a service without `-s` (ipvsadm's `DEF_SCHED`).
 pub const DEFAULT_SCHEDULER: &str = "wlc";
@@ -77,6 +36,27 @@ pub const MAX_WEIGHT: u32 = 65_535;
 
 /// The largest connection threshold (`-x`, `-y`): ipvsadm reads an `int`.
 pub const MAX_THRESHOLD: u32 = i32::MAX as u32;
+
+/// A real server's forwarding method as a connection of it carries it.
+impl Fwd {
+    /// A new connection's method for a real server's.
+    pub fn of(method: Method) -> Fwd {
+        match method {
+            Method::Nat => Fwd::Nat,
+            Method::Dr => Fwd::Dr,
+            Method::Tun(t) => Fwd::Tun(match t.kind {
+                TunKind::Ipip => Tunnel::Ipip,
+                TunKind::Gue => Tunnel::Gue {
+                    port: t.port,
+                    csum: t.csum != TunCsum::NoCsum,
+                },
+                TunKind::Gre => Tunnel::Gre {
+                    csum: t.csum == TunCsum::Csum,
+                },
+            }),
+        }
+    }
+}
 
 /// Scheduler flags (`-b`). The kernel has three anonymous flags; `sh` and
 /// `mh` give the first two a meaning (`sh-fallback`/`mh-fallback` is
@@ -263,102 +243,7 @@ pub enum ApplyError {
     NotAChange,
 }
 
-/// Why a rules file was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum RulesError {
-    #[error("{path}: cannot read: {err}")]
-    Read { path: PathBuf, err: std::io::Error },
-    #[error("{path}: line {line}: {message}")]
-    Line {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
-
 impl Rules {
-    /// Reads and validates `path`.
-    pub fn load(path: &Path) -> Result<Rules, RulesError> {
-        let text = std::fs::read_to_string(path).map_err(|err| RulesError::Read {
-            path: path.to_owned(),
-            err,
-        })?;
-        Rules::parse(&text, path)
-    }
-
-    /// Parses and validates rules text; `path` only labels errors. Port
-    /// names are looked up in `/etc/services` (then a built-in table), host
-    /// names with the system resolver.
-    pub fn parse(text: &str, path: &Path) -> Result<Rules, RulesError> {
-        let services = OnceCell::new();
-        let lookup = Lookup {
-            services: &services,
-            host: &names::resolve_host,
-        };
-        parse_with(text, path, &lookup)
-    }
-
-    /// Applies one command that changes the services (see
-    /// [`Command::changes_rules`]), or changes nothing and says why.
-    /// `-E` keeps the service's real servers; `-a` appends; `-C` empties.
-    pub fn apply(&mut self, command: &Command) -> Result<(), ApplyError> {
-        let service =
-            |rules: &mut Rules, key: &ServiceKey| rules.services.iter().position(|s| s.key == *key);
-        match command {
-            Command::AddService(new) => {
-                if let Some(i) = service(self, &new.key) {
-                    let line = self.services[i].line;
-                    return Err(ApplyError::ServiceExists { line });
-                }
-                self.services.push(new.clone());
-            }
-            Command::EditService(new) => {
-                let i = service(self, &new.key).ok_or(ApplyError::NoService)?;
-                let dests = std::mem::take(&mut self.services[i].dests);
-                self.services[i] = ServiceRule {
-                    dests,
-                    ..new.clone()
-                };
-            }
-            Command::DeleteService(key) => {
-                let i = service(self, key).ok_or(ApplyError::NoService)?;
-                self.services.remove(i);
-            }
-            Command::AddDest(key, new) => {
-                let i = service(self, key).ok_or(ApplyError::ServiceNotDefined)?;
-                let dests = &mut self.services[i].dests;
-                if let Some(d) = dests
-                    .iter()
-                    .find(|d| (d.addr, d.port) == (new.addr, new.port))
-                {
-                    return Err(ApplyError::DestExists { line: d.line });
-                }
-                dests.push(new.clone());
-            }
-            Command::EditDest(key, new) => {
-                let i = service(self, key).ok_or(ApplyError::ServiceNotDefined)?;
-                let d = self.services[i]
-                    .dests
-                    .iter_mut()
-                    .find(|d| (d.addr, d.port) == (new.addr, new.port))
-                    .ok_or(ApplyError::NoDest)?;
-                *d = new.clone();
-            }
-            Command::DeleteDest(key, addr, port) => {
-                let i = service(self, key).ok_or(ApplyError::ServiceNotDefined)?;
-                let dests = &mut self.services[i].dests;
-                let j = dests
-                    .iter()
-                    .position(|d| (d.addr, d.port) == (*addr, *port))
-                    .ok_or(ApplyError::NoDest)?;
-                dests.remove(j);
-            }
-            Command::Clear => self.services.clear(),
-            _ => return Err(ApplyError::NotAChange),
-        }
-        Ok(())
-    }
-
     /// The rules in `ipvsadm -S -n` form, in this value's order (see
     /// [`Rules::sort`] for ipvsadm's). The layout is ipvsadm 1.31's, with
     /// one addition: ipvsadm never saves thresholds (they are lost on
@@ -440,70 +325,3 @@ pub(crate) fn write_service(
         out.push('\n');
     }
 }
-
-/// The words of one command line of a rules file or a restore: up to a
-/// `#` comment, a leading `ipvsadm` dropped (pasted commands load too).
-pub(crate) fn command_words(raw: &str) -> Vec<&str> {
-    let mut words: Vec<&str> = raw
-        .split_whitespace()
-        .take_while(|w| !w.starts_with('#'))
-        .collect();
-    if words.first() == Some(&"ipvsadm") {
-        words.remove(0);
-    }
-    words
-}
-
-fn parse_with(text: &str, path: &Path, lookup: &Lookup<'_>) -> Result<Rules, RulesError> {
-    let mut rules = Rules::default();
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        parse_line(raw, line, &mut rules, lookup).map_err(|message| RulesError::Line {
-            path: path.to_owned(),
-            line,
-            message,
-        })?;
-    }
-    Ok(rules)
-}
-
-/// One line of a rules file: blank, or an `-A` or `-a` command.
-fn parse_line(
-    raw: &str,
-    line: usize,
-    rules: &mut Rules,
-    lookup: &Lookup<'_>,
-) -> Result<(), String> {
-    let words = command_words(raw);
-    if words.is_empty() {
-        return Ok(());
-    }
-    let cmd = command::parse(&words, line, lookup)?;
-    let (flag, key) = match &cmd {
-        Command::AddService(s) => ("-A", s.key),
-        Command::AddDest(key, _) => ("-a", *key),
-        _ => {
-            return Err(format!(
-                "{} is not allowed in a rules file: it holds only -A (add a virtual service) \
-                 and -a (add a real server) lines",
-                cmd.describe()
-            ))
-        }
-    };
-    rules.apply(&cmd).map_err(|e| match (e, &cmd) {
-        (ApplyError::ServiceExists { line }, _) => {
-            format!("-A {key}: virtual service already defined on line {line}")
-        }
-        (ApplyError::ServiceNotDefined, _) => {
-            format!("-a {key}: no such virtual service (add it with -A first)")
-        }
-        (ApplyError::DestExists { line }, Command::AddDest(_, d)) => format!(
-            "-a {key} -r {}:{}: real server already in this service (line {line})",
-            d.addr, d.port
-        ),
-        (e, _) => format!("{flag} {key}: {e}"),
-    })
-}
-
-#[cfg(test)]
-mod tests;

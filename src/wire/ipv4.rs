@@ -540,7 +540,7 @@ impl Ipv4Repr {
 mod quoted_tests {
     use super::*;
 
-    use crate::datapath::fixture_frames::QUOTED_TCP;
+    use crate::wire::fixture_frames::QUOTED_TCP;
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())

@@ -39,6 +39,8 @@ pub mod udp;
 pub mod vrrp;
 
 #[cfg(test)]
+pub(crate) mod fixture_frames;
+#[cfg(test)]
 mod fixtures;
 
 pub use arp::{ArpOp, ArpPacket, ArpRepr};

@@ -150,7 +150,7 @@ pub const fn ecn_encapsulate(inner: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datapath::fixture_frames::{
+    use crate::wire::fixture_frames::{
         TUN_GRE, TUN_GRE_CSUM, TUN_GUE, TUN_GUE_CSUM, TUN_INNER, TUN_IPIP,
     };
 

@@ -205,7 +205,7 @@ mod tests {
     const VIPS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 101)];
 
     // Made with scapy by scripts/gen-fixtures.
-    use crate::datapath::fixture_frames::{VRRP2_MSG as V2, VRRP3_MSG as V3};
+    use crate::wire::fixture_frames::{VRRP2_MSG as V2, VRRP3_MSG as V3};
 
     fn bytes(s: &str) -> Vec<u8> {
         (0..s.len())

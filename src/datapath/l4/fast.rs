@@ -13,7 +13,7 @@
 //! A frame of that shape that belongs to no connection goes on to the
 //! general path's later steps from here (`new_flow`: a virtual service's
 //! is scheduled; then the host duties' verdict on a TCP or UDP datagram,
-//! `pipeline::unswitched`), without being read again.
+//! `Host::unswitched`), without being read again.
 //!
 //! Contract: the fast path answers
 //! - `Some` with exactly what the general path would answer for the
@@ -27,7 +27,6 @@
 
 use super::*;
 use crate::datapath::packet::Csum;
-use crate::datapath::pipeline::unswitched;
 use crate::wire::checksum::ipv4_header_verifies;
 
 /// The fast path for a frame received on `port`.
@@ -37,7 +36,7 @@ pub(in crate::datapath) fn forward(
     port: usize,
     host: &Host,
     services: &ServiceTable,
-    st: &mut State,
+    st: &mut L4State<'_>,
 ) -> Option<Result<Verdict, DropReason>> {
     let me = host.ports.get(port)?;
     let f = pkt.data();
@@ -123,6 +122,6 @@ pub(in crate::datapath) fn forward(
     }
     Some(match new_flow(pkt, &flow, total, host, services, st) {
         Some(r) => r,
-        None => Err(unswitched(host, flow.src, flow.dst)),
+        None => Err(host.unswitched(flow.src, flow.dst)),
     })
 }

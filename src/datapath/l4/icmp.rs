@@ -21,7 +21,7 @@ pub(super) fn icmp_relay(
     total: usize,
     host: &Host,
     services: &ServiceTable,
-    st: &mut State,
+    st: &mut L4State<'_>,
 ) -> Option<Result<Verdict, DropReason>> {
     let (l4, end) = (ETH_LEN + hlen, ETH_LEN + total);
     let frame = pkt.data();
@@ -44,7 +44,7 @@ pub(super) fn icmp_relay(
     let (qsrc, qdst) = (q.src_addr(), q.dst_addr());
     let qsport = u16::from_be_bytes([qports[0], qports[1]]);
     let qdport = u16::from_be_bytes([qports[2], qports[3]]);
-    let now = st.now;
+    let now = st.egress.now;
     let mut found = None;
     for kind in [KeyKind::In, KeyKind::Out] {
         // The quoted packet went the other way: its destination is the key's source.
@@ -148,7 +148,7 @@ pub(super) fn icmp_error(
     flow: &Flow,
     icmp: IcmpRepr,
     host: &Host,
-    st: &mut State,
+    st: &mut L4State<'_>,
 ) -> Result<Verdict, DropReason> {
     let hlen = ip_header_len(pkt.data());
     let total = pkt
@@ -184,5 +184,5 @@ pub(super) fn icmp_error(
     if !pkt.set_len(len) {
         return Err(DropReason::L4Truncated);
     }
-    to_next_hop(pkt.data_mut(), nh.port, mac, nh.ip, st)
+    to_next_hop(pkt.data_mut(), nh.port, mac, nh.ip, st.egress)
 }

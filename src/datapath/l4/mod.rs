@@ -41,10 +41,11 @@ use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
 
+use super::egress::{to_next_hop, Egress};
 use super::host::Host;
 use super::packet::Packet;
-use super::pipeline::{to_next_hop, State, Verdict};
 use super::stats::DestStats;
+use super::verdict::Verdict;
 use super::DropReason;
 use crate::config::ConnConfig;
 use crate::conn::sync;
@@ -100,6 +101,16 @@ pub struct L4 {
     /// director is the sync master): one flag read per inbound packet.
     pub(crate) sync: Option<SyncTx>,
     pub(crate) sync_on: bool,
+    /// A sync message is full and waits for the engine to send it.
+    pub(crate) sync_full: bool,
+}
+
+/// What layer 4 works on for one frame: its own state, and the neighbour
+/// side its frames leave through (borrowed apart from the pipeline's
+/// other state, which layer 4 never touches).
+pub(in crate::datapath) struct L4State<'a> {
+    pub(in crate::datapath) l4: &'a mut L4,
+    pub(in crate::datapath) egress: &'a mut Egress,
 }
 
 /// Frames of a burst whose keys are hashed ahead (DPDK's burst size).
@@ -142,6 +153,7 @@ impl L4 {
             hint_next: 0,
             sync: None,
             sync_on: false,
+            sync_full: false,
         }
     }
 
@@ -324,7 +336,7 @@ pub(super) fn forward(
     total: usize,
     host: &Host,
     services: &ServiceTable,
-    st: &mut State,
+    st: &mut L4State<'_>,
 ) -> Option<Result<Verdict, DropReason>> {
     let (l3, l4) = (ETH_LEN, ETH_LEN + hlen);
     let end = l3 + total;
@@ -351,7 +363,7 @@ pub(super) fn forward(
     if frag == Frag::Later {
         // Where its datagram's first fragment went, if it went.
         let key = (proto, u32::from(src), u32::from(dst), ident);
-        return match st.l4.frag_target(&key, st.now) {
+        return match st.l4.frag_target(&key, st.egress.now) {
             Some((to, dest)) => {
                 let flow = Flow {
                     proto,
@@ -417,7 +429,7 @@ fn new_flow(
     total: usize,
     host: &Host,
     services: &ServiceTable,
-    st: &mut State,
+    st: &mut L4State<'_>,
 ) -> Option<Result<Verdict, DropReason>> {
     let &Flow {
         proto,
@@ -485,7 +497,7 @@ fn connection(
     total: usize,
     host: &Host,
     services: &ServiceTable,
-    st: &mut State,
+    st: &mut L4State<'_>,
 ) -> Option<Result<Verdict, DropReason>> {
     match find(flow, services, st) {
         Ok(Some(f)) => Some(established(
@@ -505,8 +517,12 @@ fn connection(
 // and reading it back through memory as whole words stalled on store
 // forwarding (perf: half of this function's time on the first load).
 #[inline(always)]
-fn find(flow: &Flow, services: &ServiceTable, st: &mut State) -> Result<Option<Found>, DropReason> {
-    let now = st.now;
+fn find(
+    flow: &Flow,
+    services: &ServiceTable,
+    st: &mut L4State<'_>,
+) -> Result<Option<Found>, DropReason> {
+    let now = st.egress.now;
     for kind in [KeyKind::In, KeyKind::Out] {
         let key = ConnKey::new(kind, flow.proto, flow.src, flow.sport, flow.dst, flow.dport);
         let h = match st.l4.hint() {
@@ -544,7 +560,7 @@ fn find(flow: &Flow, services: &ServiceTable, st: &mut State) -> Result<Option<F
 fn unavailable(
     f: Found,
     services: &ServiceTable,
-    st: &mut State,
+    st: &mut L4State<'_>,
 ) -> Result<Option<Found>, DropReason> {
     let gone = st
         .l4
@@ -581,7 +597,7 @@ fn reuses(c: Option<&Conn>, flow: &Flow) -> bool {
 
 /// Counts a packet of real server `dest` (a reply: out).
 #[inline]
-fn count(st: &mut State, dest: u32, reply: bool, bytes: usize) {
+fn count(st: &mut L4State<'_>, dest: u32, reply: bool, bytes: usize) {
     if let Some(d) = st.l4.stats.get_mut(dest as usize) {
         if reply {
             d.out_packets += 1;
@@ -619,9 +635,9 @@ fn established(
     total: usize,
     host: &Host,
     services: &ServiceTable,
-    st: &mut State,
+    st: &mut L4State<'_>,
 ) -> Result<Verdict, DropReason> {
-    let now = st.now;
+    let now = st.egress.now;
     let Some(c) = st.l4.conns.get_mut(slot) else {
         return Err(DropReason::NoDest);
     };
@@ -673,8 +689,8 @@ fn established(
 /// connection (and its template) queued for the backups when due
 /// (`conn::sync`).
 #[inline(never)]
-fn sync_out(st: &mut State, slot: Slot, services: &ServiceTable) {
-    let now = st.now;
+fn sync_out(st: &mut L4State<'_>, slot: Slot, services: &ServiceTable) {
+    let now = st.egress.now;
     let (Some(tx), Some(c)) = (st.l4.sync.as_mut(), st.l4.conns.get_mut(slot)) else {
         return;
     };
@@ -694,7 +710,7 @@ fn sync_out(st: &mut State, slot: Slot, services: &ServiceTable) {
             tx.push(&sync::to_wire(t, fwmark), now);
         }
     }
-    st.sync_full = tx.has_full();
+    st.l4.sync_full = tx.has_full();
 }
 
 fn ip_header_len(frame: &[u8]) -> usize {

@@ -24,9 +24,9 @@ pub(super) fn schedule(
     svc: &Service,
     flow: &Flow,
     services: &ServiceTable,
-    st: &mut State,
+    st: &mut L4State<'_>,
 ) -> Result<Scheduled, DropReason> {
-    let now = st.now;
+    let now = st.egress.now;
     let input = sched::Input {
         saddr: flow.src,
         sport: flow.sport,

@@ -17,7 +17,7 @@ pub(super) fn send(
     flow: &Flow,
     total: usize,
     host: &Host,
-    st: &mut State,
+    st: &mut L4State<'_>,
 ) -> Result<Verdict, DropReason> {
     let (l3, l4) = (ETH_LEN, ETH_LEN + ip_header_len(pkt.data()));
     let end = l3 + total;
@@ -93,10 +93,10 @@ pub(super) fn send(
             u32::from(flow.dst),
             flow.ident,
         );
-        st.l4.remember_fragments(key, *to, st.now);
+        st.l4.remember_fragments(key, *to, st.egress.now);
     }
     let frame = pkt.data_mut();
-    to_next_hop(frame, nh.port, out.mac, nh.ip, st)
+    to_next_hop(frame, nh.port, out.mac, nh.ip, st.egress)
 }
 
 /// NAT's rewrite of a TCP or UDP header (a whole datagram's or a first

@@ -1,5 +1,8 @@
+use std::net::Ipv4Addr;
+
 use super::*;
 use crate::service::names::ServiceNames;
+use crate::service::rules::*;
 
 /// A small services(5) file: `http`, `https` and `domain` come from it,
 /// other names from the built-in table.
