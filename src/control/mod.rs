@@ -13,4 +13,5 @@ pub mod keepalived;
 pub mod kernel;
 pub mod listing;
 pub mod metrics;
+pub mod metrics_catalogue;
 pub mod summary;

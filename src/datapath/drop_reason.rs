@@ -27,6 +27,13 @@ macro_rules! reasons {
                     $(DropReason::$variant => $name,)*
                 }
             }
+
+            /// What the reason means (its doc; the README's table).
+            pub const fn doc(self) -> &'static str {
+                match self {
+                    $(DropReason::$variant => $doc,)*
+                }
+            }
         }
     };
 }

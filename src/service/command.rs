@@ -553,6 +553,12 @@ const OPTIONS: &[OptSpec] = &[
     spec(None, "tun-remcsum", Arg::None, Opt::TunRemcsum),
 ];
 
+/// Every option the command line takes: its short letter, if it has one,
+/// and its long name (`dlvsadm --help` lists them all).
+pub fn options() -> impl Iterator<Item = (Option<char>, &'static str)> {
+    OPTIONS.iter().map(|o| (o.short, o.long))
+}
+
 impl OptSpec {
     /// `-s (--scheduler)` or `--tun-type`, for messages.
     fn describe(&self) -> String {
