@@ -19,7 +19,7 @@ fn golden_dir() -> PathBuf {
 
 /// Runs dlvsadm with `args` (and `stdin`); (status, stdout, stderr).
 fn dlvsadm(socket: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dlvsadm"))
+    let mut child = Command::new(common::dlvsadm_bin())
         .args(args)
         .env("DLVS_SOCKET", socket)
         .stdin(Stdio::piped())

@@ -22,9 +22,7 @@ pub struct ControlConfig {
     pub socket: std::path::PathBuf,
 }
 
-/// The control socket without `[control] socket` (and dlvsadm's without
-/// `--socket` or `DLVS_SOCKET`).
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/dlvs/dlvs.sock";
+pub use dlvs_admin::protocol::DEFAULT_CONTROL_SOCKET;
 
 impl Default for ControlConfig {
     fn default() -> Self {

@@ -29,7 +29,7 @@ pub mod metrics;
 pub mod neighbor;
 pub mod prefix;
 pub mod route;
-pub mod service;
+pub use dlvs_admin::service_key as service;
 pub mod sync;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -46,6 +46,7 @@ use super::index::Index;
 pub use super::index::Slot;
 use super::tcp_state::TcpState;
 use crate::wire::tunnel::Tunnel;
+use dlvs_admin::rules::{Method, TunCsum, TunKind};
 
 /// What a key points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +116,26 @@ pub enum Fwd {
     Nat,
     Dr,
     Tun(Tunnel),
+}
+
+impl Fwd {
+    /// A new connection's method for a real server's.
+    pub fn of(method: Method) -> Fwd {
+        match method {
+            Method::Nat => Fwd::Nat,
+            Method::Dr => Fwd::Dr,
+            Method::Tun(t) => Fwd::Tun(match t.kind {
+                TunKind::Ipip => Tunnel::Ipip,
+                TunKind::Gue => Tunnel::Gue {
+                    port: t.port,
+                    csum: t.csum != TunCsum::NoCsum,
+                },
+                TunKind::Gre => Tunnel::Gre {
+                    csum: t.csum == TunCsum::Csum,
+                },
+            }),
+        }
+    }
 }
 
 /// The state a connection is in: TCP's, or the single state of UDP and

@@ -29,8 +29,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::estimator::{Estimator, PERIOD};
 use super::feedback::Feedback;
 use super::health::{Change, Health, Job};
@@ -48,41 +46,7 @@ use crate::service::{Command, Rules, ServiceKey, ServiceRule};
 /// The largest request read (a `-R` of some hundred thousand rules).
 const MAX_REQUEST: u64 = 64 << 20;
 
-/// What dlvsadm sends.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Request {
-    /// ipvsadm's arguments, without the program name.
-    pub args: Vec<String>,
-    /// Standard input, for `-R`.
-    #[serde(default)]
-    pub stdin: String,
-}
-
-/// What the director answers.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Response {
-    pub status: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Response {
-    fn out(stdout: String) -> Response {
-        Response {
-            status: 0,
-            stdout,
-            stderr: String::new(),
-        }
-    }
-
-    fn fail(status: i32, message: impl std::fmt::Display) -> Response {
-        Response {
-            status,
-            stdout: String::new(),
-            stderr: format!("{message}\n"),
-        }
-    }
-}
+pub use dlvs_admin::protocol::{Request, Response};
 
 /// Why the admin socket could not be opened.
 #[derive(Debug, thiserror::Error)]

@@ -26,7 +26,7 @@ use crate::service::rules::{write_service, DEFAULT_NETMASK};
 use crate::service::{DestRule, ListOptions, Method, Protocol, ServiceKey, ServiceRule, TunKind};
 
 /// IPVS's version as the kernel reports it (`IP_VS_VERSION_CODE`).
-pub const IPVS_VERSION: &str = "1.2.1";
+pub use dlvs_admin::protocol::IPVS_VERSION;
 
 /// A real server with its live counts.
 #[derive(Debug, Clone, PartialEq, Eq)]

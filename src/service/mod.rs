@@ -7,10 +7,7 @@
 //! These are the typed, validated rules others build on: the service table
 //! of the data path and `dlvsadm` both start from a [`Rules`] value.
 
-pub mod command;
-pub mod names;
-pub mod rules;
-pub mod rules_file;
+pub use dlvs_admin::{command, names, rules, rules_file};
 pub mod table;
 
 pub use command::{Command, ListOptions, Timeouts};

@@ -539,6 +539,19 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dlvs"))
 }
 
+/// The dlvsadm binary: the dlvs-admin package's, beside dlvs's (cargo
+/// gives a test only its own package's binaries; `cargo build`, which
+/// scripts/test runs first, builds both).
+pub fn dlvsadm_bin() -> PathBuf {
+    let p = bin().with_file_name("dlvsadm");
+    assert!(
+        p.exists(),
+        "{} is missing: build it with `cargo build` (dlvs-admin is a default member)",
+        p.display()
+    );
+    p
+}
+
 /// Writes the config and capture into a temporary directory, runs
 /// `dlvs replay` and decodes what it wrote. Frames are stamped one
 /// millisecond apart unless given with times.

@@ -11,9 +11,8 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
-use dlvs::config::DEFAULT_CONTROL_SOCKET;
-use dlvs::control::admin::{Request, Response};
-use dlvs::service::Command;
+use dlvs_admin::command::Command;
+use dlvs_admin::protocol::{Request, Response, DEFAULT_CONTROL_SOCKET, IPVS_VERSION};
 
 fn main() {
     std::process::exit(run());
@@ -108,7 +107,7 @@ fn version() -> String {
     format!(
         "dlvsadm v{} (ipvsadm v1.31 command line, IPVS v{})",
         env!("CARGO_PKG_VERSION"),
-        dlvs::control::listing::IPVS_VERSION
+        IPVS_VERSION
     )
 }
 
@@ -206,8 +205,8 @@ Options:
                                       $DLVS_SOCKET, else {DEFAULT_CONTROL_SOCKET})
 ",
         version(),
-        dlvs::service::rules::SCHEDULERS.join(", "),
-        dlvs::service::rules::DEFAULT_SCHEDULER,
+        dlvs_admin::rules::SCHEDULERS.join(", "),
+        dlvs_admin::rules::DEFAULT_SCHEDULER,
     )
 }
 
@@ -221,7 +220,7 @@ mod tests {
     fn the_help_lists_every_option() {
         let help = usage();
         let mut missing = Vec::new();
-        for (short, long) in dlvs::service::command::options() {
+        for (short, long) in dlvs_admin::command::options() {
             if !help.contains(&format!("--{long} ")) && !help.contains(&format!("--{long}\n")) {
                 missing.push(format!("--{long}"));
             }

@@ -1,8 +1,8 @@
 use std::net::Ipv4Addr;
 
 use super::*;
-use crate::service::names::ServiceNames;
-use crate::service::rules::*;
+use crate::names::ServiceNames;
+use crate::rules::*;
 
 /// A small services(5) file: `http`, `https` and `domain` come from it,
 /// other names from the built-in table.

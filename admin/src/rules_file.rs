@@ -89,7 +89,7 @@ impl Rules {
 
 /// The words of one command line of a rules file or a restore: up to a
 /// `#` comment, a leading `ipvsadm` dropped (pasted commands load too).
-pub(crate) fn command_words(raw: &str) -> Vec<&str> {
+pub fn command_words(raw: &str) -> Vec<&str> {
     let mut words: Vec<&str> = raw
         .split_whitespace()
         .take_while(|w| !w.starts_with('#'))

@@ -8,9 +8,7 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-pub use crate::config::service::{Protocol, ServiceKey};
-use crate::conn::table::Fwd;
-use crate::wire::tunnel::Tunnel;
+pub use crate::service_key::{Protocol, ServiceKey};
 
 /// The scheduler of a service without `-s` (ipvsadm's `DEF_SCHED`).
 pub const DEFAULT_SCHEDULER: &str = "wlc";
@@ -36,27 +34,6 @@ pub const MAX_WEIGHT: u32 = 65_535;
 
 /// The largest connection threshold (`-x`, `-y`): ipvsadm reads an `int`.
 pub const MAX_THRESHOLD: u32 = i32::MAX as u32;
-
-/// A real server's forwarding method as a connection of it carries it.
-impl Fwd {
-    /// A new connection's method for a real server's.
-    pub fn of(method: Method) -> Fwd {
-        match method {
-            Method::Nat => Fwd::Nat,
-            Method::Dr => Fwd::Dr,
-            Method::Tun(t) => Fwd::Tun(match t.kind {
-                TunKind::Ipip => Tunnel::Ipip,
-                TunKind::Gue => Tunnel::Gue {
-                    port: t.port,
-                    csum: t.csum != TunCsum::NoCsum,
-                },
-                TunKind::Gre => Tunnel::Gre {
-                    csum: t.csum == TunCsum::Csum,
-                },
-            }),
-        }
-    }
-}
 
 /// Scheduler flags (`-b`). The kernel has three anonymous flags; `sh` and
 /// `mh` give the first two a meaning (`sh-fallback`/`mh-fallback` is
@@ -85,7 +62,7 @@ impl SchedFlags {
     /// The flags' names for `scheduler`, comma-separated. ipvsadm's
     /// `print_sched_flags` (its listings) names no third flag for sh and mh
     /// (`with_flag3` false); `-b` writes it (so a save loads back).
-    pub(crate) fn names(self, scheduler: &str, with_flag3: bool) -> String {
+    pub fn names(self, scheduler: &str, with_flag3: bool) -> String {
         let (fallback, port, flag3) = match scheduler {
             "sh" => ("sh-fallback", "sh-port", with_flag3),
             "mh" => ("mh-fallback", "mh-port", with_flag3),
@@ -275,7 +252,7 @@ impl Rules {
 /// Writes one service and `dests` as `ipvsadm -S` does: `svc` names the
 /// service (`-t 10.0.0.100:80`, or with names), `dest` a real server; with
 /// dlvs's one addition, thresholds (see [`Rules::to_save_n`]).
-pub(crate) fn write_service(
+pub fn write_service(
     out: &mut String,
     s: &ServiceRule,
     dests: &[&DestRule],

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
-use crate::config::service::Protocol;
+use crate::service_key::Protocol;
 
 /// Where port names are looked up first.
 pub const ETC_SERVICES: &str = "/etc/services";

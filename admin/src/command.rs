@@ -1312,7 +1312,7 @@ impl Rules {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::rules::{ApplyError, Rules};
+    use crate::rules::{ApplyError, Rules};
 
     fn cmd(line: &str) -> Result<Command, String> {
         let services = OnceCell::new();
