@@ -111,194 +111,107 @@ fn main() -> ExitCode {
 }
 
 fn real_main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.cmd {
+    match Cli::parse().cmd {
         Cmd::Check {
             config,
             rules,
             keepalived,
-        } => {
-            let mut cfg = load(config.as_deref())?;
-            let mut rules = load_rules(rules.as_deref())?;
-            if let Some(k) = &keepalived {
-                for w in merge_keepalived(k, &mut rules, &mut cfg)? {
-                    println!("warning: {w}");
-                }
-            }
-            // Building the table checks what the parser cannot alone (each
-            // scheduler with its servers).
-            ServiceTable::build(&rules, &cfg.marks, &mut Registry::default())?;
-            println!(
-                "{}: ok",
-                config.as_deref().unwrap_or(Path::new(DEMO_NAME)).display()
-            );
-            for i in &cfg.interfaces {
-                let addrs: Vec<String> = i.addresses.iter().map(|a| a.to_string()).collect();
-                println!(
-                    "  interface {} on {}: mtu {}, mac {}, addresses {}",
-                    i.name,
-                    i.device,
-                    i.mtu,
-                    i.mac.map_or("the device's".to_string(), |m| m.to_string()),
-                    if addrs.is_empty() {
-                        "none".to_string()
-                    } else {
-                        addrs.join(" ")
-                    }
-                );
-            }
-            for r in &cfg.routes {
-                let via = r
-                    .via
-                    .map_or("connected".to_string(), |v| format!("via {v}"));
-                println!(
-                    "  route {} {via} on {}",
-                    r.prefix, cfg.interfaces[r.port].name
-                );
-            }
-            for m in &cfg.marks {
-                println!(
-                    "  mark {} for {}{}{}",
-                    m.mark,
-                    m.destination,
-                    m.protocol
-                        .map_or(String::new(), |p| format!(" {}", p.name())),
-                    if m.ports.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            " ports {}",
-                            m.ports
-                                .iter()
-                                .map(|p| p.to_string())
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        )
-                    }
-                );
-            }
-            println!(
-                "  {} connection(s) per lcore{}",
-                cfg.conn.capacity,
-                if cfg.conn.sloppy { ", sloppy TCP" } else { "" }
-            );
-            println!(
-                "  {} static neighbour(s); metrics {}",
-                cfg.neighbors.len(),
-                cfg.metrics
-                    .map_or("off".to_string(), |m| format!("on {}", m.listen))
-            );
-            for v in &cfg.vrrp {
-                println!(
-                    "  vrrp {} on {}: virtual router {}, priority {}, version {}, advert {} ms, {}, addresses {}",
-                    v.name,
-                    cfg.interfaces[v.port].name,
-                    v.vrid,
-                    v.priority,
-                    v.version,
-                    u32::from(v.advert_int_cs) * 10,
-                    if v.preempt { "preempt" } else { "nopreempt" },
-                    v.addresses
-                        .iter()
-                        .map(|a| a.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
-            }
-            if let Some(s) = &cfg.sync {
-                println!(
-                    "  sync on {} from {}: syncid {}, version {}, threshold {}, period {}, {}",
-                    cfg.interfaces[s.port].name,
-                    s.source,
-                    s.syncid,
-                    s.version,
-                    s.threshold,
-                    s.period,
-                    match s.vrrp {
-                        Some(i) => format!("master while {} is MASTER", cfg.vrrp[i].name),
-                        None => "master and backup at once".to_string(),
-                    }
-                );
-            }
-            if let Some(b) = &cfg.bgp {
-                println!(
-                    "  bgp on {} (kernel side {}) from {} as {}, router id {}, drain {} s: peers {}",
-                    cfg.interfaces[b.port].name,
-                    b.kernel,
-                    b.local,
-                    b.local_as,
-                    b.router_id,
-                    b.drain_s,
-                    b.peers
-                        .iter()
-                        .map(|p| format!(
-                            "{} as {}{}",
-                            p.address,
-                            p.remote_as,
-                            if p.bfd { " (bfd)" } else { "" }
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            let dests: usize = rules.services.iter().map(|s| s.dests.len()).sum();
-            println!(
-                "  {} virtual service(s), {dests} real server(s)",
-                rules.services.len()
-            );
-            for line in rules.to_save_n().lines() {
-                println!("  {line}");
-            }
-            Ok(())
-        }
+        } => check(config.as_deref(), rules.as_deref(), keepalived.as_deref()),
         Cmd::Run {
             config,
             rules,
             keepalived,
-        } => {
-            let base = load(config.as_deref())?;
-            let mut cfg = base.clone();
-            let mut parsed = load_rules(rules.as_deref())?;
-            if let Some(k) = &keepalived {
-                for w in merge_keepalived(k, &mut parsed, &mut cfg)? {
-                    log::warn!("{w}");
-                }
-            }
-            let s = daemon::run(
-                &daemon::Sources {
-                    config: cfg,
-                    base_config: base,
-                    config_path: config,
-                    rules: parsed,
-                    rules_path: rules,
-                    keepalived_path: keepalived,
-                },
-                &Mode::Run,
-            )?;
-            log::info!("stopped: {}", s.to_json());
-            Ok(())
-        }
+        } => run(config, rules, keepalived),
         Cmd::Replay {
             config,
             rules,
             input,
             output,
-        } => {
-            let cfg = Config::load(&config)?;
-            let parsed = load_rules(rules.as_deref())?;
-            let s = daemon::run(
-                &daemon::Sources {
-                    base_config: cfg.clone(),
-                    config: cfg,
-                    config_path: Some(config),
-                    rules: parsed,
-                    rules_path: rules,
-                    keepalived_path: None,
-                },
-                &Mode::Replay { input, output },
-            )?;
-            println!("{}", s.to_json());
-            Ok(())
+        } => replay(config, rules, input, output),
+    }
+}
+
+/// `dlvs check`: loads everything as `run` would, without DPDK, and
+/// prints what it found.
+fn check(
+    config: Option<&Path>,
+    rules: Option<&Path>,
+    keepalived: Option<&Path>,
+) -> anyhow::Result<()> {
+    let mut cfg = load(config)?;
+    let mut rules = load_rules(rules)?;
+    if let Some(k) = keepalived {
+        for w in merge_keepalived(k, &mut rules, &mut cfg)? {
+            println!("warning: {w}");
         }
     }
+    // Building the table checks what the parser cannot alone (each
+    // scheduler with its servers).
+    ServiceTable::build(&rules, &cfg.marks, &mut Registry::default())?;
+    println!("{}: ok", config.unwrap_or(Path::new(DEMO_NAME)).display());
+    for line in dlvs::config::summary::summary(&cfg) {
+        println!("{line}");
+    }
+    let dests: usize = rules.services.iter().map(|s| s.dests.len()).sum();
+    println!(
+        "  {} virtual service(s), {dests} real server(s)",
+        rules.services.len()
+    );
+    for line in rules.to_save_n().lines() {
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+/// `dlvs run`: the director, until SIGINT or SIGTERM.
+fn run(
+    config: Option<PathBuf>,
+    rules: Option<PathBuf>,
+    keepalived: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let base = load(config.as_deref())?;
+    let mut cfg = base.clone();
+    let mut parsed = load_rules(rules.as_deref())?;
+    if let Some(k) = &keepalived {
+        for w in merge_keepalived(k, &mut parsed, &mut cfg)? {
+            log::warn!("{w}");
+        }
+    }
+    let s = daemon::run(
+        &daemon::Sources {
+            config: cfg,
+            base_config: base,
+            config_path: config,
+            rules: parsed,
+            rules_path: rules,
+            keepalived_path: keepalived,
+        },
+        &Mode::Run,
+    )?;
+    log::info!("stopped: {}", s.to_json());
+    Ok(())
+}
+
+/// `dlvs replay`: the data path over a capture; the summary on stdout.
+fn replay(
+    config: PathBuf,
+    rules: Option<PathBuf>,
+    input: PathBuf,
+    output: PathBuf,
+) -> anyhow::Result<()> {
+    let cfg = Config::load(&config)?;
+    let parsed = load_rules(rules.as_deref())?;
+    let s = daemon::run(
+        &daemon::Sources {
+            base_config: cfg.clone(),
+            config: cfg,
+            config_path: Some(config),
+            rules: parsed,
+            rules_path: rules,
+            keepalived_path: None,
+        },
+        &Mode::Replay { input, output },
+    )?;
+    println!("{}", s.to_json());
+    Ok(())
 }

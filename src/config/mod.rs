@@ -11,7 +11,8 @@
 //! [`mark`], [`conn`], [`control`], [`metrics`], [`health`] (`[[health]]`),
 //! [`feedback`], [`vrrp`] (`[[vrrp]]`), [`sync`], [`bgp`]. What several
 //! sections share: [`prefix`] (`10.0.0.2/24`) and [`service`] (how the
-//! TOML and the rules name a virtual service).
+//! TOML and the rules name a virtual service, dlvs-admin's). What
+//! `dlvs check` prints of a configuration: [`summary`].
 //!
 //! The layer: this folder imports nothing of the crate but `wire`; every
 //! other layer reads its values.
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod neighbor;
 pub mod prefix;
 pub mod route;
+pub mod summary;
 pub use dlvs_admin::service_key as service;
 pub mod sync;
 #[cfg(any(test, feature = "testing"))]
