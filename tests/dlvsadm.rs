@@ -47,28 +47,32 @@ struct Director {
 
 impl Director {
     fn start(dir: &Path, rules: &str) -> Director {
-        let socket = dir.join("dlvs.sock");
         let traffic = golden_dir().join("dlvsadm-traffic.pcap");
+        let device = format!(
+            "net_pcap0,rx_pcap={},tx_pcap={}",
+            traffic.display(),
+            dir.join("out.pcap").display()
+        );
+        std::fs::write(dir.join("dlvs.rules"), rules).unwrap();
+        Director::start_on(dir, &device, 1024, Some(&dir.join("dlvs.rules")))
+    }
+
+    /// A director on `device` with a connection table of `capacity`.
+    fn start_on(dir: &Path, device: &str, capacity: usize, rules: Option<&Path>) -> Director {
+        let socket = dir.join("dlvs.sock");
         let cfg = common::l4_config(
             &[],
             &format!("[control]\nsocket = {:?}\n", socket.display().to_string()),
         )
-        .replace(
-            "device = \"net_null0\"",
-            &format!(
-                "device = \"net_pcap0,rx_pcap={},tx_pcap={}\"",
-                traffic.display(),
-                dir.join("out.pcap").display()
-            ),
-        );
+        .replace("device = \"net_null0\"", &format!("device = \"{device}\""))
+        .replace("capacity = 1024", &format!("capacity = {capacity}"));
         std::fs::write(dir.join("dlvs.toml"), cfg).unwrap();
-        std::fs::write(dir.join("dlvs.rules"), rules).unwrap();
-        let child = Command::new(common::bin())
-            .arg("run")
-            .arg("--config")
-            .arg(dir.join("dlvs.toml"))
-            .arg("--rules")
-            .arg(dir.join("dlvs.rules"))
+        let mut cmd = Command::new(common::bin());
+        cmd.arg("run").arg("--config").arg(dir.join("dlvs.toml"));
+        if let Some(r) = rules {
+            cmd.arg("--rules").arg(r);
+        }
+        let child = cmd
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("dlvs.log")).unwrap())
@@ -262,7 +266,6 @@ fn a_socket_in_use_is_refused() {
 fn changes_made_at_start_reach_the_workers() {
     for round in 0..2 {
         let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("dlvs.sock");
         let syn = common::tcp_frame(
             common::CLIENT_MAC,
             common::CLIENT_IP,
@@ -276,33 +279,13 @@ fn changes_made_at_start_reach_the_workers() {
         dlvs::pcap::write_file(&input, [(1_700_000_000_000_000u64, syn.as_slice())]).unwrap();
         // The SYN again and again (infinite_rx), whatever the director
         // forwards thrown away; the connection table of the default size,
-        // which takes a moment to set up.
-        let cfg = common::l4_config(
-            &[],
-            &format!("[control]\nsocket = {:?}\n", socket.display().to_string()),
-        )
-        .replace(
-            "device = \"net_null0\"",
-            &format!(
-                "device = \"net_pcap0,rx_pcap={},tx_pcap=/dev/null,infinite_rx=1\"",
-                input.display()
-            ),
-        )
-        .replace("capacity = 1024", "capacity = 1048576");
-        std::fs::write(dir.path().join("dlvs.toml"), cfg).unwrap();
-        let child = Command::new(common::bin())
-            .arg("run")
-            .arg("--config")
-            .arg(dir.path().join("dlvs.toml"))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("dlvs.log")).unwrap())
-            .spawn()
-            .expect("running dlvs");
-        let mut d = Director {
-            child,
-            socket: socket.clone(),
-        };
+        // which takes a moment to set up; no rules.
+        let device = format!(
+            "net_pcap0,rx_pcap={},tx_pcap=/dev/null,infinite_rx=1",
+            input.display()
+        );
+        let mut d = Director::start_on(dir.path(), &device, 1_048_576, None);
+        let socket = d.socket.clone();
         let start = Instant::now();
         while !socket.exists() {
             assert!(
