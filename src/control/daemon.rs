@@ -194,29 +194,9 @@ impl Drop for ExitFlag<'_> {
 
 /// Runs the director; returns the final counters.
 pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
-    let (cfg, rules) = (&sources.config, &sources.rules);
-    // Validate the replay files before touching DPDK.
-    let expected = match mode {
-        Mode::Run => None,
-        Mode::Replay { input, output } => {
-            let n = crate::pcap::count(input).map_err(|err| DaemonError::ReplayInput { err })?;
-            for p in [input, output] {
-                let s = p.display().to_string();
-                if s.contains(',') || s.contains('=') {
-                    return Err(DaemonError::ReplayOutput {
-                        path: p.clone(),
-                        reason: "the path may not contain ',' or '=' (DPDK device arguments)"
-                            .into(),
-                    });
-                }
-            }
-            std::fs::File::create(output).map_err(|e| DaemonError::ReplayOutput {
-                path: output.clone(),
-                reason: e.to_string(),
-            })?;
-            Some(n as u64)
-        }
-    };
+    let cfg = &sources.config;
+    // The replay files, checked before DPDK is touched.
+    let expected = replay_expected(mode)?;
     let data_room = buffer_size(cfg)?;
     // dlvsadm's socket, in a run (a replay takes no requests): first, so
     // that a second director on the same socket touches no device.
@@ -227,14 +207,7 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
         Mode::Replay { .. } => None,
     };
     // The service table, built before DPDK starts: a bad rule costs nothing.
-    let mut registry = Registry::default();
-    // With health checks, the rules as they leave the data path (servers
-    // start up, but a quorum may already be short).
-    let effective = super::health::Health::new(cfg.health.clone()).effective(rules);
-    let mut table = ServiceTable::build(&effective, &cfg.marks, &mut registry)?;
-    table.set_conn_flags(ConnFlags::from(&cfg.conn));
-    let services = Arc::new(table);
-    log_services(&services, cfg);
+    let (services, mut registry) = first_services(sources)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -243,17 +216,9 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
 
     // The CPUs this process may use, before the EAL pins this thread.
     let process_cpus = dpdk::thread::affinity()?;
-    let mut eal_args = cfg.dpdk.eal_args.clone();
-    if !eal_args.iter().any(|a| a.starts_with("--log-level")) {
-        // EAL's INFO lines drown the director's own; the operator can
-        // still ask for them in eal_args.
-        eal_args.insert(0, "--log-level=notice".into());
-    }
-    let eal = Eal::init(&eal_args).map_err(|err| DaemonError::Eal {
-        args: cfg.dpdk.eal_args.clone(),
-        err,
-    })?;
+    let eal = start_eal(cfg)?;
     let main_lcore = eal.main_lcore();
+    // A replay runs one worker, on the main lcore.
     let mut lcores = vec![main_lcore];
     if let Mode::Run = mode {
         lcores.extend(eal.worker_lcores());
@@ -270,7 +235,7 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
         data_room,
         socket,
     )?;
-    let (mut ports, macs) = configure_ports(devices, &pool, cfg, mode, workers, socket)?;
+    let (ports, macs) = configure_ports(devices, &pool, cfg, mode, workers, socket)?;
     let kernel_ports = kernel_taps(kernel_devices, &pool, cfg, &macs, workers, socket)?;
     let mut host = Host::new(cfg, &macs);
     // A replay has no exception path: what would go to the kernel is
@@ -279,33 +244,12 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
         p.kernel = k.is_some();
     }
     let host = Arc::new(host);
-    let feedback = match (&cfg.feedback, mode) {
-        (Some(f), Mode::Run) => {
-            let ferr = |e: std::io::Error| DaemonError::Feedback {
-                listen: f.listen.to_string(),
-                reason: e.to_string(),
-            };
-            let s = std::net::UdpSocket::bind(f.listen).map_err(ferr)?;
-            s.set_read_timeout(Some(Duration::from_millis(100)))
-                .map_err(ferr)?;
-            log::info!("feedback: load reports on udp {}", f.listen);
-            Some((s, f.interval))
-        }
-        _ => None,
-    };
+    let feedback = feedback_socket(cfg, mode)?;
     // Per-start randomness for the schedulers (twos) and tunnel idents.
     let seeds = std::collections::hash_map::RandomState::new();
 
     // Control threads off the polling CPUs.
-    let mut worker_cpus: Vec<usize> = lcores.iter().flat_map(|&l| eal.lcore_cpus(l)).collect();
-    worker_cpus.sort_unstable();
-    worker_cpus.dedup();
-    let control_cpus = cpus::choose(
-        &process_cpus,
-        &worker_cpus,
-        cfg.dpdk.control_cpus.as_deref(),
-    )?;
-    log_control_cpus(&control_cpus, &worker_cpus, cfg.dpdk.control_cpus.is_some());
+    let control_cpus = control_cpus(&eal, &lcores, &process_cpus, cfg)?;
 
     let clock = match mode {
         Mode::Run => Clock::Tsc,
@@ -313,14 +257,8 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     };
     let publish_us = cfg.metrics.map_or(100, |m| m.publish_ms) * 1000;
 
-    // Neighbour sharing: one bounded inbox per worker.
-    let (senders, mut inboxes): (Vec<SyncSender<Learned>>, Vec<Option<Receiver<Learned>>>) = (0
-        ..workers)
-        .map(|_| {
-            let (tx, rx) = sync_channel(1024);
-            (tx, Some(rx))
-        })
-        .unzip();
+    // The channels between the workers, and from worker 0 to the control side.
+    let (mut wiring, events_rx) = Wiring::new(workers);
     let shared: Vec<Arc<Mutex<Stats>>> = (0..workers)
         .map(|_| Arc::new(Mutex::new(Stats::new(ports.len()))))
         .collect();
@@ -372,77 +310,36 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
         .map(|v| u64::from(v.advert_int_cs) * 1000)
         .fold(cfg.dpdk.idle_sleep_us, u64::min);
     // The VRRP instances run in worker 0, which reports their transitions.
-    let (events_tx, events_rx) = sync_channel(256);
     let ha = Ha::new(&cfg.vrrp, Some(events_rx));
-    // Sync entries worker 0 receives for the others.
-    let (sync_tx, mut sync_rx): (Vec<SyncSender<SyncConn>>, Vec<Option<Receiver<SyncConn>>>) = (0
-        ..workers)
-        .map(|_| {
-            let (tx, rx) = sync_channel(4096);
-            (tx, Some(rx))
-        })
-        .unzip();
 
     let (main_stats, failures, outcome) = eal.scope(|lcore_scope| {
         std::thread::scope(|threads| {
+            let common = Common {
+                pool: &pool,
+                clock,
+                tsc_hz: eal.tsc_hz(),
+                publish_us,
+                stop: &worker_stop,
+                published: &published,
+                shared: &shared,
+                dumps: &dumps,
+                idle_sleep_us,
+            };
             let mut setups = Vec::with_capacity(workers);
-            for (w, inbox) in inboxes.iter_mut().enumerate() {
-                let q = w as u16;
-                setups.push(WorkerSetup {
-                    index: w,
-                    rx: ports
-                        .iter()
-                        .map(|p| p.rx_queue(q))
-                        .collect::<Result<_, _>>()?,
-                    tx: ports
-                        .iter()
-                        .map(|p| p.tx_queue(q))
-                        .collect::<Result<_, _>>()?,
-                    pool: &pool,
-                    clock,
-                    tsc_hz: eal.tsc_hz(),
-                    flush_us: FLUSH_US,
-                    publish_us,
-                    stop: &worker_stop,
-                    services: &published,
-                    shared: Arc::clone(&shared[w]),
-                    dump: &dumps[w],
-                    peers: senders
-                        .iter()
-                        .enumerate()
-                        .filter(|&(j, _)| j != w)
-                        .map(|(_, s)| s.clone())
-                        .collect(),
-                    inbox: inbox.take().expect("one inbox per worker"),
-                    port_ids: ports.iter().map(|p| p.id()).collect(),
-                    kernel_rx: kernel_ports
-                        .iter()
-                        .map(|p| p.as_ref().map(|p| p.rx_queue(q)).transpose())
-                        .collect::<Result<_, _>>()?,
-                    kernel_tx: kernel_ports
-                        .iter()
-                        .map(|p| p.as_ref().map(|p| p.tx_queue(q)).transpose())
-                        .collect::<Result<_, _>>()?,
-                    steer: (workers > 1).then(|| Steering {
-                        to: rings.iter().map(|r| r.sender()).collect(),
-                        from: rings[w].receiver().expect("one receiver per ring"),
-                    }),
-                    events: (w == 0).then(|| events_tx.clone()),
-                    sync_to: sync_tx
-                        .iter()
-                        .enumerate()
-                        .map(|(j, tx)| (j != w).then(|| tx.clone()))
-                        .collect(),
-                    sync_from: sync_rx[w].take(),
-                    idle_sleep_us,
-                });
+            for w in 0..workers {
+                setups.push(worker_setup(
+                    w,
+                    &ports,
+                    &kernel_ports,
+                    &rings,
+                    &mut wiring,
+                    &common,
+                )?);
             }
-            drop(senders);
-            drop(events_tx);
-            drop(sync_tx);
+            // The workers hold the only senders now: a channel ends with them.
+            drop(wiring);
 
             // The control thread: metrics, link logging, the stop condition.
-            let (ready_tx, ready_rx) = sync_channel::<Result<(), DaemonError>>(1);
             let control = Control {
                 ports: ports.iter().map(|p| p.monitor()).collect(),
                 names: names.clone(),
@@ -462,131 +359,38 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                 expected,
                 period: Duration::from_micros(publish_us),
             };
-            let metrics = cfg.metrics.map(|m| m.listen);
-            let capacity = cfg.conn.capacity;
-            let cpus = control_cpus.cpus.clone();
-            let interfaces = &cfg.interfaces;
-            let lcore_ids = &lcore_ids;
-            let control = std::thread::Builder::new()
-                .name("dlvs-control".into())
-                .spawn_scoped(threads, move || {
-                    let publisher =
-                        match control_start(&cpus, metrics, interfaces, lcore_ids, capacity) {
-                            Ok(p) => p,
-                            Err(e) => {
-                                let _ = ready_tx.send(Err(e));
-                                return Ok(());
-                            }
-                        };
-                    let _ = ready_tx.send(Ok(()));
-                    control.run(publisher)
-                })
-                .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(DaemonError::ControlThread("ended at start".into())),
-            }
-            // The health checker runs the checks (each in a thread of its
-            // own: one blocks for its connect timeout) until the workers
-            // stop, in a run.
-            if let Mode::Run = mode {
-                let (admin, published, stop) = (&admin, &published, &worker_stop);
-                std::thread::Builder::new()
-                    .name("dlvs-health".into())
-                    .spawn_scoped(threads, {
-                        let cpus = control_cpus.cpus.clone();
-                        move || {
-                            off_the_workers(&cpus);
-                            health_loop(admin, published, stop)
-                        }
-                    })
-                    .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
-            }
-            // [bgp]: the speaker, told what to announce as it changes.
-            if let (Some(b), Mode::Run) = (&cfg.bgp, mode) {
-                let (admin, stop, draining) = (&admin, &worker_stop, &draining);
-                let (b, socket) = (b.clone(), cfg.control.socket.clone());
-                std::thread::Builder::new()
-                    .name("dlvs-bgp".into())
-                    .spawn_scoped(threads, {
-                        let cpus = control_cpus.cpus.clone();
-                        move || {
-                            off_the_workers(&cpus);
-                            bgp_loop(b, &socket, admin, draining, stop)
-                        }
-                    })
-                    .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
-            }
-            // Dynamic feedback: load reports in, weights moved each interval.
-            if let Some((socket, interval)) = feedback {
-                let (admin, published, stop) = (&admin, &published, &worker_stop);
-                std::thread::Builder::new()
-                    .name("dlvs-feedback".into())
-                    .spawn_scoped(threads, {
-                        let cpus = control_cpus.cpus.clone();
-                        move || {
-                            off_the_workers(&cpus);
-                            feedback_loop(&socket, interval, admin, published, stop)
-                        }
-                    })
-                    .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
-            }
-            // The admin thread answers dlvsadm until the workers stop.
-            if let Some(listener) = listener {
-                let (admin, published, shared, dumps, stop) =
-                    (&admin, &published, &shared, &dumps, &worker_stop);
-                std::thread::Builder::new()
-                    .name("dlvs-admin".into())
-                    .spawn_scoped(threads, {
-                        let cpus = control_cpus.cpus.clone();
-                        move || {
-                            off_the_workers(&cpus);
-                            let live = Live {
-                                published,
-                                stats: shared,
-                                dumps,
-                            };
-                            super::admin::serve(listener, admin, &live, stop);
-                        }
-                    })
-                    .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
-                log::info!(
-                    "control socket {} (dlvsadm --socket {0})",
-                    cfg.control.socket.display()
-                );
-            }
+            let control = spawn_control(threads, control, &control_cpus.cpus, cfg, &lcore_ids)?;
+            spawn_helpers(
+                threads,
+                &Helpers {
+                    cfg,
+                    mode,
+                    cpus: &control_cpus.cpus,
+                    admin: &admin,
+                    published: &published,
+                    stop: &worker_stop,
+                    draining: &draining,
+                    shared: &shared,
+                    dumps: &dumps,
+                },
+                listener,
+                feedback,
+            )?;
 
             let mut setups = setups.into_iter();
             let main_setup = setups.next().expect("at least one worker");
-            let mut launched: Vec<Lcore> = Vec::new();
-            for ((w, setup), &lcore) in setups
-                .enumerate()
-                .map(|(i, s)| (i + 1, s))
-                .zip(&lcores[1..])
-            {
-                let engine = Engine::with_services(
+            let launched = launch_workers(lcore_scope, setups, &lcores[1..], &exited, |w| {
+                Engine::with_services(
                     Arc::clone(&host),
                     Arc::clone(&services),
                     &cfg.conn,
                     seeds.hash_one(w),
-                );
-                let flag = &exited[w];
-                let job = move || {
-                    let _exit = ExitFlag(flag);
-                    if injected_panic(w) {
-                        panic!("injected fault: DLVS_TEST_FAULT=worker-panic:{w}");
-                    }
-                    worker::run(engine, setup);
-                    0
-                };
-                if let Err(e) = lcore_scope.launch(lcore, job) {
-                    // Stop what runs; the scopes join it.
-                    worker_stop.store(true, Ordering::Release);
-                    return Err(e.into());
-                }
-                launched.push(lcore);
-            }
+                )
+            })
+            .inspect_err(|_| {
+                // Stop what runs; the scopes join it.
+                worker_stop.store(true, Ordering::Release);
+            })?;
             log::info!(
                 "{} worker(s) on lcore(s) {:?}; {}",
                 workers,
@@ -607,19 +411,13 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
                 &cfg.conn,
                 seeds.hash_one(0usize),
             );
-            let main = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let _exit = ExitFlag(&exited[0]);
-                if injected_panic(0) {
-                    panic!("injected fault: DLVS_TEST_FAULT=worker-panic:0");
-                }
-                worker::run(engine, main_setup)
-            }));
+            let main = run_main_worker(engine, main_setup, &exited[0]);
             let mut failures = Vec::new();
             let main_stats = match main {
                 Ok(s) => Some(s),
-                Err(p) => {
+                Err(why) => {
                     worker_stop.store(true, Ordering::Release);
-                    failures.push((main_lcore.id(), panic_text(&p)));
+                    failures.push((main_lcore.id(), why));
                     None
                 }
             };
@@ -633,10 +431,49 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
             let outcome = control
                 .join()
                 .unwrap_or_else(|p| Err(DaemonError::ControlThread(panic_text(&p))));
-            Ok((main_stats, failures, outcome))
+            Ok::<_, DaemonError>((main_stats, failures, outcome))
         })
     })?;
 
+    shut_down(
+        Ending {
+            main_stats,
+            failures,
+            outcome,
+        },
+        ports,
+        &shared,
+        &names,
+        &published,
+        &ha,
+    )
+}
+
+/// How the workers and the control thread ended.
+struct Ending {
+    /// The main lcore's worker's final counters (`None`: it panicked).
+    main_stats: Option<Stats>,
+    /// Workers that failed: (lcore, why).
+    failures: Vec<(u32, String)>,
+    /// The control thread's outcome.
+    outcome: Result<(), DaemonError>,
+}
+
+/// After the workers: the instances' last words, the counters summed, the
+/// ports stopped, and the summary (or the first failure).
+fn shut_down(
+    ending: Ending,
+    mut ports: Vec<Port<'_>>,
+    shared: &[Arc<Mutex<Stats>>],
+    names: &[String],
+    published: &Published,
+    ha: &Ha,
+) -> Result<Summary, DaemonError> {
+    let Ending {
+        main_stats,
+        failures,
+        outcome,
+    } = ending;
     // The instances' last words (STOP), logged and notified.
     ha.poll();
     let mut total = main_stats.unwrap_or_else(|| Stats::new(ports.len()));
@@ -647,7 +484,7 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     if let (true, Some(c)) = (conflicts > 0, total.last_conflict) {
         log::warn!(
             "{conflicts} ARP frame(s) during this run claimed the director's addresses; the last: {}",
-            describe_conflict(&c, &names)
+            describe_conflict(&c, names)
         );
     }
     let port_stats: Vec<_> = ports
@@ -668,13 +505,385 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     Ok(summary)
 }
 
-/// Probes every interface's device and checks `[dpdk] mbufs` against what
-/// they will need (the count depends on their descriptor limits).
+/// Starts the EAL with `[dpdk] eal_args` (at log level notice unless
+/// they say otherwise: its INFO lines drown the director's own).
+fn start_eal(cfg: &Config) -> Result<Eal, DaemonError> {
+    let mut eal_args = cfg.dpdk.eal_args.clone();
+    if !eal_args.iter().any(|a| a.starts_with("--log-level")) {
+        eal_args.insert(0, "--log-level=notice".into());
+    }
+    Eal::init(&eal_args).map_err(|err| DaemonError::Eal {
+        args: cfg.dpdk.eal_args.clone(),
+        err,
+    })
+}
+
+/// A replay's frame count, with its input read and its output created;
+/// `None` in a run.
+fn replay_expected(mode: &Mode) -> Result<Option<u64>, DaemonError> {
+    Ok(match mode {
+        Mode::Run => None,
+        Mode::Replay { input, output } => {
+            let n = crate::pcap::count(input).map_err(|err| DaemonError::ReplayInput { err })?;
+            for p in [input, output] {
+                let s = p.display().to_string();
+                if s.contains(',') || s.contains('=') {
+                    return Err(DaemonError::ReplayOutput {
+                        path: p.clone(),
+                        reason: "the path may not contain ',' or '=' (DPDK device arguments)"
+                            .into(),
+                    });
+                }
+            }
+            std::fs::File::create(output).map_err(|e| DaemonError::ReplayOutput {
+                path: output.clone(),
+                reason: e.to_string(),
+            })?;
+            Some(n as u64)
+        }
+    })
+}
+
+/// The first service table, from the rules as the health checks leave
+/// them (servers start up, but a quorum may already be short), and the
+/// registry of real-server ids it was built with.
+fn first_services(sources: &Sources) -> Result<(Arc<ServiceTable>, Registry), DaemonError> {
+    let cfg = &sources.config;
+    let mut registry = Registry::default();
+    let effective = super::health::Health::new(cfg.health.clone()).effective(&sources.rules);
+    let mut table = ServiceTable::build(&effective, &cfg.marks, &mut registry)?;
+    table.set_conn_flags(ConnFlags::from(&cfg.conn));
+    let services = Arc::new(table);
+    log_services(&services, cfg);
+    Ok((services, registry))
+}
+
+/// Dynamic feedback's socket, in a run with `[feedback]` (bound once the
+/// exception path is up: its address is the kernel's), and its interval.
+fn feedback_socket(
+    cfg: &Config,
+    mode: &Mode,
+) -> Result<Option<(std::net::UdpSocket, Duration)>, DaemonError> {
+    Ok(match (&cfg.feedback, mode) {
+        (Some(f), Mode::Run) => {
+            let ferr = |e: std::io::Error| DaemonError::Feedback {
+                listen: f.listen.to_string(),
+                reason: e.to_string(),
+            };
+            let s = std::net::UdpSocket::bind(f.listen).map_err(ferr)?;
+            s.set_read_timeout(Some(Duration::from_millis(100)))
+                .map_err(ferr)?;
+            log::info!("feedback: load reports on udp {}", f.listen);
+            Some((s, f.interval))
+        }
+        _ => None,
+    })
+}
+
+/// The control threads' CPUs: `[dpdk] control_cpus`, or those of the
+/// process's that poll no worker lcore.
+fn control_cpus(
+    eal: &Eal,
+    lcores: &[Lcore],
+    process_cpus: &[usize],
+    cfg: &Config,
+) -> Result<ControlCpus, DaemonError> {
+    let mut worker_cpus: Vec<usize> = lcores.iter().flat_map(|&l| eal.lcore_cpus(l)).collect();
+    worker_cpus.sort_unstable();
+    worker_cpus.dedup();
+    let control_cpus = cpus::choose(process_cpus, &worker_cpus, cfg.dpdk.control_cpus.as_deref())?;
+    log_control_cpus(&control_cpus, &worker_cpus, cfg.dpdk.control_cpus.is_some());
+    Ok(control_cpus)
+}
+
+/// The channels between the workers, and from worker 0 to the control
+/// side; each worker takes its ends (`worker_setup`).
+struct Wiring {
+    /// Neighbour facts learned by one worker, for the others: one bounded
+    /// inbox each.
+    learned_tx: Vec<SyncSender<Learned>>,
+    learned_rx: Vec<Option<Receiver<Learned>>>,
+    /// Sync entries worker 0 receives for the others.
+    sync_tx: Vec<SyncSender<SyncConn>>,
+    sync_rx: Vec<Option<Receiver<SyncConn>>>,
+    /// Worker 0's VRRP transitions.
+    events_tx: SyncSender<crate::datapath::vrrp::Transition>,
+}
+
+impl Wiring {
+    /// The channels of `workers` workers, and the receiving end of the
+    /// VRRP transitions.
+    fn new(workers: usize) -> (Wiring, Receiver<crate::datapath::vrrp::Transition>) {
+        let (learned_tx, learned_rx) = (0..workers)
+            .map(|_| {
+                let (tx, rx) = sync_channel(1024);
+                (tx, Some(rx))
+            })
+            .unzip();
+        let (sync_tx, sync_rx) = (0..workers)
+            .map(|_| {
+                let (tx, rx) = sync_channel(4096);
+                (tx, Some(rx))
+            })
+            .unzip();
+        let (events_tx, events_rx) = sync_channel(256);
+        let wiring = Wiring {
+            learned_tx,
+            learned_rx,
+            sync_tx,
+            sync_rx,
+            events_tx,
+        };
+        (wiring, events_rx)
+    }
+}
+
+/// What every worker's setup shares.
+struct Common<'a> {
+    pool: &'a Mempool<'a>,
+    clock: Clock,
+    tsc_hz: u64,
+    publish_us: u64,
+    stop: &'a AtomicBool,
+    published: &'a Published,
+    shared: &'a [Arc<Mutex<Stats>>],
+    dumps: &'a [DumpSlot],
+    idle_sleep_us: u64,
+}
+
+/// Worker `w`'s setup: queue `w` of every port and exception path, its
+/// steering ring, its ends of the channels.
+fn worker_setup<'a>(
+    w: usize,
+    ports: &'a [Port<'a>],
+    kernel_ports: &'a [Option<Port<'a>>],
+    rings: &'a [MbufRing<'a>],
+    wiring: &mut Wiring,
+    c: &Common<'a>,
+) -> Result<WorkerSetup<'a>, DaemonError> {
+    let q = w as u16;
+    let workers = wiring.learned_tx.len();
+    Ok(WorkerSetup {
+        index: w,
+        rx: ports
+            .iter()
+            .map(|p| p.rx_queue(q))
+            .collect::<Result<_, _>>()?,
+        tx: ports
+            .iter()
+            .map(|p| p.tx_queue(q))
+            .collect::<Result<_, _>>()?,
+        pool: c.pool,
+        clock: c.clock,
+        tsc_hz: c.tsc_hz,
+        flush_us: FLUSH_US,
+        publish_us: c.publish_us,
+        stop: c.stop,
+        services: c.published,
+        shared: Arc::clone(&c.shared[w]),
+        dump: &c.dumps[w],
+        peers: wiring
+            .learned_tx
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != w)
+            .map(|(_, s)| s.clone())
+            .collect(),
+        inbox: wiring.learned_rx[w].take().expect("one inbox per worker"),
+        port_ids: ports.iter().map(|p| p.id()).collect(),
+        kernel_rx: kernel_ports
+            .iter()
+            .map(|p| p.as_ref().map(|p| p.rx_queue(q)).transpose())
+            .collect::<Result<_, _>>()?,
+        kernel_tx: kernel_ports
+            .iter()
+            .map(|p| p.as_ref().map(|p| p.tx_queue(q)).transpose())
+            .collect::<Result<_, _>>()?,
+        steer: (workers > 1).then(|| Steering {
+            to: rings.iter().map(|r| r.sender()).collect(),
+            from: rings[w].receiver().expect("one receiver per ring"),
+        }),
+        events: (w == 0).then(|| wiring.events_tx.clone()),
+        sync_to: wiring
+            .sync_tx
+            .iter()
+            .enumerate()
+            .map(|(j, tx)| (j != w).then(|| tx.clone()))
+            .collect(),
+        sync_from: wiring.sync_rx[w].take(),
+        idle_sleep_us: c.idle_sleep_us,
+    })
+}
+
+/// Starts the control thread (metrics, link logging, the stop condition)
+/// on the control CPUs, and waits until its metrics exporter is up.
+fn spawn_control<'scope>(
+    threads: &'scope std::thread::Scope<'scope, '_>,
+    control: Control<'scope>,
+    cpus: &[usize],
+    cfg: &'scope Config,
+    lcore_ids: &'scope [u32],
+) -> Result<std::thread::ScopedJoinHandle<'scope, Result<(), DaemonError>>, DaemonError> {
+    let (ready_tx, ready_rx) = sync_channel::<Result<(), DaemonError>>(1);
+    let metrics = cfg.metrics.map(|m| m.listen);
+    let capacity = cfg.conn.capacity;
+    let cpus = cpus.to_vec();
+    let interfaces = &cfg.interfaces;
+    let handle = std::thread::Builder::new()
+        .name("dlvs-control".into())
+        .spawn_scoped(threads, move || {
+            let publisher = match control_start(&cpus, metrics, interfaces, lcore_ids, capacity) {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return Ok(());
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
+            control.run(publisher)
+        })
+        .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(DaemonError::ControlThread("ended at start".into())),
+    }
+}
+
+/// Launches workers 1.. on their lcores (`setups` after worker 0's, in
+/// order), each with the engine `engine` builds for it; returns the lcores
+/// launched. On a failure the caller stops those already running.
+fn launch_workers<'a>(
+    lcore_scope: &dpdk::LcoreScope<'a>,
+    setups: impl Iterator<Item = WorkerSetup<'a>>,
+    lcores: &[Lcore],
+    exited: &'a [AtomicBool],
+    engine: impl Fn(usize) -> Engine<dpdk::Mbuf<'a>>,
+) -> Result<Vec<Lcore>, DaemonError> {
+    let mut launched = Vec::new();
+    for ((w, setup), &lcore) in setups.enumerate().map(|(i, s)| (i + 1, s)).zip(lcores) {
+        let engine = engine(w);
+        let flag = &exited[w];
+        let job = move || {
+            let _exit = ExitFlag(flag);
+            if injected_panic(w) {
+                panic!("injected fault: DLVS_TEST_FAULT=worker-panic:{w}");
+            }
+            worker::run(engine, setup);
+            0
+        };
+        lcore_scope.launch(lcore, job)?;
+        launched.push(lcore);
+    }
+    Ok(launched)
+}
+
+/// Runs worker 0 on the main lcore, a panic caught (and said) as the other
+/// lcores' trampoline catches theirs.
+fn run_main_worker<'a>(
+    engine: Engine<dpdk::Mbuf<'a>>,
+    setup: WorkerSetup<'a>,
+    exited: &AtomicBool,
+) -> Result<Stats, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _exit = ExitFlag(exited);
+        if injected_panic(0) {
+            panic!("injected fault: DLVS_TEST_FAULT=worker-panic:0");
+        }
+        worker::run(engine, setup)
+    }))
+    .map_err(|p| panic_text(&p))
+}
+
+/// What the control-plane helper threads share with the director.
+struct Helpers<'a> {
+    cfg: &'a Config,
+    mode: &'a Mode,
+    /// The control CPUs they run on.
+    cpus: &'a [usize],
+    admin: &'a Mutex<Admin>,
+    published: &'a Published,
+    /// Set when the workers stop: the helpers stop too.
+    stop: &'a AtomicBool,
+    draining: &'a Arc<AtomicBool>,
+    shared: &'a [Arc<Mutex<Stats>>],
+    dumps: &'a [DumpSlot],
+}
+
+/// Starts a named control-plane thread on the control CPUs.
+fn spawn_off<'scope, F>(
+    threads: &'scope std::thread::Scope<'scope, '_>,
+    name: &str,
+    cpus: &[usize],
+    f: F,
+) -> Result<(), DaemonError>
+where
+    F: FnOnce() + Send + 'scope,
+{
+    let cpus = cpus.to_vec();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn_scoped(threads, move || {
+            off_the_workers(&cpus);
+            f()
+        })
+        .map(|_| ())
+        .map_err(|e| DaemonError::ControlThread(e.to_string()))
+}
+
+/// The helper threads of a run, each until the workers stop: the health
+/// checker (each check in a thread of its own: one blocks for its connect
+/// timeout), the `[bgp]` speaker's keeper, dynamic feedback (load reports
+/// in, weights moved each interval), and the admin thread answering
+/// dlvsadm.
+fn spawn_helpers<'scope>(
+    threads: &'scope std::thread::Scope<'scope, '_>,
+    h: &Helpers<'scope>,
+    listener: Option<super::admin::Bound>,
+    feedback: Option<(std::net::UdpSocket, Duration)>,
+) -> Result<(), DaemonError> {
+    let Mode::Run = h.mode else {
+        return Ok(());
+    };
+    let (admin, published, stop) = (h.admin, h.published, h.stop);
+    spawn_off(threads, "dlvs-health", h.cpus, move || {
+        health_loop(admin, published, stop)
+    })?;
+    if let Some(b) = &h.cfg.bgp {
+        let (b, socket, draining) = (b.clone(), h.cfg.control.socket.clone(), h.draining);
+        spawn_off(threads, "dlvs-bgp", h.cpus, move || {
+            bgp_loop(b, &socket, admin, draining, stop)
+        })?;
+    }
+    if let Some((socket, interval)) = feedback {
+        spawn_off(threads, "dlvs-feedback", h.cpus, move || {
+            feedback_loop(&socket, interval, admin, published, stop)
+        })?;
+    }
+    if let Some(listener) = listener {
+        let (stats, dumps) = (h.shared, h.dumps);
+        spawn_off(threads, "dlvs-admin", h.cpus, move || {
+            let live = Live {
+                published,
+                stats,
+                dumps,
+            };
+            super::admin::serve(listener, admin, &live, stop);
+        })?;
+        log::info!(
+            "control socket {} (dlvsadm --socket {0})",
+            h.cfg.control.socket.display()
+        );
+    }
+    Ok(())
+}
+
 /// A probed device and its spec.
 type Probed<'e> = (Device<'e>, String);
 
 /// The devices of the interfaces and of their exception paths (a net_tap
-/// each, in a run only), and the buffers they need.
+/// each, in a run only), and the buffers they need: `[dpdk] mbufs` is
+/// checked against them (the count depends on their descriptor limits).
 #[allow(clippy::type_complexity)]
 fn probe_devices<'e>(
     eal: &'e Eal,
@@ -934,7 +1143,6 @@ fn feedback_loop(
     }
 }
 
-/// Starts the due health checks and applies their results, until `stop`.
 /// The `[bgp]` speaker's keeper: every 0.2 s the announced set (none while
 /// draining) is worked out and the speaker told when it changed, and a
 /// dead speaker restarted; it stops with the workers.
@@ -978,6 +1186,7 @@ fn bgp_loop(
     speaker.stop();
 }
 
+/// Starts the due health checks and applies their results, until `stop`.
 fn health_loop(admin: &Mutex<Admin>, published: &Published, stop: &AtomicBool) {
     let (tx, rx) = std::sync::mpsc::channel();
     while !stop.load(Ordering::Acquire) {
