@@ -157,29 +157,73 @@ fn micros(tsc: u64, hz: u64) -> u64 {
     (tsc as u128 * 1_000_000 / hz.max(1) as u128) as u64
 }
 
+/// The loop's own state: burst arrays, timers, the services' generation.
+struct Loop<'a> {
+    bufs: Vec<Mbuf<'a>>,
+    /// Packets for other workers, by worker; and those handed to us.
+    outbox: Vec<Vec<Mbuf<'a>>>,
+    handed: Vec<Mbuf<'a>>,
+    keep: Vec<Mbuf<'a>>,
+    hz: u64,
+    flush_ticks: u64,
+    publish_ticks: u64,
+    last_flush: u64,
+    last_publish: u64,
+    /// Capture clock only: the capture time of the next timer run.
+    next_tick: u64,
+    /// The services' generation the engine runs.
+    generation: u64,
+    walk: Walk,
+    idle: Idle,
+}
+
 /// Runs until `stop` is set, then flushes, drops what is still held and
 /// returns the final counters (also published).
 pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
-    let mut bufs: Vec<Mbuf<'a>> = Vec::with_capacity(BURST);
-    let workers = w.steer.as_ref().map_or(1, |s| s.to.len());
-    // Packets for other workers, by worker; and those handed to us.
-    let mut outbox: Vec<Vec<Mbuf<'a>>> = (0..workers).map(|_| Vec::with_capacity(BURST)).collect();
-    let mut handed: Vec<Mbuf<'a>> = Vec::with_capacity(BURST);
-    let mut keep: Vec<Mbuf<'a>> = Vec::with_capacity(BURST);
-    let hz = w.tsc_hz.max(1);
-    let flush_ticks = (hz as u128 * w.flush_us as u128 / 1_000_000).max(1) as u64;
-    let publish_ticks = (hz as u128 * w.publish_us as u128 / 1_000_000).max(1) as u64;
-    let start = dpdk::rdtsc();
-    let (mut last_flush, mut last_publish) = (start, start);
-    // Capture clock only: the capture time of the next timer run.
-    let mut next_tick = 0u64;
-    // The services the engine runs: the current snapshot, whatever the
-    // engine was built with (dlvsadm may have changed them between the
-    // control socket's start and this worker's).
-    let (mut generation, table) = w.services.current();
-    let mut walk = Walk::default();
-    let mut idle = Idle::default();
+    let mut lp = start(&mut engine, &mut w);
+    loop {
+        // Checked before polling: once it is seen, every frame the ports
+        // had counted as received has already been through the engine.
+        let stopping = w.stop.load(Ordering::Acquire);
+        let mut busy = false;
+        for port in 0..w.rx.len() {
+            busy |= poll_port(&mut engine, &mut w, &mut lp, port);
+        }
+        busy |= take_handed(&mut engine, &mut w, &mut lp);
+        {
+            let s = engine.stats_mut();
+            s.loops += 1;
+            s.busy_loops += busy as u64;
+        }
+        let tsc = dpdk::rdtsc();
+        if tsc.wrapping_sub(lp.last_flush) >= lp.flush_ticks || stopping {
+            lp.last_flush = tsc;
+            between_bursts(&mut engine, &mut w, &mut lp, tsc);
+        }
+        if tsc.wrapping_sub(lp.last_publish) >= lp.publish_ticks || stopping {
+            lp.last_publish = tsc;
+            publish(&mut engine, &w);
+        }
+        if stopping {
+            break;
+        }
+        if w.idle_sleep_us > 0 {
+            lp.idle.after_loop(busy, w.idle_sleep_us);
+        }
+    }
+    finish(engine, w)
+}
 
+/// Before the first burst: the clock, the current services (whatever
+/// the engine was built with: dlvsadm may have changed them between the
+/// control socket's start and this worker's), sync, and worker 0's
+/// announcements and VRRP instances.
+fn start<'a>(engine: &mut Engine<Mbuf<'a>>, w: &mut WorkerSetup<'a>) -> Loop<'a> {
+    let workers = w.steer.as_ref().map_or(1, |s| s.to.len());
+    let hz = w.tsc_hz.max(1);
+    let ticks = |us: u64| (hz as u128 * us as u128 / 1_000_000).max(1) as u64;
+    let start = dpdk::rdtsc();
+    let (generation, table) = w.services.current();
     if let Clock::Tsc = w.clock {
         engine.set_now(micros(start, hz));
     }
@@ -194,190 +238,233 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
         engine.announce(&mut out);
         engine.run_vrrp();
     }
+    Loop {
+        bufs: Vec::with_capacity(BURST),
+        outbox: (0..workers).map(|_| Vec::with_capacity(BURST)).collect(),
+        handed: Vec::with_capacity(BURST),
+        keep: Vec::with_capacity(BURST),
+        hz,
+        flush_ticks: ticks(w.flush_us),
+        publish_ticks: ticks(w.publish_us),
+        last_flush: start,
+        last_publish: start,
+        next_tick: 0,
+        generation,
+        walk: Walk::default(),
+        idle: Idle::default(),
+    }
+}
 
-    loop {
-        // Checked before polling: once it is seen, every frame the ports
-        // had counted as received has already been through the engine.
-        let stopping = w.stop.load(Ordering::Acquire);
-        let mut busy = false;
-        for port in 0..w.rx.len() {
-            let (n, bad) = w.rx[port].burst(&mut bufs);
-            if n == 0 {
-                continue;
+/// One RX burst of `port`: frames of other workers' clients handed over,
+/// the rest processed. True if the port had frames.
+#[inline]
+fn poll_port<'a>(
+    engine: &mut Engine<Mbuf<'a>>,
+    w: &mut WorkerSetup<'a>,
+    lp: &mut Loop<'a>,
+    port: usize,
+) -> bool {
+    let (n, bad) = w.rx[port].burst(&mut lp.bufs);
+    if n == 0 {
+        return false;
+    }
+    if bad > 0 {
+        count_dropped(engine, port, bad, DropReason::Oversize);
+    }
+    if let Some(steer) = &w.steer {
+        hand_over(
+            engine,
+            port,
+            &mut lp.bufs,
+            &mut lp.keep,
+            &mut lp.outbox,
+            steer,
+            w.index,
+        );
+    }
+    engine.prepare(&lp.bufs);
+    let mut out = Out {
+        pool: w.pool,
+        tx: &mut w.tx,
+        kernel: &mut w.kernel_tx,
+    };
+    match w.clock {
+        Clock::Tsc => {
+            engine.set_now(micros(dpdk::rdtsc(), lp.hz));
+            for m in lp.bufs.drain(..) {
+                let meta = rx_meta(&m);
+                engine.process(port, m, meta, &mut out);
             }
-            busy = true;
-            if bad > 0 {
-                count_dropped(&mut engine, port, bad, DropReason::Oversize);
-            }
-            if let Some(steer) = &w.steer {
-                hand_over(
-                    &mut engine,
-                    port,
-                    &mut bufs,
-                    &mut keep,
-                    &mut outbox,
-                    steer,
-                    w.index,
-                );
-            }
-            engine.prepare(&bufs);
-            let mut out = Out {
-                pool: w.pool,
-                tx: &mut w.tx,
-                kernel: &mut w.kernel_tx,
-            };
-            match w.clock {
-                Clock::Tsc => {
-                    engine.set_now(micros(dpdk::rdtsc(), hz));
-                    for m in bufs.drain(..) {
-                        let meta = rx_meta(&m);
-                        engine.process(port, m, meta, &mut out);
+        }
+        Clock::Capture(field) => {
+            // Capture time moves per frame, and timers fire as it
+            // passes them, so a replay is deterministic however
+            // the frames are batched into bursts.
+            for m in lp.bufs.drain(..) {
+                let meta = rx_meta(&m);
+                if let Some(ts) = m.rx_timestamp(field) {
+                    engine.set_now(ts);
+                    if engine.now() >= lp.next_tick {
+                        engine.tick(&mut out);
+                        lp.next_tick = engine.now().saturating_add(w.flush_us);
                     }
                 }
-                Clock::Capture(field) => {
-                    // Capture time moves per frame, and timers fire as it
-                    // passes them, so a replay is deterministic however
-                    // the frames are batched into bursts.
-                    for m in bufs.drain(..) {
-                        let meta = rx_meta(&m);
-                        if let Some(ts) = m.rx_timestamp(field) {
-                            engine.set_now(ts);
-                            if engine.now() >= next_tick {
-                                engine.tick(&mut out);
-                                next_tick = engine.now().saturating_add(w.flush_us);
-                            }
-                        }
-                        engine.process(port, m, meta, &mut out);
-                    }
-                }
+                engine.process(port, m, meta, &mut out);
             }
-        }
-        // What other workers handed over (their RX queues, our flows).
-        if let Some(steer) = &mut w.steer {
-            if steer.from.recv(&mut handed) > 0 {
-                busy = true;
-                if let Clock::Tsc = w.clock {
-                    engine.set_now(micros(dpdk::rdtsc(), hz));
-                }
-                engine.prepare(&handed);
-                let mut out = Out {
-                    pool: w.pool,
-                    tx: &mut w.tx,
-                    kernel: &mut w.kernel_tx,
-                };
-                for m in handed.drain(..) {
-                    match w.port_ids.iter().position(|&id| id == m.port_id()) {
-                        Some(port) => {
-                            let meta = rx_meta(&m);
-                            if let Clock::Capture(f) = w.clock {
-                                if let Some(ts) = m.rx_timestamp(f) {
-                                    engine.set_now(ts);
-                                }
-                            }
-                            engine.process(port, m, meta, &mut out);
-                        }
-                        None => {
-                            // Keeps the burst's hints in step.
-                            engine.skip_frame();
-                            count_dropped(&mut engine, 0, 1, DropReason::NoSuchPort);
-                        }
-                    }
-                }
-            }
-        }
-        {
-            let s = engine.stats_mut();
-            s.loops += 1;
-            s.busy_loops += busy as u64;
-        }
-
-        let tsc = dpdk::rdtsc();
-        if tsc.wrapping_sub(last_flush) >= flush_ticks || stopping {
-            last_flush = tsc;
-            if let Clock::Tsc = w.clock {
-                engine.set_now(micros(tsc, hz));
-            }
-            // A new snapshot of the services, if the control plane
-            // published one: between bursts, never mid-packet.
-            if w.services.generation() != generation {
-                let (g, table) = w.services.current();
-                generation = g;
-                engine.set_services(table);
-            }
-            let mut out = Out {
-                pool: w.pool,
-                tx: &mut w.tx,
-                kernel: &mut w.kernel_tx,
-            };
-            while let Ok(l) = w.inbox.try_recv() {
-                engine.learn_remote(l, &mut out);
-            }
-            // Sync entries: those received here for others, and others'
-            // for this worker.
-            while let Some((owner, e)) = engine.take_foreign() {
-                let sent = matches!(w.sync_to.get(owner), Some(Some(tx)) if tx.try_send(e).is_ok());
-                let s = &mut engine.stats_mut().sync;
-                if sent {
-                    s.handed += 1;
-                } else {
-                    s.hand_lost += 1;
-                }
-            }
-            if let Some(rx) = &w.sync_from {
-                while let Ok(e) = rx.try_recv() {
-                    engine.install_synced(&e);
-                }
-            }
-            while let Some(l) = engine.take_learned() {
-                for p in &w.peers {
-                    // A full peer inbox loses the fact; that lcore
-                    // resolves by itself through its own ARP requests.
-                    let _ = p.try_send(l);
-                }
-            }
-            engine.tick(&mut out);
-            report_transitions(&mut engine, &w);
-            // What the kernel sent through the exception paths leaves by
-            // their data ports.
-            for port in 0..w.kernel_rx.len() {
-                let Some(q) = w.kernel_rx[port].as_mut() else {
-                    continue;
-                };
-                let (n, _) = q.burst(&mut bufs);
-                if n == 0 {
-                    continue;
-                }
-                let mut out = Out {
-                    pool: w.pool,
-                    tx: &mut w.tx,
-                    kernel: &mut w.kernel_tx,
-                };
-                for m in bufs.drain(..) {
-                    engine.from_kernel(port, m, &mut out);
-                }
-            }
-            // A listing asked for: a chunk of the table per round.
-            walk.step(w.dump, engine.ctx().conn_table(), engine.now());
-            for q in w.tx.iter_mut() {
-                q.flush();
-            }
-            for q in w.kernel_tx.iter_mut().flatten() {
-                q.flush();
-            }
-        }
-        if tsc.wrapping_sub(last_publish) >= publish_ticks || stopping {
-            last_publish = tsc;
-            publish(&mut engine, &w);
-        }
-        if stopping {
-            break;
-        }
-        if w.idle_sleep_us > 0 {
-            idle.after_loop(busy, w.idle_sleep_us);
         }
     }
+    true
+}
+
+/// What other workers handed over (their RX queues, our flows). True if
+/// there was any.
+#[inline]
+fn take_handed<'a>(
+    engine: &mut Engine<Mbuf<'a>>,
+    w: &mut WorkerSetup<'a>,
+    lp: &mut Loop<'a>,
+) -> bool {
+    let Some(steer) = &mut w.steer else {
+        return false;
+    };
+    if steer.from.recv(&mut lp.handed) == 0 {
+        return false;
+    }
+    if let Clock::Tsc = w.clock {
+        engine.set_now(micros(dpdk::rdtsc(), lp.hz));
+    }
+    engine.prepare(&lp.handed);
+    let mut out = Out {
+        pool: w.pool,
+        tx: &mut w.tx,
+        kernel: &mut w.kernel_tx,
+    };
+    for m in lp.handed.drain(..) {
+        match w.port_ids.iter().position(|&id| id == m.port_id()) {
+            Some(port) => {
+                let meta = rx_meta(&m);
+                if let Clock::Capture(f) = w.clock {
+                    if let Some(ts) = m.rx_timestamp(f) {
+                        engine.set_now(ts);
+                    }
+                }
+                engine.process(port, m, meta, &mut out);
+            }
+            None => {
+                // Keeps the burst's hints in step.
+                engine.skip_frame();
+                count_dropped(engine, 0, 1, DropReason::NoSuchPort);
+            }
+        }
+    }
+    true
+}
+
+/// The work of each flush interval, between bursts: a new snapshot of the
+/// services, what the other workers learned and synced, the timers, the
+/// exception paths' frames, a listing's next chunk, the TX flush.
+fn between_bursts<'a>(
+    engine: &mut Engine<Mbuf<'a>>,
+    w: &mut WorkerSetup<'a>,
+    lp: &mut Loop<'a>,
+    tsc: u64,
+) {
+    if let Clock::Tsc = w.clock {
+        engine.set_now(micros(tsc, lp.hz));
+    }
+    // A new snapshot of the services, if the control plane published
+    // one: between bursts, never mid-packet.
+    if w.services.generation() != lp.generation {
+        let (g, table) = w.services.current();
+        lp.generation = g;
+        engine.set_services(table);
+    }
+    let mut out = Out {
+        pool: w.pool,
+        tx: &mut w.tx,
+        kernel: &mut w.kernel_tx,
+    };
+    while let Ok(l) = w.inbox.try_recv() {
+        engine.learn_remote(l, &mut out);
+    }
+    exchange_synced(engine, w);
+    while let Some(l) = engine.take_learned() {
+        for p in &w.peers {
+            // A full peer inbox loses the fact; that lcore resolves by
+            // itself through its own ARP requests.
+            let _ = p.try_send(l);
+        }
+    }
+    let mut out = Out {
+        pool: w.pool,
+        tx: &mut w.tx,
+        kernel: &mut w.kernel_tx,
+    };
+    engine.tick(&mut out);
+    report_transitions(engine, w);
+    from_kernel(engine, w, lp);
+    // A listing asked for: a chunk of the table per round.
+    lp.walk
+        .step(w.dump, engine.ctx().conn_table(), engine.now());
+    flush(w);
+}
+
+/// Sync entries: those received here for other workers handed on, and
+/// the others' for this one installed.
+fn exchange_synced(engine: &mut Engine<Mbuf<'_>>, w: &WorkerSetup<'_>) {
+    while let Some((owner, e)) = engine.take_foreign() {
+        let sent = matches!(w.sync_to.get(owner), Some(Some(tx)) if tx.try_send(e).is_ok());
+        let s = &mut engine.stats_mut().sync;
+        if sent {
+            s.handed += 1;
+        } else {
+            s.hand_lost += 1;
+        }
+    }
+    if let Some(rx) = &w.sync_from {
+        while let Ok(e) = rx.try_recv() {
+            engine.install_synced(&e);
+        }
+    }
+}
+
+/// What the kernel sent through the exception paths leaves by their data
+/// ports.
+fn from_kernel<'a>(engine: &mut Engine<Mbuf<'a>>, w: &mut WorkerSetup<'a>, lp: &mut Loop<'a>) {
+    for port in 0..w.kernel_rx.len() {
+        let Some(q) = w.kernel_rx[port].as_mut() else {
+            continue;
+        };
+        let (n, _) = q.burst(&mut lp.bufs);
+        if n == 0 {
+            continue;
+        }
+        let mut out = Out {
+            pool: w.pool,
+            tx: &mut w.tx,
+            kernel: &mut w.kernel_tx,
+        };
+        for m in lp.bufs.drain(..) {
+            engine.from_kernel(port, m, &mut out);
+        }
+    }
+}
+
+/// Sends what the TX queues buffered.
+fn flush(w: &mut WorkerSetup<'_>) {
+    for q in w.tx.iter_mut() {
+        q.flush();
+    }
+    for q in w.kernel_tx.iter_mut().flatten() {
+        q.flush();
+    }
+}
+
+/// After the loop: the VRRP instances leave (a MASTER's priority-0
+/// advert), the queues flush, what is held is dropped, the last counters
+/// published.
+fn finish<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
     {
-        // The VRRP instances leave (a MASTER's priority-0 advert).
         let mut out = Out {
             pool: w.pool,
             tx: &mut w.tx,
@@ -386,12 +473,7 @@ pub fn run<'a>(mut engine: Engine<Mbuf<'a>>, mut w: WorkerSetup<'a>) -> Stats {
         engine.goodbye(&mut out);
         report_transitions(&mut engine, &w);
     }
-    for q in w.tx.iter_mut() {
-        q.flush();
-    }
-    for q in w.kernel_tx.iter_mut().flatten() {
-        q.flush();
-    }
+    flush(&mut w);
     engine.shutdown();
     publish(&mut engine, &w);
     engine.stats().clone()
