@@ -102,118 +102,127 @@ pub fn parse_one(
             format!("at most {MAX_INSTANCES} [[vrrp]] instances"),
         ));
     }
-    let out = earlier;
-    {
-        let f = |k: &str| format!("vrrp[{i}].{k}");
-        let (port, source) =
-            interface(&r.interface, interfaces).map_err(|e| Invalid(f("interface"), e))?;
-        let vrid = u8::try_from(r.virtual_router_id)
-            .ok()
-            .filter(|&v| v != 0)
-            .ok_or_else(|| {
-                Invalid(
-                    f("virtual_router_id"),
-                    format!("{} is outside 1..=255", r.virtual_router_id),
-                )
-            })?;
-        if let Some(o) = out.iter().find(|o| o.port == port && o.vrid == vrid) {
-            return Err(Invalid(
+    let f = |k: &str| format!("vrrp[{i}].{k}");
+    let (port, source) =
+        interface(&r.interface, interfaces).map_err(|e| Invalid(f("interface"), e))?;
+    let vrid = u8::try_from(r.virtual_router_id)
+        .ok()
+        .filter(|&v| v != 0)
+        .ok_or_else(|| {
+            Invalid(
                 f("virtual_router_id"),
-                format!("{vrid} is instance {:?}'s on {}", o.name, r.interface),
-            ));
-        }
-        let name = r.name.unwrap_or_else(|| format!("VI_{vrid}"));
-        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
-            return Err(Invalid(
-                f("name"),
-                "must be 1 to 64 printable characters".into(),
-            ));
-        }
-        if out.iter().any(|o| o.name == name) {
-            return Err(Invalid(
-                f("name"),
-                format!("{name:?} names another instance"),
-            ));
-        }
-        let priority = r.priority.unwrap_or(100);
-        if !(1..=254).contains(&priority) {
-            return Err(Invalid(
-                f("priority"),
-                format!("{priority} is outside 1..=254 (255 is an address owner's)"),
-            ));
-        }
-        let version = r.version.unwrap_or(2);
-        if version != 2 && version != 3 {
-            return Err(Invalid(f("version"), format!("{version}: 2 or 3")));
-        }
-        let ms = r.advert_int_ms.unwrap_or(1000);
-        let ok = if version == 2 {
-            ms % 1000 == 0 && (1000..=255_000).contains(&ms)
-        } else {
-            ms % 10 == 0 && (10..=40_950).contains(&ms)
-        };
-        if !ok {
-            return Err(Invalid(
-                f("advert_int_ms"),
-                if version == 2 {
-                    format!("{ms}: version 2 carries whole seconds, 1000..=255000")
-                } else {
-                    format!("{ms}: version 3 carries centiseconds, 10..=40950")
-                },
-            ));
-        }
-        if r.virtual_addresses.is_empty() || r.virtual_addresses.len() > MAX_ADDRESSES {
-            return Err(Invalid(
-                f("virtual_addresses"),
-                format!("1 to {MAX_ADDRESSES} addresses"),
-            ));
-        }
-        let mut addresses = Vec::new();
-        for (j, a) in r.virtual_addresses.iter().enumerate() {
-            let k = format!("vrrp[{i}].virtual_addresses[{j}]");
-            // keepalived writes "10.0.0.100/32"; the prefix is the kernel's business.
-            let ip: Ipv4Addr = a
-                .split_once('/')
-                .map_or(a.as_str(), |(ip, _)| ip)
-                .parse()
-                .map_err(|_| Invalid(k.clone(), format!("{a:?} is not an IPv4 address")))?;
-            if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.is_loopback() {
-                return Err(Invalid(k, format!("{ip} is not a unicast address")));
-            }
-            if let Some(o) = interfaces
-                .iter()
-                .find(|o| o.addresses.iter().any(|p| p.addr == ip))
-            {
-                return Err(Invalid(
-                    k,
-                    format!(
-                        "{ip} is an address of interface {:?}: a virtual address is the \
-                         director's only while MASTER, so it must not be listed there",
-                        o.name
-                    ),
-                ));
-            }
-            if addresses.contains(&ip) || out.iter().any(|o| o.addresses.contains(&ip)) {
-                return Err(Invalid(k, format!("{ip} is listed twice")));
-            }
-            addresses.push(ip);
-        }
-        Ok(VrrpConfig {
-            name,
-            port,
-            vrid,
-            priority: priority as u8,
-            advert_int_cs: (ms / 10) as u16,
-            version,
-            preempt: r.preempt.unwrap_or(true),
-            addresses,
-            source,
-            notify_master: command(r.notify_master, || f("notify_master"))?,
-            notify_backup: command(r.notify_backup, || f("notify_backup"))?,
-            notify_stop: command(r.notify_stop, || f("notify_stop"))?,
-            notify: command(r.notify, || f("notify"))?,
-        })
+                format!("{} is outside 1..=255", r.virtual_router_id),
+            )
+        })?;
+    if let Some(o) = earlier.iter().find(|o| o.port == port && o.vrid == vrid) {
+        return Err(Invalid(
+            f("virtual_router_id"),
+            format!("{vrid} is instance {:?}'s on {}", o.name, r.interface),
+        ));
     }
+    let name = r.name.unwrap_or_else(|| format!("VI_{vrid}"));
+    if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
+        return Err(Invalid(
+            f("name"),
+            "must be 1 to 64 printable characters".into(),
+        ));
+    }
+    if earlier.iter().any(|o| o.name == name) {
+        return Err(Invalid(
+            f("name"),
+            format!("{name:?} names another instance"),
+        ));
+    }
+    let priority = r.priority.unwrap_or(100);
+    if !(1..=254).contains(&priority) {
+        return Err(Invalid(
+            f("priority"),
+            format!("{priority} is outside 1..=254 (255 is an address owner's)"),
+        ));
+    }
+    let version = r.version.unwrap_or(2);
+    if version != 2 && version != 3 {
+        return Err(Invalid(f("version"), format!("{version}: 2 or 3")));
+    }
+    let ms = r.advert_int_ms.unwrap_or(1000);
+    let ok = if version == 2 {
+        ms % 1000 == 0 && (1000..=255_000).contains(&ms)
+    } else {
+        ms % 10 == 0 && (10..=40_950).contains(&ms)
+    };
+    if !ok {
+        return Err(Invalid(
+            f("advert_int_ms"),
+            if version == 2 {
+                format!("{ms}: version 2 carries whole seconds, 1000..=255000")
+            } else {
+                format!("{ms}: version 3 carries centiseconds, 10..=40950")
+            },
+        ));
+    }
+    let addresses = virtual_addresses(i, &r.virtual_addresses, interfaces, earlier)?;
+    Ok(VrrpConfig {
+        name,
+        port,
+        vrid,
+        priority: priority as u8,
+        advert_int_cs: (ms / 10) as u16,
+        version,
+        preempt: r.preempt.unwrap_or(true),
+        addresses,
+        source,
+        notify_master: command(r.notify_master, || f("notify_master"))?,
+        notify_backup: command(r.notify_backup, || f("notify_backup"))?,
+        notify_stop: command(r.notify_stop, || f("notify_stop"))?,
+        notify: command(r.notify, || f("notify"))?,
+    })
+}
+
+/// Instance `i`'s virtual addresses: unicast, none an interface's, none
+/// listed twice (by it or an instance before it, `earlier`).
+fn virtual_addresses(
+    i: usize,
+    raw: &[String],
+    interfaces: &[Interface],
+    earlier: &[VrrpConfig],
+) -> Result<Vec<Ipv4Addr>, Invalid> {
+    if raw.is_empty() || raw.len() > MAX_ADDRESSES {
+        return Err(Invalid(
+            format!("vrrp[{i}].virtual_addresses"),
+            format!("1 to {MAX_ADDRESSES} addresses"),
+        ));
+    }
+    let mut addresses = Vec::new();
+    for (j, a) in raw.iter().enumerate() {
+        let k = format!("vrrp[{i}].virtual_addresses[{j}]");
+        // keepalived writes "10.0.0.100/32"; the prefix is the kernel's business.
+        let ip: Ipv4Addr = a
+            .split_once('/')
+            .map_or(a.as_str(), |(ip, _)| ip)
+            .parse()
+            .map_err(|_| Invalid(k.clone(), format!("{a:?} is not an IPv4 address")))?;
+        if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.is_loopback() {
+            return Err(Invalid(k, format!("{ip} is not a unicast address")));
+        }
+        if let Some(o) = interfaces
+            .iter()
+            .find(|o| o.addresses.iter().any(|p| p.addr == ip))
+        {
+            return Err(Invalid(
+                k,
+                format!(
+                    "{ip} is an address of interface {:?}: a virtual address is the \
+                     director's only while MASTER, so it must not be listed there",
+                    o.name
+                ),
+            ));
+        }
+        if addresses.contains(&ip) || earlier.iter().any(|o| o.addresses.contains(&ip)) {
+            return Err(Invalid(k, format!("{ip} is listed twice")));
+        }
+        addresses.push(ip);
+    }
+    Ok(addresses)
 }
 
 /// The index and first address of the interface named `name`.
