@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use dlvs::config::Config;
-use dlvs::control::daemon::{self, Mode};
+use dlvs::control::director::{self, Mode};
 use dlvs::service::table::{Registry, ServiceTable};
 use dlvs::service::Rules;
 
@@ -29,7 +29,7 @@ fn merge_keepalived(
     rules: &mut Rules,
     cfg: &mut Config,
 ) -> anyhow::Result<Vec<String>> {
-    dlvs::control::keepalived::merge(path, rules, cfg).map_err(anyhow::Error::msg)
+    dlvs::control::keepalived_import::merge(path, rules, cfg).map_err(anyhow::Error::msg)
 }
 
 /// Loads a rules file, or none.
@@ -177,8 +177,8 @@ fn run(
             log::warn!("{w}");
         }
     }
-    let s = daemon::run(
-        &daemon::Sources {
+    let s = director::run(
+        &director::Sources {
             config: cfg,
             base_config: base,
             config_path: config,
@@ -201,8 +201,8 @@ fn replay(
 ) -> anyhow::Result<()> {
     let cfg = Config::load(&config)?;
     let parsed = load_rules(rules.as_deref())?;
-    let s = daemon::run(
-        &daemon::Sources {
+    let s = director::run(
+        &director::Sources {
             base_config: cfg.clone(),
             config: cfg,
             config_path: Some(config),

@@ -462,8 +462,8 @@ fn the_checker_sees_imports() {
     let h = house();
     let of = |f: &str| h.edges.get(f).cloned().unwrap_or_default();
     assert!(of("datapath/worker.rs").contains("datapath/engine.rs"));
-    assert!(of("control/daemon.rs").contains("datapath/worker.rs"));
-    assert!(of("control/daemon.rs").contains("config/mod.rs"));
+    assert!(of("control/director.rs").contains("datapath/worker.rs"));
+    assert!(of("control/director.rs").contains("config/mod.rs"));
     let t = use_paths("crate::a::{b, c::{d, e as f}, g::*}");
     assert_eq!(
         t,

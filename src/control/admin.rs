@@ -36,7 +36,7 @@ use super::listing::{self, DestView, Names, ServerHealth, ServiceView, View};
 use crate::config::Config;
 use crate::conn::dump::{ConnRecord, DumpSlot};
 use crate::datapath::stats::{DestStats, Stats};
-use crate::datapath::sync::{Daemon, DaemonError};
+use crate::datapath::sync::{Daemon, SyncDaemonError};
 use crate::datapath::Host;
 use crate::service::command::DaemonArgs;
 use crate::service::names::ServiceNames;
@@ -248,7 +248,7 @@ impl Admin {
 
     fn stop_daemon(&mut self, master: bool) -> Response {
         let Some(host) = &self.host else {
-            return Response::fail(255, DaemonError::NotRunning);
+            return Response::fail(255, SyncDaemonError::NotRunning);
         };
         match host.daemons.stop(master, host.master.get()) {
             Ok(()) => {
@@ -342,7 +342,7 @@ impl Admin {
         };
         let mut config = base.clone();
         if let Some(path) = &self.keepalived_path {
-            match super::keepalived::merge(path, &mut rules, &mut config) {
+            match super::keepalived_import::merge(path, &mut rules, &mut config) {
                 Ok(warnings) => {
                     for w in warnings {
                         log::warn!("{w}");

@@ -303,7 +303,7 @@ impl Roles {
 
 /// Why dlvsadm's daemon command was refused (libipvs's messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DaemonError {
+pub enum SyncDaemonError {
     #[error("Daemon has already run")]
     Running,
     #[error("No daemon is running")]
@@ -345,11 +345,11 @@ impl SyncDaemons {
     }
 
     /// `--start-daemon`: refused if that daemon runs now.
-    pub fn start(&self, master: bool, d: Daemon, master_bits: u64) -> Result<(), DaemonError> {
+    pub fn start(&self, master: bool, d: Daemon, master_bits: u64) -> Result<(), SyncDaemonError> {
         self.change(|r| {
             let (m, b) = r.now(master_bits);
             if if master { m.is_some() } else { b.is_some() } {
-                return Err(DaemonError::Running);
+                return Err(SyncDaemonError::Running);
             }
             *if master { &mut r.master } else { &mut r.backup } = Role::Running(d);
             Ok(())
@@ -357,11 +357,11 @@ impl SyncDaemons {
     }
 
     /// `--stop-daemon`: refused if that daemon does not run now.
-    pub fn stop(&self, master: bool, master_bits: u64) -> Result<(), DaemonError> {
+    pub fn stop(&self, master: bool, master_bits: u64) -> Result<(), SyncDaemonError> {
         self.change(|r| {
             let (m, b) = r.now(master_bits);
             if if master { m.is_none() } else { b.is_none() } {
-                return Err(DaemonError::NotRunning);
+                return Err(SyncDaemonError::NotRunning);
             }
             *if master { &mut r.master } else { &mut r.backup } = Role::Stopped;
             Ok(())
@@ -370,8 +370,8 @@ impl SyncDaemons {
 
     fn change(
         &self,
-        f: impl FnOnce(&mut Roles) -> Result<(), DaemonError>,
-    ) -> Result<(), DaemonError> {
+        f: impl FnOnce(&mut Roles) -> Result<(), SyncDaemonError>,
+    ) -> Result<(), SyncDaemonError> {
         let mut r = self.roles.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut r)?;
         self.generation

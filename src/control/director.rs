@@ -8,7 +8,7 @@
 //!    eal_args`; one worker per enabled lcore (the main lcore included;
 //!    replay uses the main lcore only, so its output is deterministic).
 //! 2. Every `[[interface]]` is probed (`rte_dev_probe` of its vdev spec or
-//!    PCI address). The mbufs they need are counted (`control::budget`) and
+//!    PCI address). The mbufs they need are counted (`control::mbuf_budget`) and
 //!    a short `[dpdk] mbufs` is refused with the number needed. One pool is
 //!    made, its buffers sized for the largest MTU; each port is configured
 //!    with one RX/TX queue per worker and its MTU, its MAC programmed if
@@ -46,9 +46,9 @@ use dpdk::{Device, Eal, Lcore, MbufRing, Mempool, Port, PortConfig, PortMonitor,
 
 pub use super::admin::Sources;
 use super::admin::{Admin, Live};
-use super::budget::{self, Budget, KERNEL_DESC};
 use super::cpus::{self, ControlCpus};
 use super::ha::Ha;
+use super::mbuf_budget::{self, Budget, KERNEL_DESC};
 use super::metrics::MetricsPublisher;
 use super::summary::Summary;
 use crate::config::{dev_name, format_cpu_list, Config, Interface};
@@ -73,7 +73,7 @@ pub enum Mode {
 
 /// Why the director could not start or finish.
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
+pub enum DirectorError {
     #[error(transparent)]
     Dpdk(#[from] dpdk::DpdkError),
     #[error(transparent)]
@@ -161,7 +161,7 @@ pub fn replay_device(input: &std::path::Path, output: &std::path::Path) -> Strin
 
 /// Bytes of packet each buffer holds: `[dpdk] mbuf_size`, or the largest
 /// frame of any interface and DPDK's customary 2048 at least.
-fn buffer_size(cfg: &Config) -> Result<u16, DaemonError> {
+fn buffer_size(cfg: &Config) -> Result<u16, DirectorError> {
     // Checked against the MTUs when the configuration was loaded.
     if let Some(size) = cfg.dpdk.mbuf_size {
         return Ok(size);
@@ -171,7 +171,7 @@ fn buffer_size(cfg: &Config) -> Result<u16, DaemonError> {
         let need = itf.mtu as u32 + FRAME_OVERHEAD as u32;
         let max = (u16::MAX - dpdk::HEADROOM) as u32;
         if need > max {
-            return Err(DaemonError::BufferSize {
+            return Err(DirectorError::BufferSize {
                 name: itf.name.clone(),
                 mtu: itf.mtu,
                 need,
@@ -193,7 +193,7 @@ impl Drop for ExitFlag<'_> {
 }
 
 /// Runs the director; returns the final counters.
-pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
+pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DirectorError> {
     let cfg = &sources.config;
     // The replay files, checked before DPDK is touched.
     let expected = replay_expected(mode)?;
@@ -211,7 +211,7 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(DaemonError::Signal)?;
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(DirectorError::Signal)?;
     }
 
     // The CPUs this process may use, before the EAL pins this thread.
@@ -267,7 +267,7 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
     let hup = Arc::new(AtomicBool::new(false));
     if let Mode::Run = mode {
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
-            .map_err(DaemonError::Signal)?;
+            .map_err(DirectorError::Signal)?;
     }
     // The control plane's copy of the rules: dlvsadm's requests and SIGHUP
     // change them (one at a time) and publish new snapshots.
@@ -430,8 +430,8 @@ pub fn run(sources: &Sources, mode: &Mode) -> Result<Summary, DaemonError> {
             }
             let outcome = control
                 .join()
-                .unwrap_or_else(|p| Err(DaemonError::ControlThread(panic_text(&p))));
-            Ok::<_, DaemonError>((main_stats, failures, outcome))
+                .unwrap_or_else(|p| Err(DirectorError::ControlThread(panic_text(&p))));
+            Ok::<_, DirectorError>((main_stats, failures, outcome))
         })
     })?;
 
@@ -456,7 +456,7 @@ struct Ending {
     /// Workers that failed: (lcore, why).
     failures: Vec<(u32, String)>,
     /// The control thread's outcome.
-    outcome: Result<(), DaemonError>,
+    outcome: Result<(), DirectorError>,
 }
 
 /// After the workers: the instances' last words, the counters summed, the
@@ -468,7 +468,7 @@ fn shut_down(
     names: &[String],
     published: &Published,
     ha: &Ha,
-) -> Result<Summary, DaemonError> {
+) -> Result<Summary, DirectorError> {
     let Ending {
         main_stats,
         failures,
@@ -496,7 +496,7 @@ fn shut_down(
     }
     drop(ports);
     if let Some((lcore, reason)) = failures.into_iter().next() {
-        return Err(DaemonError::Worker { lcore, reason });
+        return Err(DirectorError::Worker { lcore, reason });
     }
     outcome?;
     let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
@@ -507,12 +507,12 @@ fn shut_down(
 
 /// Starts the EAL with `[dpdk] eal_args` (at log level notice unless
 /// they say otherwise: its INFO lines drown the director's own).
-fn start_eal(cfg: &Config) -> Result<Eal, DaemonError> {
+fn start_eal(cfg: &Config) -> Result<Eal, DirectorError> {
     let mut eal_args = cfg.dpdk.eal_args.clone();
     if !eal_args.iter().any(|a| a.starts_with("--log-level")) {
         eal_args.insert(0, "--log-level=notice".into());
     }
-    Eal::init(&eal_args).map_err(|err| DaemonError::Eal {
+    Eal::init(&eal_args).map_err(|err| DirectorError::Eal {
         args: cfg.dpdk.eal_args.clone(),
         err,
     })
@@ -520,22 +520,22 @@ fn start_eal(cfg: &Config) -> Result<Eal, DaemonError> {
 
 /// A replay's frame count, with its input read and its output created;
 /// `None` in a run.
-fn replay_expected(mode: &Mode) -> Result<Option<u64>, DaemonError> {
+fn replay_expected(mode: &Mode) -> Result<Option<u64>, DirectorError> {
     Ok(match mode {
         Mode::Run => None,
         Mode::Replay { input, output } => {
-            let n = crate::pcap::count(input).map_err(|err| DaemonError::ReplayInput { err })?;
+            let n = crate::pcap::count(input).map_err(|err| DirectorError::ReplayInput { err })?;
             for p in [input, output] {
                 let s = p.display().to_string();
                 if s.contains(',') || s.contains('=') {
-                    return Err(DaemonError::ReplayOutput {
+                    return Err(DirectorError::ReplayOutput {
                         path: p.clone(),
                         reason: "the path may not contain ',' or '=' (DPDK device arguments)"
                             .into(),
                     });
                 }
             }
-            std::fs::File::create(output).map_err(|e| DaemonError::ReplayOutput {
+            std::fs::File::create(output).map_err(|e| DirectorError::ReplayOutput {
                 path: output.clone(),
                 reason: e.to_string(),
             })?;
@@ -547,7 +547,7 @@ fn replay_expected(mode: &Mode) -> Result<Option<u64>, DaemonError> {
 /// The first service table, from the rules as the health checks leave
 /// them (servers start up, but a quorum may already be short), and the
 /// registry of real-server ids it was built with.
-fn first_services(sources: &Sources) -> Result<(Arc<ServiceTable>, Registry), DaemonError> {
+fn first_services(sources: &Sources) -> Result<(Arc<ServiceTable>, Registry), DirectorError> {
     let cfg = &sources.config;
     let mut registry = Registry::default();
     let effective = super::health::Health::new(cfg.health.clone()).effective(&sources.rules);
@@ -563,10 +563,10 @@ fn first_services(sources: &Sources) -> Result<(Arc<ServiceTable>, Registry), Da
 fn feedback_socket(
     cfg: &Config,
     mode: &Mode,
-) -> Result<Option<(std::net::UdpSocket, Duration)>, DaemonError> {
+) -> Result<Option<(std::net::UdpSocket, Duration)>, DirectorError> {
     Ok(match (&cfg.feedback, mode) {
         (Some(f), Mode::Run) => {
-            let ferr = |e: std::io::Error| DaemonError::Feedback {
+            let ferr = |e: std::io::Error| DirectorError::Feedback {
                 listen: f.listen.to_string(),
                 reason: e.to_string(),
             };
@@ -587,7 +587,7 @@ fn control_cpus(
     lcores: &[Lcore],
     process_cpus: &[usize],
     cfg: &Config,
-) -> Result<ControlCpus, DaemonError> {
+) -> Result<ControlCpus, DirectorError> {
     let mut worker_cpus: Vec<usize> = lcores.iter().flat_map(|&l| eal.lcore_cpus(l)).collect();
     worker_cpus.sort_unstable();
     worker_cpus.dedup();
@@ -660,7 +660,7 @@ fn worker_setup<'a>(
     rings: &'a [MbufRing<'a>],
     wiring: &mut Wiring,
     c: &Common<'a>,
-) -> Result<WorkerSetup<'a>, DaemonError> {
+) -> Result<WorkerSetup<'a>, DirectorError> {
     let q = w as u16;
     let workers = wiring.learned_tx.len();
     Ok(WorkerSetup {
@@ -723,8 +723,8 @@ fn spawn_control<'scope>(
     cpus: &[usize],
     cfg: &'scope Config,
     lcore_ids: &'scope [u32],
-) -> Result<std::thread::ScopedJoinHandle<'scope, Result<(), DaemonError>>, DaemonError> {
-    let (ready_tx, ready_rx) = sync_channel::<Result<(), DaemonError>>(1);
+) -> Result<std::thread::ScopedJoinHandle<'scope, Result<(), DirectorError>>, DirectorError> {
+    let (ready_tx, ready_rx) = sync_channel::<Result<(), DirectorError>>(1);
     let metrics = cfg.metrics.map(|m| m.listen);
     let capacity = cfg.conn.capacity;
     let cpus = cpus.to_vec();
@@ -742,11 +742,11 @@ fn spawn_control<'scope>(
             let _ = ready_tx.send(Ok(()));
             control.run(publisher)
         })
-        .map_err(|e| DaemonError::ControlThread(e.to_string()))?;
+        .map_err(|e| DirectorError::ControlThread(e.to_string()))?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(DaemonError::ControlThread("ended at start".into())),
+        Err(_) => Err(DirectorError::ControlThread("ended at start".into())),
     }
 }
 
@@ -759,7 +759,7 @@ fn launch_workers<'a>(
     lcores: &[Lcore],
     exited: &'a [AtomicBool],
     engine: impl Fn(usize) -> Engine<dpdk::Mbuf<'a>>,
-) -> Result<Vec<Lcore>, DaemonError> {
+) -> Result<Vec<Lcore>, DirectorError> {
     let mut launched = Vec::new();
     for ((w, setup), &lcore) in setups.enumerate().map(|(i, s)| (i + 1, s)).zip(lcores) {
         let engine = engine(w);
@@ -816,7 +816,7 @@ fn spawn_off<'scope, F>(
     name: &str,
     cpus: &[usize],
     f: F,
-) -> Result<(), DaemonError>
+) -> Result<(), DirectorError>
 where
     F: FnOnce() + Send + 'scope,
 {
@@ -828,7 +828,7 @@ where
             f()
         })
         .map(|_| ())
-        .map_err(|e| DaemonError::ControlThread(e.to_string()))
+        .map_err(|e| DirectorError::ControlThread(e.to_string()))
 }
 
 /// The helper threads of a run, each until the workers stop: the health
@@ -841,7 +841,7 @@ fn spawn_helpers<'scope>(
     h: &Helpers<'scope>,
     listener: Option<super::admin::Bound>,
     feedback: Option<(std::net::UdpSocket, Duration)>,
-) -> Result<(), DaemonError> {
+) -> Result<(), DirectorError> {
     let Mode::Run = h.mode else {
         return Ok(());
     };
@@ -890,7 +890,7 @@ fn probe_devices<'e>(
     cfg: &Config,
     mode: &Mode,
     workers: usize,
-) -> Result<(Vec<Probed<'e>>, Vec<Option<Probed<'e>>>, Budget), DaemonError> {
+) -> Result<(Vec<Probed<'e>>, Vec<Option<Probed<'e>>>, Budget), DirectorError> {
     let mut devices = Vec::with_capacity(cfg.interfaces.len());
     let mut kernel_devices = Vec::with_capacity(cfg.interfaces.len());
     let (mut rx_desc, mut tx_desc) = (0u16, 0u16);
@@ -931,7 +931,7 @@ fn probe_devices<'e>(
         rx_desc: rx_desc as usize,
         tx_desc: tx_desc as usize,
         workers,
-        cache: budget::cache_size(cfg.dpdk.mbufs) as usize,
+        cache: mbuf_budget::cache_size(cfg.dpdk.mbufs) as usize,
         hold_queue: cfg.arp.queue,
         steer_ring: if workers > 1 {
             STEER_RING as usize - 1
@@ -940,7 +940,7 @@ fn probe_devices<'e>(
         },
     };
     if (cfg.dpdk.mbufs as u64) < need.needed() {
-        return Err(DaemonError::Mbufs {
+        return Err(DirectorError::Mbufs {
             have: cfg.dpdk.mbufs,
             need: need.needed(),
             explain: need.explain(),
@@ -960,7 +960,7 @@ fn kernel_taps<'e, 'p>(
     macs: &[MacAddr],
     workers: usize,
     socket: i32,
-) -> Result<Vec<Option<Port<'p>>>, DaemonError> {
+) -> Result<Vec<Option<Port<'p>>>, DirectorError> {
     let mut ports = Vec::with_capacity(devices.len());
     for (i, dev) in devices.into_iter().enumerate() {
         let Some((dev, spec)) = dev else {
@@ -980,8 +980,8 @@ fn kernel_taps<'e, 'p>(
         port.set_mac(macs[i].0).map_err(ierr)?;
         port.start().map_err(ierr)?;
         let name = itf.kernel.as_deref().unwrap_or_default();
-        super::kernel::configure(name, itf, &cfg.routes, i).map_err(|reason| {
-            DaemonError::Kernel {
+        super::exception_path::configure(name, itf, &cfg.routes, i).map_err(|reason| {
+            DirectorError::Kernel {
                 interface: itf.name.clone(),
                 kernel: name.to_owned(),
                 reason,
@@ -1013,7 +1013,7 @@ fn configure_ports<'e, 'p>(
     mode: &Mode,
     workers: usize,
     socket: i32,
-) -> Result<(Vec<Port<'p>>, Vec<MacAddr>), DaemonError> {
+) -> Result<(Vec<Port<'p>>, Vec<MacAddr>), DirectorError> {
     let mut ports = Vec::with_capacity(devices.len());
     let mut macs = Vec::with_capacity(devices.len());
     for (i, ((dev, spec), itf)) in devices.into_iter().zip(&cfg.interfaces).enumerate() {
@@ -1216,8 +1216,8 @@ fn health_loop(admin: &Mutex<Admin>, published: &Published, stop: &AtomicBool) {
     }
 }
 
-fn interface_error(itf: &Interface, spec: &str, err: dpdk::DpdkError) -> DaemonError {
-    DaemonError::Interface {
+fn interface_error(itf: &Interface, spec: &str, err: dpdk::DpdkError) -> DirectorError {
+    DirectorError::Interface {
         name: itf.name.clone(),
         device: spec.to_owned(),
         err,
@@ -1263,12 +1263,12 @@ fn control_start(
     interfaces: &[Interface],
     lcores: &[u32],
     capacity: usize,
-) -> Result<Option<MetricsPublisher>, DaemonError> {
+) -> Result<Option<MetricsPublisher>, DirectorError> {
     dpdk::thread::set_affinity(cpus)?;
     metrics
         .map(|listen| {
             MetricsPublisher::install(listen, interfaces, lcores, capacity).map_err(|reason| {
-                DaemonError::Metrics {
+                DirectorError::Metrics {
                     listen: listen.to_string(),
                     reason,
                 }
@@ -1380,7 +1380,7 @@ impl Control<'_> {
     /// Publishes metrics and logs link changes until a signal (run), the
     /// input is drained (replay), or a worker ends on its own (a failure);
     /// then stops the workers.
-    fn run(self, mut metrics: Option<MetricsPublisher>) -> Result<(), DaemonError> {
+    fn run(self, mut metrics: Option<MetricsPublisher>) -> Result<(), DirectorError> {
         let Control {
             ports,
             names,
@@ -1435,7 +1435,7 @@ impl Control<'_> {
             if let Some(w) = exited.iter().position(|e| e.load(Ordering::Acquire)) {
                 let lcore = lcores[w];
                 log::error!("the worker on lcore {lcore} ended on its own; stopping the director");
-                break Err(DaemonError::Worker {
+                break Err(DirectorError::Worker {
                     lcore,
                     reason: "ended before it was asked to stop".into(),
                 });
@@ -1458,7 +1458,7 @@ impl Control<'_> {
             }
             if signalled.load(Ordering::Relaxed) {
                 break match expected {
-                    Some(_) => Err(DaemonError::Interrupted),
+                    Some(_) => Err(DirectorError::Interrupted),
                     None => Ok(()),
                 };
             }
@@ -1473,7 +1473,7 @@ impl Control<'_> {
                 if seen != last_progress.0 {
                     last_progress = (seen, Instant::now());
                 } else if last_progress.1.elapsed() > stall {
-                    break Err(DaemonError::ReplayStalled {
+                    break Err(DirectorError::ReplayStalled {
                         received: seen,
                         expected: n,
                         secs: stall.as_secs(),
