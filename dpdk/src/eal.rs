@@ -24,7 +24,7 @@ use std::ffi::{c_int, c_void, CString};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{last_error, strerror, DpdkError};
+use crate::error::{last_error, DpdkError, Errno};
 use crate::ffi;
 
 static INITIALISED: AtomicBool = AtomicBool::new(false);
@@ -175,9 +175,10 @@ impl Eal {
         // SAFETY: both out-pointers are valid for writes; the EAL is up.
         let rc = unsafe { ffi::rte_mbuf_dyn_rx_timestamp_register(&mut offset, &mut flag) };
         if rc < 0 || offset < 0 {
-            return Err(DpdkError::Call {
+            return Err(DpdkError::Failed {
                 call: "rte_mbuf_dyn_rx_timestamp_register",
-                reason: last_error(),
+                subject: None,
+                errno: last_error(),
             });
         }
         Ok(crate::RxTimestamp { offset, flag })
@@ -249,9 +250,9 @@ impl<'env> LcoreScope<'env> {
         if rc != 0 {
             // SAFETY: the launch failed, so `arg` was not handed to the lcore.
             drop(unsafe { Box::from_raw(arg as *mut Job<'env>) });
-            return Err(DpdkError::Lcore {
+            return Err(DpdkError::Launch {
                 lcore: lcore.0,
-                reason: strerror(rc),
+                errno: Errno(rc.abs()),
             });
         }
         self.running.borrow_mut().push(lcore);

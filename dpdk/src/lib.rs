@@ -115,7 +115,7 @@ pub mod ring;
 pub mod thread;
 
 pub use eal::{Eal, Lcore, LcoreScope, JOB_PANICKED};
-pub use error::DpdkError;
+pub use error::{DpdkError, Errno};
 pub use mbuf::{CsumStatus, Mbuf, RxInfo, RxTimestamp};
 pub use mempool::{Mempool, HEADROOM};
 pub use port::{

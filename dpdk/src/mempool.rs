@@ -52,9 +52,9 @@ impl<'e> Mempool<'e> {
                 data_room,
                 _eal: PhantomData,
             })
-            .ok_or_else(|| DpdkError::Mempool {
+            .ok_or_else(|| DpdkError::MempoolCreate {
                 name: name.to_owned(),
-                reason: last_error(),
+                errno: last_error(),
             })
     }
 

@@ -19,7 +19,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::error::{strerror, DpdkError};
+use crate::error::{DpdkError, Errno};
 use crate::{ffi, Eal, Mbuf, Mempool, BURST};
 
 /// Bytes a frame adds to its MTU in a buffer: Ethernet header, one VLAN
@@ -113,10 +113,10 @@ fn release(id: u16) {
 }
 
 fn port_err(port: u16, call: &'static str, rc: i32) -> DpdkError {
-    DpdkError::Port {
+    DpdkError::PortCall {
         port,
         call,
-        reason: strerror(rc),
+        errno: Errno(rc.abs()),
     }
 }
 
@@ -137,9 +137,10 @@ impl<'e> Device<'e> {
         let rc = unsafe { ffi::rte_dev_probe(cspec.as_ptr()) };
         // -EEXIST: already probed (e.g. a PCI device the EAL scanned).
         if rc < 0 && rc != -eexist() {
-            return Err(DpdkError::Call {
+            return Err(DpdkError::Failed {
                 call: "rte_dev_probe",
-                reason: format!("{spec}: {}", strerror(rc)),
+                subject: Some(spec.to_owned()),
+                errno: Errno(rc.abs()),
             });
         }
         let name = spec.split(',').next().unwrap_or(spec);
@@ -276,9 +277,10 @@ impl<'e> Device<'e> {
         // SAFETY: a configured, stopped port.
         let rc = unsafe { ffi::rte_eth_dev_set_mtu(id, conf.mtu) };
         if rc != 0 && rc != -enotsup() {
-            return Err(DpdkError::Mtu {
+            return Err(DpdkError::SetMtu {
                 port: id,
-                reason: format!("setting MTU {}: {}", conf.mtu, strerror(rc)),
+                mtu: conf.mtu,
+                errno: Errno(rc.abs()),
             });
         }
         let (nrx, ntx) = self.adjust_desc(conf.rx_desc, conf.tx_desc)?;

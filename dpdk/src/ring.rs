@@ -52,9 +52,10 @@ impl<'p> MbufRing<'p> {
                 receiver_taken: AtomicBool::new(false),
                 _pool: PhantomData,
             })
-            .ok_or_else(|| DpdkError::Call {
+            .ok_or_else(|| DpdkError::Failed {
                 call: "rte_ring_create",
-                reason: format!("{name}: {}", last_error()),
+                subject: Some(name.to_owned()),
+                errno: last_error(),
             })
     }
 
