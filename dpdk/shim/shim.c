@@ -1,7 +1,6 @@
 #include "shim.h"
 
 int dlvs_errno(void) { return rte_errno; }
-unsigned dlvs_lcore_id(void) { return rte_lcore_id(); }
 uint64_t dlvs_rdtsc(void) { return rte_rdtsc(); }
 
 uint16_t dlvs_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
@@ -24,7 +23,6 @@ uint16_t dlvs_pktmbuf_headroom(const struct rte_mbuf *m) { return rte_pktmbuf_he
 uint8_t *dlvs_pktmbuf_append(struct rte_mbuf *m, uint16_t len) { return (uint8_t *)rte_pktmbuf_append(m, len); }
 uint8_t *dlvs_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len) { return (uint8_t *)rte_pktmbuf_prepend(m, len); }
 int dlvs_pktmbuf_trim(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_trim(m, len); }
-uint8_t *dlvs_pktmbuf_adj(struct rte_mbuf *m, uint16_t len) { return (uint8_t *)rte_pktmbuf_adj(m, len); }
 int dlvs_pktmbuf_linearize(struct rte_mbuf *m) { return rte_pktmbuf_linearize(m); }
 
 uint64_t dlvs_mbuf_dynfield_u64(const struct rte_mbuf *m, int offset)

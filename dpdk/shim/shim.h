@@ -23,7 +23,6 @@
 #include <rte_ring_elem.h>
 
 int dlvs_errno(void);
-unsigned dlvs_lcore_id(void);
 uint64_t dlvs_rdtsc(void);
 uint16_t dlvs_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 uint16_t dlvs_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
@@ -37,7 +36,6 @@ uint16_t dlvs_pktmbuf_headroom(const struct rte_mbuf *m);
 uint8_t *dlvs_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 uint8_t *dlvs_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
 int dlvs_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
-uint8_t *dlvs_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
 int dlvs_pktmbuf_linearize(struct rte_mbuf *m);
 uint64_t dlvs_mbuf_dynfield_u64(const struct rte_mbuf *m, int offset);
 uint64_t dlvs_mbuf_ol_flags(const struct rte_mbuf *m);

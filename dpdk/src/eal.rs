@@ -99,13 +99,6 @@ impl Eal {
         })
     }
 
-    /// The lcore the calling thread runs on, if it is an EAL lcore.
-    pub fn current_lcore() -> Option<u32> {
-        // SAFETY: reads a thread-local; no preconditions.
-        let id = unsafe { ffi::dlvs_lcore_id() };
-        (id < ffi::RTE_MAX_LCORE).then_some(id)
-    }
-
     /// Checks that `id` is an enabled lcore.
     pub fn lcore(&self, id: u32) -> Result<Lcore, DpdkError> {
         if id >= ffi::RTE_MAX_LCORE {

@@ -192,16 +192,6 @@ impl<'p> Mbuf<'p> {
         unsafe { !ffi::dlvs_pktmbuf_prepend(self.ptr.as_ptr(), n as u16).is_null() }
     }
 
-    /// Removes `n` bytes from the front; false if the packet is shorter.
-    #[inline]
-    pub fn adj(&mut self, n: usize) -> bool {
-        if n > self.len() {
-            return false;
-        }
-        // SAFETY: n is at most the packet length (checked).
-        unsafe { !ffi::dlvs_pktmbuf_adj(self.ptr.as_ptr(), n as u16).is_null() }
-    }
-
     /// Makes a chained mbuf contiguous; false if it does not fit one segment.
     #[inline]
     pub(crate) fn linearize(&mut self) -> bool {

@@ -60,11 +60,6 @@ impl Speaker {
         }
     }
 
-    /// The speaker's control socket (for `birdc -s`).
-    pub fn control_socket(&self) -> &Path {
-        &self.ctl
-    }
-
     /// Announces exactly `vips` (sorted): rewrites the configuration and
     /// has the running speaker read it, or starts one. Nothing is done
     /// when the set did not change.
