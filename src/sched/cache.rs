@@ -37,10 +37,10 @@ const CHECK_EXPIRE_INTERVAL_US: u64 = 60 * 1_000_000;
 const ENTRY_TIMEOUT_US: u64 = 6 * 60 * 1_000_000;
 const COUNT_FOR_FULL_EXPIRATION: u32 = 30;
 /// Default sysctl lblc_expiration / lblcr_expiration.
-pub const DEFAULT_EXPIRATION_US: u64 = 24 * 60 * 60 * 1_000_000;
+pub(super) const DEFAULT_EXPIRATION_US: u64 = 24 * 60 * 60 * 1_000_000;
 /// Entries preallocated per worker and service: twice the collector's
 /// threshold, so that the kernel's collection behaviour above it is kept.
-pub const DEFAULT_CAPACITY: usize = 2 * MAX_SIZE;
+pub(super) const DEFAULT_CAPACITY: usize = 2 * MAX_SIZE;
 /// Buckets one `tick` walks at most.
 const GC_BUCKETS_PER_TICK: usize = 64;
 
@@ -94,7 +94,7 @@ impl<V> std::fmt::Debug for Cache<V> {
 
 impl<V: Copy> Cache<V> {
     /// Allocates room for `cap` entries up front: inserts never allocate.
-    pub fn new(cap: usize) -> Self {
+    pub(super) fn new(cap: usize) -> Self {
         Cache {
             heads: vec![NONE; TAB_SIZE].into_boxed_slice(),
             slots: Vec::with_capacity(cap),
@@ -110,7 +110,7 @@ impl<V: Copy> Cache<V> {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len
     }
 
@@ -118,7 +118,7 @@ impl<V: Copy> Cache<V> {
         hash_32(key, TAB_BITS) as usize
     }
 
-    pub fn find(&self, key: u32) -> Option<usize> {
+    pub(super) fn find(&self, key: u32) -> Option<usize> {
         let mut s = self.heads[Self::bucket(key)];
         while s != NONE {
             let slot = &self.slots[s as usize];
@@ -130,17 +130,17 @@ impl<V: Copy> Cache<V> {
         None
     }
 
-    pub fn slot(&self, i: usize) -> &Slot<V> {
+    pub(super) fn slot(&self, i: usize) -> &Slot<V> {
         &self.slots[i]
     }
 
-    pub fn slot_mut(&mut self, i: usize) -> &mut Slot<V> {
+    pub(super) fn slot_mut(&mut self, i: usize) -> &mut Slot<V> {
         &mut self.slots[i]
     }
 
     /// Adds an entry for a key not in the cache, at the head of its bucket
     /// as `hlist_add_head` does. None when the pool is full.
-    pub fn insert(&mut self, key: u32, val: V, now: u64) -> Option<usize> {
+    pub(super) fn insert(&mut self, key: u32, val: V, now: u64) -> Option<usize> {
         let b = Self::bucket(key);
         let slot = Slot {
             key,
@@ -165,7 +165,7 @@ impl<V: Copy> Cache<V> {
     }
 
     /// Calls `f` on every entry's value (to re-resolve destinations).
-    pub fn for_each_val_mut(&mut self, mut f: impl FnMut(&mut V)) {
+    pub(super) fn for_each_val_mut(&mut self, mut f: impl FnMut(&mut V)) {
         for b in 0..TAB_SIZE {
             let mut s = self.heads[b];
             while s != NONE {
@@ -213,7 +213,7 @@ impl<V: Copy> Cache<V> {
 
     /// The collector (see the module docs); `on_remove` gets every deleted
     /// entry's value (lblcr frees its set).
-    pub fn tick(&mut self, now: u64, expiration: u64, mut on_remove: impl FnMut(V)) {
+    pub(super) fn tick(&mut self, now: u64, expiration: u64, mut on_remove: impl FnMut(V)) {
         let mut pass = match self.gc.pass.take() {
             Some(p) => p,
             None => {

@@ -133,7 +133,7 @@ pub(crate) struct DestRef {
 }
 
 impl DestRef {
-    pub fn of(d: &dyn Dests, i: usize) -> Self {
+    pub(super) fn of(d: &dyn Dests, i: usize) -> Self {
         DestRef {
             addr: u32::from(d.addr(i)),
             port: d.port(i),
@@ -144,12 +144,12 @@ impl DestRef {
     /// The destination's index in `d`, or None if it is not in this snapshot
     /// (the kernel's "in the trash": treated as not AVAILABLE). The hint is
     /// checked, so a stale one can never name another server.
-    pub fn resolve(&self, d: &dyn Dests) -> Option<usize> {
+    pub(super) fn resolve(&self, d: &dyn Dests) -> Option<usize> {
         let i = self.idx as usize;
         (i < d.len() && u32::from(d.addr(i)) == self.addr && d.port(i) == self.port).then_some(i)
     }
 
-    pub fn same_dest(&self, other: &DestRef) -> bool {
+    pub(super) fn same_dest(&self, other: &DestRef) -> bool {
         self.addr == other.addr && self.port == other.port
     }
 }
@@ -161,7 +161,7 @@ impl DestRef {
 pub(crate) struct DestIndex(Vec<(u32, u16, u32)>);
 
 impl DestIndex {
-    pub fn new(d: &dyn Dests) -> Self {
+    pub(super) fn new(d: &dyn Dests) -> Self {
         let mut v: Vec<_> = (0..d.len())
             .map(|i| (u32::from(d.addr(i)), d.port(i), i as u32))
             .collect();
@@ -170,7 +170,7 @@ impl DestIndex {
     }
 
     /// Points `r.idx` at the destination's index in this snapshot, or NONE.
-    pub fn reresolve(&self, r: &mut DestRef) {
+    pub(super) fn reresolve(&self, r: &mut DestRef) {
         r.idx = match self
             .0
             .binary_search_by(|e| (e.0, e.1).cmp(&(r.addr, r.port)))

@@ -30,24 +30,24 @@ pub(crate) fn d(n: u8, w: i32) -> D {
 }
 
 impl D {
-    pub fn act(mut self, n: u32) -> Self {
+    pub(super) fn act(mut self, n: u32) -> Self {
         self.active = n;
         self
     }
-    pub fn inact(mut self, n: u32) -> Self {
+    pub(super) fn inact(mut self, n: u32) -> Self {
         self.inactive = n;
         self
     }
-    pub fn over(mut self) -> Self {
+    pub(super) fn over(mut self) -> Self {
         self.overloaded = true;
         self
     }
-    pub fn at(mut self, addr: [u8; 4], port: u16) -> Self {
+    pub(super) fn at(mut self, addr: [u8; 4], port: u16) -> Self {
         self.addr = Ipv4Addr::from(addr);
         self.port = port;
         self
     }
-    pub fn last(mut self, lw: i32) -> Self {
+    pub(super) fn last(mut self, lw: i32) -> Self {
         self.last_weight = lw;
         self
     }

@@ -26,15 +26,15 @@ pub const HTYPE_ETHERNET: u16 = 1;
 pub const PTYPE_IPV4: u16 = 0x0800;
 
 mod field {
-    pub const HTYPE: usize = 0;
-    pub const PTYPE: usize = 2;
-    pub const HLEN: usize = 4;
-    pub const PLEN: usize = 5;
-    pub const OPER: usize = 6;
-    pub const SHA: core::ops::Range<usize> = 8..14;
-    pub const SPA: usize = 14;
-    pub const THA: core::ops::Range<usize> = 18..24;
-    pub const TPA: usize = 24;
+    pub(super) const HTYPE: usize = 0;
+    pub(super) const PTYPE: usize = 2;
+    pub(super) const HLEN: usize = 4;
+    pub(super) const PLEN: usize = 5;
+    pub(super) const OPER: usize = 6;
+    pub(super) const SHA: core::ops::Range<usize> = 8..14;
+    pub(super) const SPA: usize = 14;
+    pub(super) const THA: core::ops::Range<usize> = 18..24;
+    pub(super) const TPA: usize = 24;
 }
 
 /// The ARP operation (`ar$op`).

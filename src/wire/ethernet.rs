@@ -27,9 +27,9 @@ pub const HEADER_LEN: usize = 14;
 pub const MIN_FRAME_LEN: usize = 60;
 
 mod field {
-    pub const DST: core::ops::Range<usize> = 0..6;
-    pub const SRC: core::ops::Range<usize> = 6..12;
-    pub const ETHERTYPE: usize = 12;
+    pub(super) const DST: core::ops::Range<usize> = 0..6;
+    pub(super) const SRC: core::ops::Range<usize> = 6..12;
+    pub(super) const ETHERTYPE: usize = 12;
 }
 
 /// A 48-bit IEEE 802 MAC address.

@@ -6,26 +6,26 @@
 //! crate (Python's `struct`), and the tests cross-check them with smoltcp.
 
 /// Offset of the IPv4 header in every frame below (untagged Ethernet II).
-pub const IP_OFF: usize = 14;
+pub(super) const IP_OFF: usize = 14;
 /// Offset of the transport header: no frame below carries IPv4 options.
-pub const L4_OFF: usize = 34;
+pub(super) const L4_OFF: usize = 34;
 
 /// The IPv4 packet of `frame`: from [`IP_OFF`] to the IPv4 total length,
 /// so any Ethernet padding is cut off.
-pub fn ip_packet(frame: &[u8]) -> &[u8] {
+pub(super) fn ip_packet(frame: &[u8]) -> &[u8] {
     let total = u16::from_be_bytes([frame[IP_OFF + 2], frame[IP_OFF + 3]]) as usize;
     &frame[IP_OFF..IP_OFF + total]
 }
 
 /// The IPv4 payload of `frame` (the transport segment), padding cut off.
-pub fn l4_segment(frame: &[u8]) -> &[u8] {
+pub(super) fn l4_segment(frame: &[u8]) -> &[u8] {
     &ip_packet(frame)[L4_OFF - IP_OFF..]
 }
 
 /// `ping -c1 192.168.1.10` from Linux iputils: an ICMP echo request with
 /// the default 56 data bytes (a 16-byte timeval, then 0x10, 0x11, ...).
 #[rustfmt::skip]
-pub static PING_FRAME: [u8; 98] = [
+pub(super) static PING_FRAME: [u8; 98] = [
     // Ethernet: 52:54:00:12:34:56 -> 52:54:00:ab:cd:ef, IPv4
     0x52, 0x54, 0x00, 0xab, 0xcd, 0xef, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
     0x08, 0x00,
@@ -46,7 +46,7 @@ pub static PING_FRAME: [u8; 98] = [
 
 /// A Linux `connect()` SYN with its usual options, in the kernel's order.
 #[rustfmt::skip]
-pub static TCP_SYN_FRAME: [u8; 74] = [
+pub(super) static TCP_SYN_FRAME: [u8; 74] = [
     // Ethernet
     0x52, 0x54, 0x00, 0xab, 0xcd, 0xef, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
     0x08, 0x00,
@@ -64,7 +64,7 @@ pub static TCP_SYN_FRAME: [u8; 74] = [
 /// A bare ACK: a 54-byte frame padded to 60 bytes, so the IPv4 total
 /// length (40) ends 6 bytes before the buffer does.
 #[rustfmt::skip]
-pub static TCP_ACK_PADDED_FRAME: [u8; 60] = [
+pub(super) static TCP_ACK_PADDED_FRAME: [u8; 60] = [
     // Ethernet
     0x52, 0x54, 0x00, 0xab, 0xcd, 0xef, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
     0x08, 0x00,
@@ -80,7 +80,7 @@ pub static TCP_ACK_PADDED_FRAME: [u8; 60] = [
 
 /// A DNS query for `example.com A` (no EDNS), as `host -t A` sends it.
 #[rustfmt::skip]
-pub static UDP_DNS_FRAME: [u8; 71] = [
+pub(super) static UDP_DNS_FRAME: [u8; 71] = [
     // Ethernet
     0x52, 0x54, 0x00, 0xab, 0xcd, 0xef, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
     0x08, 0x00,

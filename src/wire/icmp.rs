@@ -19,12 +19,12 @@ use super::{read_u16, read_u32, write_u16, write_u32, WireError};
 pub const HEADER_LEN: usize = 8;
 
 mod field {
-    pub const TYPE: usize = 0;
-    pub const CODE: usize = 1;
-    pub const CHECKSUM: usize = 2;
-    pub const REST: usize = 4;
-    pub const ECHO_IDENT: usize = 4;
-    pub const ECHO_SEQ: usize = 6;
+    pub(super) const TYPE: usize = 0;
+    pub(super) const CODE: usize = 1;
+    pub(super) const CHECKSUM: usize = 2;
+    pub(super) const REST: usize = 4;
+    pub(super) const ECHO_IDENT: usize = 4;
+    pub(super) const ECHO_SEQ: usize = 6;
 }
 
 /// ICMP message types (RFC 792).

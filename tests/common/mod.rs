@@ -15,19 +15,19 @@ use smoltcp::wire::{
     TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
 };
 
-pub const DIR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
-pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
-pub const GW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0e];
-pub const DIR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
-pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 50);
-pub const GW_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub(crate) const DIR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+pub(crate) const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
+pub(crate) const GW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0e];
+pub(crate) const DIR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub(crate) const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+pub(crate) const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 50);
+pub(crate) const GW_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// A client beyond the gateway.
-pub const REMOTE_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+pub(crate) const REMOTE_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 
 /// The base configuration: one interface, the director's address and a VIP,
 /// a default route through 10.0.0.1. `extra` is appended verbatim.
-pub fn config(extra: &str) -> String {
+pub(crate) fn config(extra: &str) -> String {
     format!(
         r#"
 [dpdk]
@@ -55,7 +55,7 @@ retries = 3
 /// The layer-4 tests' configuration: `config` with static neighbours for
 /// the real servers 10.0.0.11-13, then `more` (address, MAC) on lan0, so no
 /// frame waits for ARP; a connection table of 1024; `extra` appended.
-pub fn l4_config(more: &[(&str, &str)], extra: &str) -> String {
+pub(crate) fn l4_config(more: &[(&str, &str)], extra: &str) -> String {
     let mut neighbors = String::new();
     let servers = [
         ("10.0.0.11", "02:00:00:00:01:11"),
@@ -69,12 +69,12 @@ pub fn l4_config(more: &[(&str, &str)], extra: &str) -> String {
     config(&format!("\n{neighbors}[conn]\ncapacity = 1024\n{extra}\n"))
 }
 
-pub fn mac(m: [u8; 6]) -> EthernetAddress {
+pub(crate) fn mac(m: [u8; 6]) -> EthernetAddress {
     EthernetAddress(m)
 }
 
 /// An Ethernet frame around `payload`.
-pub fn eth(src: [u8; 6], dst: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn eth(src: [u8; 6], dst: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut buf = vec![0u8; 14 + payload.len()];
     let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
     EthernetRepr {
@@ -102,7 +102,7 @@ fn arp(op: ArpOperation, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Add
 
 /// A broadcast ARP request from `sha`/`spa` for `tpa`, padded to 60 bytes
 /// as a real NIC would send it.
-pub fn arp_request(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+pub(crate) fn arp_request(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
     let mut f = eth(
         sha,
         [0xff; 6],
@@ -114,7 +114,7 @@ pub fn arp_request(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
 }
 
 /// A unicast ARP reply to the director.
-pub fn arp_reply(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+pub(crate) fn arp_reply(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
     let mut f = eth(
         sha,
         DIR_MAC,
@@ -126,7 +126,7 @@ pub fn arp_reply(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
 }
 
 /// An IPv4 packet (valid header checksum) around `payload`.
-pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> {
     let r = Ipv4Repr {
         src_addr: src,
         dst_addr: dst,
@@ -142,7 +142,7 @@ pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> 
 }
 
 /// An ICMP echo request message.
-pub fn icmp_echo(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+pub(crate) fn icmp_echo(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
     let r = Icmpv4Repr::EchoRequest {
         ident,
         seq_no: seq,
@@ -157,7 +157,7 @@ pub fn icmp_echo(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
 }
 
 /// A complete echo request frame from the client's MAC to the director.
-pub fn echo_frame(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, seq: u16) -> Vec<u8> {
+pub(crate) fn echo_frame(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, seq: u16) -> Vec<u8> {
     let data: Vec<u8> = (0..56u8).collect();
     eth(
         CLIENT_MAC,
@@ -169,7 +169,7 @@ pub fn echo_frame(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, seq: u16) -> Vec<u8>
 
 /// A decoded frame from the director's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Out {
+pub(crate) enum Out {
     Arp {
         eth_dst: [u8; 6],
         eth_src: [u8; 6],
@@ -238,7 +238,7 @@ pub enum Out {
 }
 
 /// Decodes an output frame with smoltcp, verifying every checksum.
-pub fn decode(frame: &[u8]) -> Out {
+pub(crate) fn decode(frame: &[u8]) -> Out {
     let f = EthernetFrame::new_checked(frame).expect("output frame has an Ethernet header");
     let (eth_dst, eth_src) = (f.dst_addr().0, f.src_addr().0);
     match f.ethertype() {
@@ -393,11 +393,11 @@ pub fn decode(frame: &[u8]) -> Out {
 }
 
 /// The GUE port the tests' tunnelled real servers use.
-pub const GUE_PORT: u16 = 6080;
+pub(crate) const GUE_PORT: u16 = 6080;
 
 /// RFC 1071 one's-complement sum of `b` (0xffff over data with a valid
 /// checksum inside).
-pub fn ones_sum(b: &[u8]) -> u16 {
+pub(crate) fn ones_sum(b: &[u8]) -> u16 {
     let mut s: u32 = b
         .chunks(2)
         .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
@@ -410,7 +410,7 @@ pub fn ones_sum(b: &[u8]) -> u16 {
 
 /// A TCP segment frame from `src_mac` to the director's MAC.
 #[allow(clippy::too_many_arguments)]
-pub fn tcp_frame(
+pub(crate) fn tcp_frame(
     src_mac: [u8; 6],
     src: Ipv4Addr,
     sport: u16,
@@ -446,7 +446,7 @@ pub fn tcp_frame(
 }
 
 /// A UDP datagram frame from `src_mac` to the director's MAC.
-pub fn udp_frame(
+pub(crate) fn udp_frame(
     src_mac: [u8; 6],
     src: Ipv4Addr,
     sport: u16,
@@ -474,7 +474,7 @@ pub fn udp_frame(
 
 /// The result of a replay.
 #[derive(Debug)]
-pub struct Replay {
+pub(crate) struct Replay {
     pub summary: Value,
     pub output: Vec<Out>,
     pub raw: Vec<Vec<u8>>,
@@ -484,7 +484,7 @@ pub struct Replay {
 impl Replay {
     /// Frames dropped for `reason` (0 if none were); a name that is not
     /// a drop reason fails the test, so a typo cannot pass as "none".
-    pub fn dropped(&self, reason: &str) -> u64 {
+    pub(crate) fn dropped(&self, reason: &str) -> u64 {
         let known = reason == "rx_error"
             || dlvs::datapath::DropReason::ALL
                 .iter()
@@ -493,14 +493,14 @@ impl Replay {
         self.summary["dropped"][reason].as_u64().unwrap_or(0)
     }
 
-    pub fn num(&self, key: &str) -> u64 {
+    pub(crate) fn num(&self, key: &str) -> u64 {
         self.summary[key]
             .as_u64()
             .unwrap_or_else(|| panic!("{key} in {}", self.summary))
     }
 
     /// Frames dropped, all reasons together.
-    pub fn dropped_total(&self) -> u64 {
+    pub(crate) fn dropped_total(&self) -> u64 {
         self.summary["dropped"]
             .as_object()
             .expect("a dropped object")
@@ -510,7 +510,7 @@ impl Replay {
     }
 
     /// Every received frame is accounted for exactly once.
-    pub fn assert_accounted(&self) {
+    pub(crate) fn assert_accounted(&self) {
         assert_eq!(
             self.num("received"),
             self.num("replied") + self.num("punted") + self.dropped_total(),
@@ -526,7 +526,7 @@ impl Replay {
     }
 
     /// Output frames other than the start-up gratuitous ARPs.
-    pub fn after_announcements(&self) -> Vec<Out> {
+    pub(crate) fn after_announcements(&self) -> Vec<Out> {
         self.output
             .iter()
             .filter(|o| !matches!(o, Out::Arp { spa, tpa, .. } if spa == tpa))
@@ -535,14 +535,14 @@ impl Replay {
     }
 }
 
-pub fn bin() -> PathBuf {
+pub(crate) fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dlvs"))
 }
 
 /// The dlvsadm binary: the dlvs-admin package's, beside dlvs's (cargo
 /// gives a test only its own package's binaries; `cargo build`, which
 /// scripts/test runs first, builds both).
-pub fn dlvsadm_bin() -> PathBuf {
+pub(crate) fn dlvsadm_bin() -> PathBuf {
     let p = bin().with_file_name("dlvsadm");
     assert!(
         p.exists(),
@@ -555,12 +555,12 @@ pub fn dlvsadm_bin() -> PathBuf {
 /// Writes the config and capture into a temporary directory, runs
 /// `dlvs replay` and decodes what it wrote. Frames are stamped one
 /// millisecond apart unless given with times.
-pub fn replay_timed(config_text: &str, frames: &[(u64, Vec<u8>)]) -> Replay {
+pub(crate) fn replay_timed(config_text: &str, frames: &[(u64, Vec<u8>)]) -> Replay {
     replay_rules_timed(config_text, None, frames)
 }
 
 /// `replay_timed` with a rules file.
-pub fn replay_rules_timed(
+pub(crate) fn replay_rules_timed(
     config_text: &str,
     rules: Option<&str>,
     frames: &[(u64, Vec<u8>)],
@@ -598,12 +598,12 @@ pub fn replay_rules_timed(
     }
 }
 
-pub fn replay(config_text: &str, frames: &[Vec<u8>]) -> Replay {
+pub(crate) fn replay(config_text: &str, frames: &[Vec<u8>]) -> Replay {
     replay_rules(config_text, None, frames)
 }
 
 /// `replay` with a rules file.
-pub fn replay_rules(config_text: &str, rules: Option<&str>, frames: &[Vec<u8>]) -> Replay {
+pub(crate) fn replay_rules(config_text: &str, rules: Option<&str>, frames: &[Vec<u8>]) -> Replay {
     let base = 1_700_000_000_000_000u64;
     let timed: Vec<(u64, Vec<u8>)> = frames
         .iter()
@@ -613,11 +613,11 @@ pub fn replay_rules(config_text: &str, rules: Option<&str>, frames: &[Vec<u8>]) 
     replay_rules_timed(config_text, rules, &timed)
 }
 
-pub fn run_replay(cfg: &Path, input: &Path, output: &Path) -> std::process::Output {
+pub(crate) fn run_replay(cfg: &Path, input: &Path, output: &Path) -> std::process::Output {
     run_replay_rules(cfg, None, input, output)
 }
 
-pub fn run_replay_rules(
+pub(crate) fn run_replay_rules(
     cfg: &Path,
     rules: Option<&Path>,
     input: &Path,
