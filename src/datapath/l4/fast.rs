@@ -56,8 +56,8 @@ pub(in crate::datapath) fn forward(
     let proto = ip[9];
     // Whole datagrams (no MF, offset 0) of TCP or UDP, to a unicast
     // address: multicast (VRRP's and sync's groups), the reserved class E
-    // and the limited broadcast (224.0.0.0 and above), and a connected
-    // subnet's directed broadcast, are the general path's.
+    // and the limited broadcast (224.0.0.0 and above) are the general
+    // path's (a directed broadcast is, below, once no connection has it).
     if total < 20
         || total > ip.len()
         || frag & 0x3fff != 0
@@ -111,14 +111,18 @@ pub(in crate::datapath) fn forward(
         ident: u16::from_be_bytes([ip[4], ip[5]]),
         frag: Frag::Whole,
     };
-    if host.is_directed_broadcast(flow.dst) {
-        return None;
-    }
     if host.standby(flow.dst) {
         return Some(Err(DropReason::VrrpBackup));
     }
     if let Some(r) = connection(pkt, &flow, total, host, services, st) {
         return Some(r);
+    }
+    // A connected subnet's directed broadcast is the general path's too.
+    // Checked only once no connection holds the frame: a connection found
+    // is handled by both paths alike (the general path looks it up first
+    // too), and established traffic is spared the check.
+    if host.is_directed_broadcast(flow.dst) {
+        return None;
     }
     Some(match new_flow(pkt, &flow, total, host, services, st) {
         Some(r) => r,
