@@ -69,11 +69,8 @@ pub struct Host {
     /// Every instance's virtual addresses: (address, port, instance).
     virtuals: Vec<(Ipv4Addr, usize, usize)>,
     /// The connected subnets' directed broadcasts (a few: a scan is
-    /// cheaper than the hash lookup on the fast path), and a bitmap of
-    /// their last octets, which turns nearly every address away with one
-    /// bit test.
+    /// cheaper than the hash lookup on the fast path).
     directed: Box<[Ipv4Addr]>,
-    directed_last: [u64; 4],
     /// Which instances are MASTER.
     pub master: Arc<MasterBits>,
     /// All instances' bits: every one MASTER.
@@ -128,11 +125,6 @@ impl Host {
             arp: cfg.arp,
             vrrp: cfg.vrrp.clone(),
             virtuals,
-            directed_last: directed.iter().fold([0; 4], |mut m, a| {
-                let b = a.octets()[3];
-                m[usize::from(b >> 6)] |= 1 << (b & 63);
-                m
-            }),
             directed: directed.into_boxed_slice(),
             master: Arc::default(),
             all_master: (0..cfg.vrrp.len()).fold(0, |m, i| m | 1 << i),
@@ -215,12 +207,9 @@ impl Host {
 
     /// True for a connected subnet's directed broadcast that is no own
     /// address (own addresses win, as in [`Host::local_port`]).
-    #[inline(always)]
+    #[inline]
     pub fn is_directed_broadcast(&self, ip: Ipv4Addr) -> bool {
-        let b = ip.octets()[3];
-        self.directed_last[usize::from(b >> 6)] & (1 << (b & 63)) != 0
-            && self.directed.contains(&ip)
-            && self.local_port(ip).is_none()
+        self.directed.contains(&ip) && self.local_port(ip).is_none()
     }
 
     /// A source address no real peer may use.
