@@ -24,8 +24,8 @@ use crate::conn::tcp_state::TcpState;
 use crate::service::rules::Method;
 use crate::service::table::ServiceTable;
 use crate::wire::ipvs_sync::{flags, SyncConn};
+use crate::wire::IpProtocol;
 
-const TCP: u8 = 6;
 /// A template's timeout when its message has none (version 0).
 const TEMPLATE_TIMEOUT_US: u64 = 180_000_000;
 /// The longest timeout a message may set (the kernel caps at
@@ -91,7 +91,7 @@ pub fn install(
 ) -> Installed {
     let template = m.flags & flags::TEMPLATE != 0;
     let inactive = m.flags & flags::INACTIVE != 0;
-    let state = if template || m.protocol != TCP {
+    let state = if template || m.protocol != IpProtocol::TCP.0 {
         ConnState::Normal
     } else {
         match TcpState::from_index(m.state) {
